@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The project's two entry points for a fresh machine (see README "Quick start"):
+#   ./run.sh demo [args]  set up, then isolate the bundled sample photo (emulator unless RUNFLOW_API_KEY is set)
+#   ./run.sh test         set up, then lint, type-check and run the whole test suite
+# Both are idempotent: the virtualenv is only (re)installed when pyproject.toml changes.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV="${RUNFLOW_VENV:-.venv}"
+PY_BOOT="$(command -v python3.11 || command -v python3)"
+
+ensure_venv() {  # $1 = extras to install, e.g. "cli" or "test"
+  local extras="$1" stamp="$VENV/.installed-$1"
+  [ -x "$VENV/bin/python" ] || "$PY_BOOT" -m venv "$VENV"
+  local want
+  want="$(cat pyproject.toml run.sh | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    if [ "$extras" = "test" ]; then
+      # ComfyUI provides torch at run time; the tests need it too. 2.13.0 is the CPU build this machine holds.
+      "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+    fi
+    "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  demo)
+    shift
+    ensure_venv cli
+    exec "$VENV/bin/python" -m runflow_api demo "$@"
+    ;;
+  test)
+    shift
+    ensure_venv test
+    echo "== ruff"; "$VENV/bin/ruff" check .
+    echo "== mypy"; "$VENV/bin/mypy" runflow_api
+    echo "== node --test"; node --test tests/js/
+    echo "== pytest"; exec "$VENV/bin/python" -m pytest -n 2 -q "$@"
+    ;;
+  *)
+    echo "usage: ./run.sh demo [--out DIR] | ./run.sh test [pytest args]" >&2
+    exit 2
+    ;;
+esac
