@@ -1,0 +1,61 @@
+"""The values the engine hands back: one image's result, a batch's plan, and progress events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from PIL import Image
+
+from .product_isolation import PRICE_PER_IMAGE
+
+
+@dataclass
+class IsolationResult:
+    """One isolated product. `image` is RGBA when the service returned transparency."""
+
+    image: Image.Image
+    run_id: str | None
+    cost: Decimal | None
+    output_url: str | None
+    cached: bool
+    aspect_ratio: str
+    resolution: str
+    cache_key: str
+    resumed: bool = False
+    elapsed_s: float = 0.0
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """What a call would do before it spends anything: the spend guard and `--dry-run` read this."""
+
+    total: int
+    unique: int
+    cached: int
+    resumable: int
+    to_create: int
+    price_per_image: Decimal = PRICE_PER_IMAGE
+    rejected: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.total - self.rejected - self.unique
+
+    @property
+    def estimated_cost(self) -> Decimal:
+        return self.to_create * self.price_per_image
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Something happened to item `index`. Kinds: planned, cached, staged, created, resumed, status,
+    downloaded, done, failed. Emitted from worker threads."""
+
+    kind: str
+    index: int
+    run_id: str | None = None
+    status: str | None = None
+    detail: str | None = None
+    cost: Decimal | None = None

@@ -1,0 +1,270 @@
+"""Creating a run, reading it back, and waiting for it to end.
+
+Runflow has no push channel a desktop app can receive, so completion is noticed by polling. Polling
+every 2 s (what the SDK does) wastes up to 2 s per image; polling every 100 ms hammers the API. The
+`DurationModel` learns how long runs of each kind take, and `wait_for_run` polls sparsely until a run is
+due, densely around the moment it is expected to finish, then backs off again if it runs late.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+from .errors import InputRejected, RunFailed, RunflowTimeout, ServiceUnavailable
+from .http import CancelCheck, Transport, cancellable_sleep
+
+SUCCESS_STATUSES = frozenset({"succeeded", "partial_succeeded"})
+TERMINAL_STATUSES = SUCCESS_STATUSES | {"failed", "canceled", "cancelled", "errored"}
+
+
+def model_path(model_id: str) -> str:
+    """`owner/slug` -> `/v1/models/owner/slug`, each segment encoded; refuses path tricks."""
+    segments = model_id.split("/")
+    if any(seg in ("", ".", "..") for seg in segments):
+        raise InputRejected(f"Model id {model_id!r} is malformed: it must be segments like 'owner/name'.")
+    return "/v1/models/" + "/".join(quote(seg, safe="") for seg in segments)
+
+
+def run_path(run_id: str) -> str:
+    if not run_id or "/" in run_id or run_id in (".", ".."):
+        raise InputRejected(f"Run id {run_id!r} is malformed.")
+    return f"/v1/runs/{quote(run_id, safe='')}"
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def extract_output_urls(output: Any) -> list[str]:
+    """Image URLs from any output shape Runflow's sources show, in the contract's order of preference."""
+    if not isinstance(output, dict):
+        return [output] if isinstance(output, str) and output else []
+    outputs = output.get("outputs")
+    if isinstance(outputs, list):
+        urls = [item["url"] for item in outputs if isinstance(item, dict) and _text(item.get("url"))]
+        if urls:
+            return urls
+    image_urls = output.get("image_urls")
+    if isinstance(image_urls, list):
+        urls = [url for url in image_urls if _text(url)]
+        if urls:
+            return urls
+    image = output.get("image")
+    if isinstance(image, str) and image:
+        return [image]
+    if isinstance(image, list):
+        urls = [url for url in image if _text(url)]
+        if urls:
+            return urls
+    if isinstance(image, dict) and _text(image.get("url")):
+        return [image["url"]]
+    for key in ("url", "output_url"):
+        if _text(output.get(key)):
+            return [output[key]]
+    return []
+
+
+@dataclass(frozen=True)
+class Run:
+    """The fields of a run object the client relies on, read tolerantly; `raw` keeps the rest."""
+
+    id: str
+    status: str
+    output: Any = None
+    cost: Decimal | None = None
+    duration_ms: int | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    failure_stage: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, body: Any, *, what: str) -> Run:
+        if not isinstance(body, dict) or not _text(body.get("id")):
+            raise ServiceUnavailable(f"{what}: Runflow's answer has no run id.", status_code=200)
+        status = str(body.get("status_code") or body.get("status") or "queued").strip().lower()
+        error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
+        return cls(
+            id=body["id"],
+            status=status,
+            output=body.get("output"),
+            cost=_decimal(body.get("cost")),
+            duration_ms=body.get("duration_ms") if isinstance(body.get("duration_ms"), int) else None,
+            failure_code=_text(body.get("failure_code")) or _text(error.get("code")),
+            failure_message=_text(body.get("failure_message")) or _text(error.get("message")),
+            failure_stage=_text(body.get("failure_stage_code")) or _text(body.get("failure_stage")),
+            raw=body,
+        )
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCESS_STATUSES
+
+    def output_urls(self) -> list[str]:
+        return extract_output_urls(self.output)
+
+    def failure(self) -> RunFailed:
+        """The error for a run that ended without a usable result, with every failure field present."""
+        if self.succeeded:
+            return RunFailed(
+                f"Run {self.id} succeeded but returned no image URL (output: {str(self.output)[:200]}). "
+                "It was probably billed: report the run id to Runflow support.",
+                run_id=self.id,
+                status=self.status,
+            )
+        reason = ": ".join(part for part in (self.failure_code, self.failure_message) if part)
+        stage = f" at stage {self.failure_stage}" if self.failure_stage else ""
+        advice = {
+            "failed": "Failed runs are not billed. Check that the photo shows the product clearly, or name it "
+            "in the prompt, then run again.",
+            "canceled": "The run was cancelled at Runflow and not billed; run again.",
+            "cancelled": "The run was cancelled at Runflow and not billed; run again.",
+            "errored": "Runflow had an internal error; the run is not billed. Try again in a few minutes.",
+        }[self.status]
+        return RunFailed(
+            f"Run {self.id} ended {self.status}{stage}{': ' + reason if reason else ''}. {advice}",
+            run_id=self.id,
+            status=self.status,
+            failure_code=self.failure_code,
+            failure_message=self.failure_message,
+            failure_stage=self.failure_stage,
+        )
+
+
+def create_run(
+    transport: Transport,
+    model_id: str,
+    run_input: dict[str, Any],
+    *,
+    idempotency_key: str,
+    metadata: dict[str, str] | None = None,
+    should_cancel: CancelCheck | None = None,
+) -> Run:
+    """Start a paid run. Always carries the Idempotency-Key, so a retry after a lost answer is replayed."""
+    body = {"input": run_input, "callback_url": None, "metadata": metadata or {"source": "runflow-comfyui"}}
+    answer = transport.api(
+        "POST",
+        f"{model_path(model_id)}/runs",
+        json=body,
+        what="Starting the run",
+        idempotency_key=idempotency_key,
+        should_cancel=should_cancel,
+    )
+    return Run.from_json(answer, what="Starting the run")
+
+
+def get_run(transport: Transport, run_id: str, *, should_cancel: CancelCheck | None = None) -> Run:
+    answer = transport.api("GET", run_path(run_id), what=f"Reading run {run_id}", should_cancel=should_cancel)
+    return Run.from_json(answer, what=f"Reading run {run_id}")
+
+
+class DurationModel:
+    """Learns how long runs take from create to end, per kind (e.g. resolution), to time the polls.
+
+    It keeps a moving estimate that leans low on purpose: polling a little early costs one request,
+    polling late costs the user waiting time.
+    """
+
+    def __init__(self, weight: float = 0.3) -> None:
+        self._weight = weight
+        self._estimates: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def expected(self, kind: str) -> float | None:
+        with self._lock:
+            return self._estimates.get(kind)
+
+    def observe(self, kind: str, seconds: float) -> None:
+        with self._lock:
+            old = self._estimates.get(kind)
+            self._estimates[kind] = seconds if old is None else min(seconds, old + self._weight * (seconds - old))
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How to wait: overall limit (generous: runs wait in `queued` when the fleet is busy) and cadence."""
+
+    overall_timeout: float = 900.0
+    first_poll: float = 0.5
+    idle_interval: float = 2.0
+    dense_interval: float = 0.1
+    dense_lead: float = 0.3
+    backoff: float = 1.5
+
+    def next_delay(self, elapsed: float, expected: float | None, last_delay: float) -> float:
+        """Seconds until the next poll, given time since the run was created."""
+        if expected is None:  # nothing learned yet: grow from first_poll to idle_interval
+            return min(self.idle_interval, max(self.first_poll, last_delay * self.backoff))
+        dense_from = expected - max(self.dense_lead, 0.03 * expected)
+        if elapsed < dense_from:
+            return min(self.idle_interval, dense_from - elapsed)
+        if elapsed < expected + max(1.0, 0.2 * expected):
+            return self.dense_interval
+        return min(self.idle_interval, max(self.dense_interval, last_delay * self.backoff))
+
+
+StatusCallback = Callable[[Run], None]
+
+
+def wait_for_run(
+    transport: Transport,
+    run_id: str,
+    *,
+    created_at: float,
+    kind: str,
+    durations: DurationModel,
+    policy: PollPolicy,
+    should_cancel: CancelCheck | None = None,
+    on_status: StatusCallback | None = None,
+) -> Run:
+    """Poll until the run is terminal; returns it (successful or not). `created_at` is time.monotonic()."""
+    deadline = created_at + policy.overall_timeout
+    last_status: str | None = None
+    last_pending_at = created_at
+    delay = 0.0
+    while True:
+        elapsed = time.monotonic() - created_at
+        delay = policy.next_delay(elapsed, durations.expected(kind), delay)
+        if time.monotonic() + delay > deadline:
+            raise RunflowTimeout(
+                f"Run {run_id} was still {last_status or 'pending'} after {policy.overall_timeout:.0f} s. "
+                "It may still finish at Runflow: run again with the same inputs to collect it without paying "
+                "again, or raise the wait limit.",
+                run_id=run_id,
+            )
+        cancellable_sleep(delay, should_cancel)
+        polled_at = time.monotonic()
+        run = get_run(transport, run_id, should_cancel=should_cancel)
+        if run.status != last_status:
+            last_status = run.status
+            if on_status is not None:
+                on_status(run)
+        if run.terminal:
+            if run.succeeded:
+                done_at = time.monotonic()
+                gap = polled_at - last_pending_at
+                # The run ended between the last pending poll and this one; when they are close, the
+                # midpoint is a good estimate, otherwise the earlier bound keeps the model from drifting late.
+                ended = last_pending_at + gap / 2 if gap <= 0.5 else last_pending_at
+                durations.observe(kind, max(0.0, min(ended, done_at) - created_at))
+            return run
+        last_pending_at = polled_at
