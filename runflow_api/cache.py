@@ -1,0 +1,187 @@
+"""Results on disk, addressed by what was asked: the input's pixels and every parameter of the run.
+
+The key hashes decoded pixels, not encoded bytes, so re-saving a photo or passing the same tensor again
+is still a hit. It also holds the service, so emulator results never stand in for paid ones. Each entry
+is one file: a header with the metadata and a checksum of the image, then the image bytes, written
+atomically. A reader can therefore never see half an entry, and a truncated or corrupt file (a crash, a
+full disk, a hand edit) is detected and treated as a miss. The cache can only ever cost a re-run: every
+failure in it is logged once and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .fsutil import atomic_write
+
+log = logging.getLogger("runflow_api")
+
+SCHEMA = "runflow-cache-v1"
+_MAGIC = b"RFC1"
+_HEADER = struct.Struct(">4sI32s")  # magic, metadata length, sha256 of the image bytes
+_RESCAN_EVERY = 200
+
+
+def cache_key(
+    *,
+    pixel_digest: str,
+    model: str,
+    aspect_ratio: str,
+    resolution: str,
+    prompt: str | None,
+    service_id: str,
+    lossless: bool = False,
+) -> str:
+    """The sha256 of everything that decides the result; the schema version retires old entries."""
+    fields = {
+        "schema": SCHEMA,
+        "pixels": pixel_digest,
+        "model": model,
+        "aspect_ratio": aspect_ratio,
+        "resolution": resolution,
+        "prompt": prompt or "",
+        "service": service_id,
+        "lossless": lossless,
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    image_bytes: bytes
+    meta: dict[str, Any]
+
+
+class ResultCache:
+    """A bounded, least-recently-used store of result images, safe to share between processes."""
+
+    def __init__(self, directory: Path, max_bytes: int = 2 * 1024**3) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._total: int | None = None
+        self._puts = 0
+        self._warned: set[str] = set()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.rfc"
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        log.warning(message, *args)
+
+    def contains(self, key: str) -> bool:
+        """A cheap existence check for planning (no read, no checksum)."""
+        return self._path(key).is_file()
+
+    def get(self, key: str) -> CachedResult | None:
+        path = self._path(key)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._warn_once(key, "Result cache: cannot read %s (%s); treating it as a miss.", path, exc)
+            return None
+        entry = self._parse(blob)
+        if entry is None:
+            self._warn_once(key, "Result cache: %s is damaged (truncated or corrupt); it will be fetched again.", path)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recency for least-recently-used eviction
+        return entry
+
+    @staticmethod
+    def _parse(blob: bytes) -> CachedResult | None:
+        if len(blob) < _HEADER.size:
+            return None
+        magic, meta_length, digest = _HEADER.unpack_from(blob)
+        meta_end = _HEADER.size + meta_length
+        if magic != _MAGIC or meta_end > len(blob):
+            return None
+        image = blob[meta_end:]
+        if not image or hashlib.sha256(image).digest() != digest:
+            return None
+        try:
+            meta = json.loads(blob[_HEADER.size:meta_end])
+        except ValueError:
+            return None
+        return CachedResult(image, meta) if isinstance(meta, dict) else None
+
+    def put(self, key: str, image_bytes: bytes, meta: dict[str, Any]) -> None:
+        """Store atomically; a failure (disk full, permissions) is a warning, never an exception."""
+        encoded_meta = json.dumps(meta, default=str).encode("utf-8")
+        header = _HEADER.pack(_MAGIC, len(encoded_meta), hashlib.sha256(image_bytes).digest())
+        blob = header + encoded_meta + image_bytes
+        path = self._path(key)
+        try:
+            atomic_write(path, blob, durable=False)
+        except OSError as exc:
+            self._warn_once("put", "Result cache: cannot write to %s (%s); results will not be cached.", path, exc)
+            return
+        self._account(len(blob))
+
+    def _account(self, added: int) -> None:
+        with self._lock:
+            self._puts += 1
+            if self._total is None or self._puts % _RESCAN_EVERY == 0:
+                self._total = None  # rescan: other processes write here too
+            else:
+                self._total += added
+            total = self._total
+        if total is None:
+            total = sum(size for _, size, _ in self._entries())
+            with self._lock:
+                self._total = total
+        if total > self.max_bytes:
+            self._evict()
+
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        found = []
+        for path in self.directory.glob("??/*.rfc"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found.append((stat.st_mtime, stat.st_size, path))
+        return found
+
+    def _evict(self) -> None:
+        """Drop least-recently-used entries until the cache is under 90% of its bound."""
+        entries = sorted(self._entries())
+        total = sum(size for _, size, _ in entries)
+        target = int(self.max_bytes * 0.9)
+        for _, size, path in entries:
+            if total <= target:
+                break
+            with contextlib.suppress(OSError):  # another process evicted it first
+                path.unlink()
+            total -= size
+        with self._lock:
+            self._total = total
+
+    def stats(self) -> tuple[int, int]:
+        """(entries, bytes)."""
+        entries = self._entries()
+        return len(entries), sum(size for _, size, _ in entries)
+
+    def clear(self) -> None:
+        for _, _, path in self._entries():
+            with contextlib.suppress(OSError):
+                path.unlink()
+        with self._lock:
+            self._total = 0
