@@ -1,0 +1,48 @@
+"""Runflow product isolation: a standalone client for `runflow/product-isolation`.
+
+Imports neither torch nor ComfyUI, so it serves the ComfyUI nodes, the command line and plain scripts alike:
+
+    from runflow_api import RunflowClient
+    with RunflowClient() as client:                       # key from RUNFLOW_API_KEY or the key file
+        result = client.isolate("shoe.jpg", aspect_ratio="auto", resolution="2K")
+        result.image.save("shoe-isolated.png")
+"""
+
+__version__ = "0.1.0"
+
+from .client import Balance, RunflowClient  # noqa: E402
+from .errors import (  # noqa: E402
+    APIError,
+    AuthenticationFailed,
+    BadRequest,
+    Conflict,
+    InputRejected,
+    InsufficientCredit,
+    MissingApiKey,
+    NetworkError,
+    NotFound,
+    OutputRejected,
+    PermissionDenied,
+    RateLimited,
+    RunFailed,
+    RunflowCancelled,
+    RunflowError,
+    RunflowTimeout,
+    ServiceUnavailable,
+    SignedUrlExpired,
+    SpendLimitExceeded,
+    ValidationFailed,
+)
+from .http import RetryPolicy, Timeouts  # noqa: E402
+from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS  # noqa: E402
+from .results import BatchPlan, IsolationResult, ProgressEvent  # noqa: E402
+from .runs import PollPolicy  # noqa: E402
+
+__all__ = [
+    "APIError", "ASPECT_RATIOS", "AuthenticationFailed", "BadRequest", "Balance", "BatchPlan", "Conflict",
+    "InputRejected", "InsufficientCredit", "IsolationResult", "MODEL_ID", "MissingApiKey", "NetworkError",
+    "NotFound", "OutputRejected", "PRICE_PER_IMAGE", "PermissionDenied", "PollPolicy", "ProgressEvent",
+    "RESOLUTIONS", "RateLimited", "RetryPolicy", "RunFailed", "RunflowCancelled", "RunflowClient",
+    "RunflowError", "RunflowTimeout", "ServiceUnavailable", "SignedUrlExpired", "SpendLimitExceeded",
+    "Timeouts", "ValidationFailed",
+]

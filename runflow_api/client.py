@@ -1,0 +1,357 @@
+"""`RunflowClient`: the public face of the engine, for the ComfyUI nodes, the CLI and plain scripts.
+
+A client holds one pooled HTTP session, the result cache, the run journal and the spend ledger. Each
+call validates every input before any request, works out what it would spend (after cache hits,
+journaled runs and duplicates), refuses if that passes the spend limit or the balance, and only then
+starts runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from . import config, images
+from .assets import StagedAsset
+from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
+from .cache import ResultCache
+from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
+from .http import CancelCheck, RetryPolicy, Timeouts, Transport
+from .journal import RunJournal
+from .ledger import Ledger
+from .pipeline import Engine, Job, prepare_job, stage_array
+from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
+from .results import BatchPlan, IsolationResult
+from .runs import DurationModel, PollPolicy
+
+log = logging.getLogger("runflow_api")
+
+DEFAULT_CACHE_BYTES = 2 * 1024**3
+MAX_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The account balance in dollars, from either shape the docs show; `raw` keeps the answer."""
+
+    amount: Decimal | None
+    currency: str
+    low_balance_threshold: Decimal | None
+    raw: dict[str, Any]
+
+
+def parse_balance(body: Any) -> Balance:
+    raw = body if isinstance(body, dict) else {}
+
+    def dec(value: Any) -> Decimal | None:
+        try:
+            return Decimal(str(value)) if value is not None else None
+        except InvalidOperation:
+            return None
+
+    amount = dec(raw.get("balance"))
+    if amount is None and raw.get("balance_cents") is not None:
+        cents = dec(raw.get("balance_cents"))
+        amount = cents / 100 if cents is not None else None
+    return Balance(amount, str(raw.get("currency") or "USD"), dec(raw.get("low_balance_threshold")), raw)
+
+
+class RunflowClient:
+    """Isolate products with `runflow/product-isolation`.
+
+    `api_key` and `base_url` default to RUNFLOW_API_KEY / RUNFLOW_API_BASE, then the key file.
+    `service_id` names the service in cache keys (default: the base URL), so results from the emulator
+    and from the real service never mix.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        max_concurrency: int = 8,
+        cache: bool = True,
+        cache_dir: Path | str | None = None,
+        cache_max_bytes: int = DEFAULT_CACHE_BYTES,
+        data_dir: Path | str | None = None,
+        journal_max_age_s: float = 24 * 3600,
+        spend_limit: Decimal | float | str | None = None,
+        balance_check_min_runs: int = 10,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        allow_insecure: bool = False,
+        verify: bool | str = True,
+        service_id: str | None = None,
+        model_id: str = MODEL_ID,
+    ) -> None:
+        if not 1 <= int(max_concurrency) <= MAX_CONCURRENCY:
+            raise InputRejected(f"max_concurrency must be 1..{MAX_CONCURRENCY}, got {max_concurrency}.")
+        self.base_url = config.resolve_base_url(base_url)
+        key = config.resolve_api_key(api_key)
+        self.max_concurrency = int(max_concurrency)
+        self.spend_limit = _money(spend_limit, "spend_limit")
+        self.balance_check_min_runs = balance_check_min_runs
+        data = Path(data_dir) if data_dir is not None else config.data_dir()
+        self.ledger = Ledger(data / "ledger.jsonl")
+        transport = Transport(
+            self.base_url,
+            key,
+            timeouts=timeouts,
+            retry=retry,
+            pool_size=max(10, 2 * self.max_concurrency),
+            allow_insecure=allow_insecure,
+            verify=verify,
+        )
+        self._engine = Engine(
+            transport=transport,
+            cache=ResultCache(Path(cache_dir) if cache_dir else config.cache_dir(), cache_max_bytes) if cache else None,
+            journal=RunJournal(data / "journal", max_age_s=journal_max_age_s),
+            ledger=self.ledger,
+            durations=DurationModel(),
+            poll=poll or PollPolicy(),
+            service_id=service_id or self.base_url,
+            model_id=model_id,
+        )
+
+    def __repr__(self) -> str:
+        return f"RunflowClient({self.base_url!r}, key={config.mask_key(self._engine.transport._api_key)})"
+
+    def __enter__(self) -> RunflowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._engine.transport.close()
+
+    @property
+    def service_id(self) -> str:
+        return self._engine.service_id
+
+    @property
+    def cache(self) -> ResultCache | None:
+        return self._engine.cache
+
+    @property
+    def journal(self) -> RunJournal:
+        return self._engine.journal
+
+    # -- isolation -----------------------------------------------------------------------------------
+
+    def isolate(
+        self,
+        image: Any,
+        *,
+        aspect_ratio: str = "1:1",
+        resolution: str = "2K",
+        prompt: str | None = None,
+        lossless: bool = False,
+        force_rerun: bool = False,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> IsolationResult:
+        """One image. Raises the item's error instead of returning it."""
+        outcome = self.isolate_many(
+            [image],
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            prompt=prompt,
+            lossless=lossless,
+            force_rerun=force_rerun,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+        )[0]
+        if isinstance(outcome, RunflowError):
+            raise outcome
+        return outcome
+
+    def isolate_many(
+        self,
+        images_in: Sequence[Any],
+        *,
+        aspect_ratio: str = "1:1",
+        resolution: str = "2K",
+        prompt: str | None = None,
+        lossless: bool = False,
+        force_rerun: bool = False,
+        spend_limit: Decimal | float | str | None = None,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> list[Outcome]:
+        """Every image as its own run, all in flight at once; results (or errors) in input order.
+
+        Every input is validated first: one bad image refuses the whole call before anything is spent."""
+        jobs = self._prepare(images_in, aspect_ratio, resolution, prompt, lossless)
+        self.check_spend(self._plan([job.cache_key for job in jobs], force_rerun), spend_limit)
+        if should_cancel is not None and should_cancel():
+            raise RunflowCancelled("Cancelled before anything started.")
+        return run_batch(
+            self._engine,
+            jobs,
+            concurrency=self.max_concurrency,
+            force_rerun=force_rerun,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+        )
+
+    def isolate_stream(
+        self,
+        images_in: Iterable[Any],
+        *,
+        aspect_ratio: str = "1:1",
+        resolution: str = "2K",
+        prompt: str | None = None,
+        lossless: bool = False,
+        force_rerun: bool = False,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> Iterator[tuple[int, Outcome]]:
+        """(index, result or error) as each finishes, for catalogues too big to hold in memory.
+
+        Inputs (typically paths) are loaded lazily by the workers, a few per worker at a time; an
+        unreadable file is that item's error, not the stream's. Call `plan` and `check_spend` first to
+        guard the spend: a stream does not know its length in advance."""
+        params = IsolationParams(aspect_ratio, resolution, prompt)
+
+        def sources() -> Iterator[Source]:
+            for index, image in enumerate(images_in):
+                yield index, functools.partial(self._job, image, params, index, lossless)
+
+        return stream_outcomes(
+            self._engine,
+            sources(),
+            concurrency=self.max_concurrency,
+            window=2 * self.max_concurrency,
+            force_rerun=force_rerun,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+        )
+
+    def plan(
+        self,
+        images_in: Iterable[Any],
+        *,
+        aspect_ratio: str = "1:1",
+        resolution: str = "2K",
+        prompt: str | None = None,
+        lossless: bool = False,
+        force_rerun: bool = False,
+        skip_rejected: bool = False,
+    ) -> BatchPlan:
+        """What a call would do and cost, without sending anything. Holds one image in memory at a time.
+
+        With `skip_rejected`, inputs that would be refused (an unreadable file in a catalogue) are counted
+        in `plan.rejected` instead of raising: they will fail alone, at no cost."""
+        params = IsolationParams(aspect_ratio, resolution, prompt)
+        keys = []
+        rejected = 0
+        for index, image in enumerate(images_in):
+            try:
+                keys.append(self._job(image, params, index, lossless).cache_key)
+            except InputRejected:
+                if not skip_rejected:
+                    raise
+                rejected += 1
+        return replace(self._plan(keys, force_rerun), total=len(keys) + rejected, rejected=rejected)
+
+    def check_spend(self, plan: BatchPlan, spend_limit: Decimal | float | str | None = None) -> None:
+        """Refuse before any create when the new runs would pass the limit or the balance.
+
+        The balance is only read for batches of `balance_check_min_runs` or more; if reading it fails,
+        a warning is logged and the call goes on (the service still refuses with 402 when it is empty)."""
+        limit = _money(spend_limit, "spend_limit") if spend_limit is not None else self.spend_limit
+        cost = plan.estimated_cost
+        if limit is not None and cost > limit:
+            raise SpendLimitExceeded(
+                f"This would start {plan.to_create} paid run(s) costing ${cost:.2f} "
+                f"(${plan.price_per_image} each; {plan.cached} cached, {plan.resumable} resumed, "
+                f"{plan.duplicates} duplicate(s) free), over the spend limit of ${limit:.2f}. "
+                "Raise the limit (spend_limit / --max-cost / the node's spend_limit input) or send fewer images.",
+                runs=plan.to_create,
+                cost=f"{cost:.2f}",
+                limit=f"{limit:.2f}",
+            )
+        if plan.to_create < max(1, self.balance_check_min_runs):
+            return
+        try:
+            balance = self.balance()
+        except RunflowError as exc:
+            log.warning("Could not check the balance before the batch: %s", exc)
+            return
+        if balance.amount is not None and balance.amount < cost:
+            raise InsufficientCredit(
+                f"Your Runflow balance is ${balance.amount:.2f}, but this batch needs {plan.to_create} paid run(s) "
+                f"costing ${cost:.2f}. Top up in the Runflow dashboard, or send fewer images. Nothing was started.",
+                status_code=402,
+                code="INSUFFICIENT_CREDIT",
+            )
+
+    def stage(self, image: Any, *, lossless: bool = False, should_cancel: CancelCheck | None = None) -> StagedAsset:
+        """Upload an image and return its hosted https URL (short-lived), to pass to other API nodes."""
+        array = images.to_array(image)
+        return stage_array(self._engine.transport, array, lossless=lossless, should_cancel=should_cancel)
+
+    # -- account -------------------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        """The key's user and memberships (org, role, scopes): the cheap "Test connection" call."""
+        answer = self._engine.transport.api("GET", "/v1/auth/me", what="Checking the key")
+        return answer if isinstance(answer, dict) else {}
+
+    def balance(self) -> Balance:
+        return parse_balance(self._engine.transport.api("GET", "/v1/billing/balance", what="Reading the balance"))
+
+    def health(self) -> dict[str, Any]:
+        answer = self._engine.transport.api("GET", "/v1/health", what="Checking Runflow's health")
+        return answer if isinstance(answer, dict) else {"ok": bool(answer)}
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _job(self, image: Any, params: IsolationParams, index: int, lossless: bool) -> Job:
+        return prepare_job(
+            image, params, index=index, lossless=lossless, service_id=self._engine.service_id,
+            model_id=self._engine.model_id,
+        )
+
+    def _prepare(
+        self, images_in: Sequence[Any], aspect_ratio: str, resolution: str, prompt: str | None, lossless: bool
+    ) -> list[Job]:
+        if isinstance(images_in, (str, bytes)) or not isinstance(images_in, Sequence):
+            raise InputRejected("images must be a list of images; for a single image use isolate().")
+        if len(images_in) == 0:
+            raise InputRejected("The batch is empty: pass at least one image.")
+        params = IsolationParams(aspect_ratio, resolution, prompt)
+        return [self._job(image, params, index, lossless) for index, image in enumerate(images_in)]
+
+    def _plan(self, keys: list[str], force_rerun: bool) -> BatchPlan:
+        unique = list(dict.fromkeys(keys))
+        cache = self._engine.cache
+        cached = resumable = 0
+        for key in unique:
+            if not force_rerun and cache is not None and cache.contains(key):
+                cached += 1
+                continue
+            entry = self._engine.journal.find(key)
+            if entry is not None and entry.run_id:
+                resumable += 1
+        return BatchPlan(len(keys), len(unique), cached, resumable, len(unique) - cached - resumable, PRICE_PER_IMAGE)
+
+
+def _money(value: Decimal | float | str | None, name: str) -> Decimal | None:
+    """A dollar amount from user input; None or a negative number means "no limit"."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise InputRejected(f"{name} must be a dollar amount like 5 or 2.70, got {value!r}.") from exc
+    if amount.is_nan():
+        raise InputRejected(f"{name} must be a dollar amount like 5 or 2.70, got {value!r}.")
+    return None if amount < 0 else amount

@@ -1,0 +1,285 @@
+"""The one path one image takes: cache -> journal -> stage -> create -> wait -> download -> decode -> store.
+
+The node, the CLI, the benchmarks and the tests all come through here, so "never pay twice" is decided
+in one place: a cached result costs nothing; a run already paid for (in the journal) is collected, not
+re-created; a new run is journaled *before* its create is sent, with the Idempotency-Key its retries reuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from . import images
+from .assets import StagedAsset, check_upload_size, stage_bytes
+from .cache import ResultCache, cache_key
+from .config import is_loopback_url
+from .errors import InputRejected, NotFound, RunFailed, RunflowCancelled, SignedUrlExpired
+from .http import CancelCheck, Transport
+from .journal import JournalEntry, RunJournal
+from .ledger import Ledger
+from .product_isolation import PRICE_PER_IMAGE, IsolationParams
+from .results import IsolationResult
+from .runs import DurationModel, PollPolicy, Run, create_run, get_run, wait_for_run
+
+log = logging.getLogger("runflow_api")
+
+Emit = Callable[..., None]
+_DOWNLOAD_ATTEMPTS = 3
+_ENCODE_EARLY_BYTES = 40 * 1024 * 1024
+_REPLAY_WINDOW_S = 600.0  # signed input URLs live minutes; past this, stage again
+
+
+@dataclass
+class Engine:
+    """What every image's path shares within one client: the transport and the three stores."""
+
+    transport: Transport
+    cache: ResultCache | None
+    journal: RunJournal
+    ledger: Ledger
+    durations: DurationModel
+    poll: PollPolicy
+    service_id: str
+    model_id: str
+    max_output_pixels: int = 8192 * 8192
+    max_output_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Job:
+    """One validated input, ready to run: its resolved parameters and its cache key."""
+
+    index: int
+    params: IsolationParams
+    cache_key: str
+    array: np.ndarray | None = None
+    source_url: str | None = None
+    lossless: bool = False
+    encoded: images.EncodedImage | None = None
+
+
+def _is_url(image: Any) -> bool:
+    return isinstance(image, str) and image.lower().startswith(("https://", "http://"))
+
+
+def prepare_job(
+    image: Any, params: IsolationParams, *, index: int, lossless: bool, service_id: str, model_id: str
+) -> Job:
+    """Validate one input and compute its cache key; no network, so bad input costs nothing."""
+    name = f"image {index}"
+    if _is_url(image):
+        if image.lower().startswith("http://") and not is_loopback_url(image):
+            raise InputRejected(f"{name}: the URL {image!r} is not https. Runflow only fetches https image URLs.")
+        if params.aspect_ratio == "auto":
+            raise InputRejected(
+                f"{name}: aspect_ratio 'auto' needs the image's pixels, but this input is a URL. "
+                "Pick a ratio, or pass the image itself."
+            )
+        digest = "url:" + hashlib.sha256(image.encode("utf-8")).hexdigest()
+        array = None
+        resolved = params
+    else:
+        array = images.to_array(image, name=name)
+        digest = images.pixel_digest(array)
+        resolved = params.resolved_for(array.shape[1], array.shape[0])
+    encoded = None
+    if array is not None and array.nbytes > _ENCODE_EARLY_BYTES:
+        # Big enough that the upload might pass 50 MiB: find out now, before any item of the batch pays.
+        encoded = images.encode_for_upload(array, lossless=lossless)
+        check_upload_size(len(encoded.data), what=name)
+    key = cache_key(
+        pixel_digest=digest,
+        model=model_id,
+        aspect_ratio=resolved.aspect_ratio,
+        resolution=resolved.resolution,
+        prompt=resolved.prompt,
+        service_id=service_id,
+        lossless=lossless,
+    )
+    return Job(index, resolved, key, array, image if array is None else None, lossless, encoded)
+
+
+def stage_array(
+    transport: Transport,
+    array: np.ndarray,
+    *,
+    lossless: bool,
+    encoded: images.EncodedImage | None = None,
+    should_cancel: CancelCheck | None = None,
+) -> StagedAsset:
+    """Encode (JPEG q95 for opaque photos, PNG with alpha or on request) and upload."""
+    encoded = encoded or images.encode_for_upload(array, lossless=lossless)
+    return stage_bytes(
+        transport, encoded.data, mime_type=encoded.mime_type, filename=encoded.filename, should_cancel=should_cancel
+    )
+
+
+def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
+    """A stored result for this job, or None. A damaged entry is a miss (the cache logs it once)."""
+    if engine.cache is None:
+        return None
+    hit = engine.cache.get(job.cache_key)
+    if hit is None:
+        return None
+    try:
+        image = images.decode_image(hit.image_bytes, max_pixels=engine.max_output_pixels)
+    except Exception as exc:  # a stored file that no longer decodes is only a miss
+        log.warning("Ignoring an unreadable cached result (%s); it will be fetched again.", exc)
+        return None
+    meta = hit.meta
+    return IsolationResult(
+        image=image,
+        run_id=meta.get("run_id"),
+        cost=Decimal(meta["cost"]) if meta.get("cost") else None,
+        output_url=meta.get("output_url"),
+        cached=True,
+        aspect_ratio=job.params.aspect_ratio,
+        resolution=job.params.resolution,
+        cache_key=job.cache_key,
+        index=job.index,
+    )
+
+
+def _intent(engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, earlier: JournalEntry | None
+            ) -> JournalEntry:
+    """The journaled create to send: an earlier one whose answer was lost, replayed byte for byte with its
+    Idempotency-Key (a changed body would be a 409, or a second bill where keys are not honoured), or a
+    new one for a freshly staged input. A stale earlier intent (its signed URL may have expired) is dropped."""
+    if earlier is not None and earlier.params.get("input") and time.time() - earlier.created_at < _REPLAY_WINDOW_S:
+        return earlier
+    if earlier is not None:
+        engine.journal.complete(job.cache_key)
+    if job.source_url is not None:
+        image_url = job.source_url
+    else:
+        assert job.array is not None
+        staged = stage_array(
+            engine.transport, job.array, lossless=job.lossless, encoded=job.encoded, should_cancel=should_cancel
+        )
+        emit("staged")
+        image_url = staged.url
+    return engine.journal.record_intent(
+        job.cache_key,
+        idempotency_key=f"rf-{job.cache_key[:32]}-{uuid.uuid4().hex[:16]}",
+        service_id=engine.service_id,
+        params={"input": job.params.run_input(image_url)},
+    )
+
+
+def _create(
+    engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, earlier: JournalEntry | None
+) -> tuple[Run, float]:
+    """Journal the intent, then create: the journal entry exists before money can move."""
+    entry = _intent(engine, job, emit, should_cancel, earlier)
+    if should_cancel():
+        raise RunflowCancelled("Cancelled before the run was created.")
+    run = create_run(
+        engine.transport,
+        engine.model_id,
+        entry.params["input"],
+        idempotency_key=entry.idempotency_key,
+        should_cancel=should_cancel,
+    )
+    created_at = time.monotonic()
+    engine.journal.record_run(job.cache_key, run.id)
+    emit("created", run_id=run.id, status=run.status)
+    return run, created_at
+
+
+def _download(engine: Engine, run: Run, should_cancel: CancelCheck) -> tuple[bytes, str]:
+    """Fetch the first output image at once; an expired URL is re-signed by reading the run again."""
+    for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+        urls = run.output_urls()
+        if not urls:
+            raise run.failure()
+        try:
+            data = engine.transport.download(
+                urls[0],
+                max_bytes=engine.max_output_bytes,
+                what=f"Downloading the result of run {run.id}",
+                should_cancel=should_cancel,
+            )
+            return data, urls[0]
+        except SignedUrlExpired:
+            if attempt == _DOWNLOAD_ATTEMPTS:
+                raise
+            run = get_run(engine.transport, run.id, should_cancel=should_cancel)
+    raise AssertionError("unreachable: the loop either returns or raises")
+
+
+def run_job(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck) -> IsolationResult:
+    """Produce the result for one job that missed the cache, resuming a journaled run when there is one."""
+    started = time.monotonic()
+    kind = job.params.resolution
+    entry = engine.journal.find(job.cache_key)
+    run: Run | None = None
+    resumed = False
+    if entry is not None and entry.run_id:
+        emit("resumed", run_id=entry.run_id)
+        try:
+            run = get_run(engine.transport, entry.run_id, should_cancel=should_cancel)
+            resumed = True
+            created_at = time.monotonic() - max(0.0, time.time() - entry.updated_at)
+        except NotFound:
+            log.warning("Journaled run %s is unknown to the service; starting a new run.", entry.run_id)
+            engine.journal.complete(job.cache_key)
+            entry = None
+    if run is None:
+        run, created_at = _create(engine, job, emit, should_cancel, entry)
+
+    def on_status(current: Run) -> None:
+        emit("status", run_id=current.id, status=current.status)
+
+    if not run.terminal:
+        run = wait_for_run(
+            engine.transport,
+            run.id,
+            created_at=created_at,
+            kind=kind,
+            durations=engine.durations,
+            policy=engine.poll,
+            should_cancel=should_cancel,
+            on_status=on_status,
+        )
+    if not run.succeeded:
+        engine.journal.complete(job.cache_key)  # failed runs are not billed: a retry may create anew
+        raise run.failure()
+    cost = run.cost if run.cost is not None else PRICE_PER_IMAGE
+    engine.ledger.record(run.id, cost, job.cache_key, service_id=engine.service_id, list_price=run.cost is None)
+    try:
+        data, url = _download(engine, run, should_cancel)
+        image = images.decode_image(data, max_pixels=engine.max_output_pixels)
+    except RunFailed:
+        engine.journal.complete(job.cache_key)
+        raise
+    emit("downloaded", run_id=run.id)
+    if engine.cache is not None:
+        engine.cache.put(
+            job.cache_key,
+            data,
+            {"run_id": run.id, "cost": str(cost), "output_url": url, "aspect_ratio": job.params.aspect_ratio,
+             "resolution": job.params.resolution, "prompt": job.params.prompt, "created_at": time.time()},
+        )
+    engine.journal.complete(job.cache_key)
+    return IsolationResult(
+        image=image,
+        run_id=run.id,
+        cost=cost,
+        output_url=url,
+        cached=False,
+        resumed=resumed,
+        aspect_ratio=job.params.aspect_ratio,
+        resolution=job.params.resolution,
+        cache_key=job.cache_key,
+        elapsed_s=time.monotonic() - started,
+        index=job.index,
+    )
