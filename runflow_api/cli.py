@@ -1,0 +1,249 @@
+"""`python -m runflow_api` / `runflow-isolate`: product isolation for a whole catalogue from a terminal.
+
+It shares the node's engine, cache, journal and ledger: a photo isolated in ComfyUI is not paid for
+again here, a re-run skips what is done and collects runs already paid for, and Ctrl-C stops cleanly.
+Exit codes: 0 all succeeded, 1 some items failed, 2 nothing was started (usage, bad input, key, limits),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from . import __version__, catalogue, config, images, service
+from .client import RunflowClient
+from .errors import RunflowCancelled, RunflowError
+from .ledger import Ledger
+from .product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
+from .progress import ProgressTally
+from .results import IsolationResult
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", help="image files, folders (searched recursively) or globs")
+    parser.add_argument("--out", "-o", type=Path, required=True, help="output folder; the input tree is mirrored")
+    parser.add_argument("--aspect-ratio", default=AUTO_ASPECT, choices=(AUTO_ASPECT, *ASPECT_RATIOS),
+                        help="canvas shape; 'auto' picks the allowed ratio nearest each photo (default)")
+    parser.add_argument("--resolution", default="2K", choices=tuple(RESOLUTIONS), help="long side 1K/2K/4K")
+    parser.add_argument("--prompt", default=None, help="what to isolate, e.g. 'the left shoe'")
+    parser.add_argument("--background", default="transparent",
+                        help="'transparent' (RGBA output) or a colour: #ffffff, white, 255,255,255")
+    parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
+    parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
+    parser.add_argument("--max-cost", type=Decimal, default=None,
+                        help="refuse to start if the new paid runs would cost more than this many dollars")
+    parser.add_argument("--dry-run", action="store_true", help="count and price the work; spend nothing")
+    parser.add_argument("--emulator", action="store_true", help="use the bundled emulator: free and offline")
+    parser.add_argument("--report", type=Path, default=None, help="write a JSON report of every input")
+    parser.add_argument("--force", action="store_true", help="redo items whose output exists, and skip the cache")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m runflow_api", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"runflow_api {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _isolate_arguments(commands.add_parser("isolate", help="isolate the products in photos"))
+    demo = commands.add_parser("demo", help="isolate the bundled sample photo (emulator unless a key is set)")
+    demo.add_argument("--out", "-o", type=Path, default=Path("out/demo"))
+    commands.add_parser("spend", help="show what the ledger says was spent")
+    return parser
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    skipped: int = 0
+    done: int = 0
+    cached: int = 0
+    resumed: int = 0
+    failed: int = 0
+    cost: Decimal = Decimal(0)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Display:
+    """A tqdm bar when tqdm is installed, else a plain line every two seconds; silent with --quiet."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self._bar: Any = None
+        self._last = 0.0
+        self._quiet = quiet
+        if quiet:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self._bar = tqdm(total=total, unit="img", dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, finished: int, line: str) -> None:
+        if self._bar is not None:
+            self._bar.n = finished
+            self._bar.set_postfix_str(line, refresh=True)
+        elif not self._quiet and time.monotonic() - self._last > 2:
+            self._last = time.monotonic()
+            print(line, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _row(item: catalogue.Item, status: str, **fields: Any) -> dict[str, Any]:
+    return {"input": str(item.source), "output": str(item.output), "status": status, **fields}
+
+
+def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
+    items = catalogue.collect(args.paths, args.out, args.format)
+    background = images.parse_color(args.background)
+    summary = Summary(total=len(items))
+    todo = []
+    for item in items:
+        if not args.force and catalogue.is_done(item):
+            summary.skipped += 1
+            summary.rows.append(_row(item, "skipped"))
+        else:
+            todo.append(item)
+    options = {"aspect_ratio": args.aspect_ratio, "resolution": args.resolution, "prompt": args.prompt}
+    plan = client.plan([item.source for item in todo], force_rerun=args.force, skip_rejected=True, **options)
+    price = Decimal(0) if emulator else PRICE_PER_IMAGE
+    print(
+        f"{len(items)} photo(s): {summary.skipped} already done, {plan.cached} cached, {plan.resumable} paid "
+        f"runs to collect, {plan.duplicates} duplicate(s), {plan.rejected} unreadable, "
+        f"{plan.to_create} new run(s) at ${price} = "
+        f"${plan.to_create * price:.2f}{' (emulator: free)' if emulator else ''}.",
+        file=sys.stderr,
+    )
+    if args.dry_run:
+        _write_report(args.report, summary, plan_only=True)
+        return EXIT_OK
+    client.check_spend(plan, args.max_cost)
+
+    tally = ProgressTally(len(todo), emulator=emulator)
+    display = _Display(len(todo), args.quiet)
+    started = time.monotonic()
+    try:
+        for index, outcome in client.isolate_stream(
+            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, **options
+        ):
+            _settle(todo[index], outcome, summary, background, args.format)
+            snapshot = tally.snapshot()
+            display.update(snapshot.finished, snapshot.status_line())
+    except (KeyboardInterrupt, RunflowCancelled):
+        display.close()
+        print(
+            "\nInterrupted. Finished results are saved; runs already paid for keep going at Runflow. "
+            "Run the same command again to collect them without paying twice.",
+            file=sys.stderr,
+        )
+        _write_report(args.report, summary)
+        return EXIT_INTERRUPTED
+    display.close()
+    _print_summary(summary, time.monotonic() - started, client, emulator)
+    _write_report(args.report, summary)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: Any, fmt: str) -> None:
+    if isinstance(outcome, IsolationResult):
+        try:
+            catalogue.write_atomically(catalogue.render(outcome.image, background), item.output, fmt)
+        except OSError as exc:
+            outcome = RunflowError(f"Could not write {item.output}: {exc}. The result is cached; fix and re-run.")
+    if isinstance(outcome, IsolationResult):
+        status = "cached" if outcome.cached else "done"
+        summary.cached += outcome.cached
+        summary.done += not outcome.cached
+        summary.resumed += outcome.resumed
+        if not outcome.cached and outcome.cost is not None:
+            summary.cost += outcome.cost
+        summary.rows.append(_row(item, status, run_id=outcome.run_id, cost=str(outcome.cost or 0),
+                                 cached=outcome.cached, resumed=outcome.resumed,
+                                 seconds=round(outcome.elapsed_s, 3)))
+    else:
+        summary.failed += 1
+        summary.rows.append(_row(item, "failed", run_id=outcome.run_id, error=str(outcome)))
+        print(f"FAILED {item.source}: {outcome}", file=sys.stderr)
+
+
+def _print_summary(summary: Summary, seconds: float, client: RunflowClient, emulator: bool) -> None:
+    totals = client.ledger.totals(client.service_id)
+    spent = "free (emulator)" if emulator else f"${summary.cost:.2f} (all time: ${totals.all_cost:.2f})"
+    print(
+        f"Done in {seconds:.1f} s: {summary.done} isolated ({summary.resumed} collected from earlier runs), "
+        f"{summary.cached} from cache, {summary.skipped} already done, {summary.failed} failed. Spent {spent}.",
+        file=sys.stderr,
+    )
+
+
+def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = False) -> None:
+    if path is None:
+        return
+    counts = {k: getattr(summary, k) for k in ("total", "skipped", "done", "cached", "resumed", "failed")}
+    report = {"summary": {**counts, "cost": str(summary.cost), "dry_run": plan_only}, "items": summary.rows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+def _client(args: argparse.Namespace, emulator: bool) -> RunflowClient:
+    options = {"max_concurrency": getattr(args, "concurrency", 8)}
+    return service.make_client("emulator" if emulator else "runflow", **options)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The README's first command: one bundled photo, isolated, saved, and where it went printed."""
+    sample = SAMPLES_DIR / "sneaker.jpg"
+    if not sample.is_file():
+        print(f"The bundled sample {sample} is missing; run examples/make_samples.py.", file=sys.stderr)
+        return EXIT_REFUSED
+    emulator = config.key_source() is None
+    mode = "the bundled emulator (free, offline)" if emulator else "Runflow (your key; $0.27)"
+    print(f"Isolating {sample.name} on {mode}...", file=sys.stderr)
+    with _client(args, emulator) as client:
+        result = client.isolate(sample, aspect_ratio="auto", resolution="2K")
+    out = args.out / "sneaker-isolated.png"
+    catalogue.write_atomically(result.image, out, "png")
+    white = args.out / "sneaker-on-white.jpg"
+    catalogue.render(result.image, (255, 255, 255)).save(white, quality=92)
+    print(f"run {result.run_id}: {result.image.size[0]}x{result.image.size[1]} {result.aspect_ratio}, "
+          f"{'cached' if result.cached else f'{result.elapsed_s:.1f} s'}")
+    print(f"Wrote {out.resolve()} (transparent) and {white.resolve()} (on white).")
+    return EXIT_OK
+
+
+def run_spend() -> int:
+    ledger_path = config.data_dir() / "ledger.jsonl"
+    totals = Ledger(ledger_path).totals()
+    print(f"All time: {totals.all_runs} paid run(s), ${totals.all_cost:.2f} (ledger: {ledger_path})")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return run_demo(args)
+        if args.command == "spend":
+            return run_spend()
+        with _client(args, args.emulator) as client:
+            return run_isolate(args, client, emulator=args.emulator)
+    except RunflowError as exc:
+        print(f"runflow: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def isolate_main(argv: Sequence[str] | None = None) -> int:
+    """`runflow-isolate PATH... --out DIR`: the isolate command without the sub-command word."""
+    return main(["isolate", *(sys.argv[1:] if argv is None else argv)])
