@@ -1,0 +1,70 @@
+"""Shared fixtures: a real emulator on loopback, and clients pointed at it with private directories.
+
+Nothing here mocks the engine: every test that needs the service gets a real HTTP server and a real
+`RunflowClient` talking to it over sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import EMULATOR_KEY, FAST_POLL, FAST_RETRY
+
+from runflow_api import RunflowClient
+from runflow_api.emulator import Emulator
+
+
+@pytest.fixture(autouse=True)
+def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the user's real key, cache, journal and ledger."""
+    for name in ("RUNFLOW_API_KEY", "RUNFLOW_API_BASE", "RUNFLOW_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RUNFLOW_KEY_FILE", str(tmp_path / "key" / "api_key"))
+    monkeypatch.setenv("RUNFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RUNFLOW_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., Emulator]]:
+    started: list[Emulator] = []
+
+    def start(**kwargs: Any) -> Emulator:
+        kwargs.setdefault("api_key", EMULATOR_KEY)
+        kwargs.setdefault("latency", 0.2)
+        kwargs.setdefault("cheap", True)
+        emu = Emulator(**kwargs)
+        emu.start()
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()
+
+
+@pytest.fixture
+def emu(emulator_factory: Callable[..., Emulator]) -> Emulator:
+    return emulator_factory()
+
+
+@pytest.fixture
+def client_for(tmp_path: Path) -> Iterator[Callable[..., RunflowClient]]:
+    """Build clients for an emulator, with fast retries and polling so the suite stays quick."""
+    clients: list[RunflowClient] = []
+
+    def make(emu: Emulator, **options: Any) -> RunflowClient:
+        options.setdefault("api_key", EMULATOR_KEY)
+        options.setdefault("retry", FAST_RETRY)
+        options.setdefault("poll", FAST_POLL)
+        options.setdefault("cache_dir", tmp_path / "cache")
+        options.setdefault("data_dir", tmp_path / "data")
+        client = RunflowClient(base_url=emu.base_url, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
