@@ -15,12 +15,16 @@ ensure_venv() {  # $1 = extras to install, e.g. "cli" or "test"
   local want
   want="$(cat pyproject.toml run.sh | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    if [ "$extras" = "test" ]; then
-      # ComfyUI provides torch at run time; the tests need it too. 2.13.0 is the CPU build this machine holds.
-      "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-    fi
-    "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+    echo "Setting up $VENV ($extras)..." >&2
+    local log="$VENV/install.log"
+    {
+      "$VENV/bin/python" -m pip install --upgrade pip &&
+      if [ "$extras" = "test" ]; then
+        # ComfyUI provides torch at run time; the tests need it too. 2.13.0 is the CPU build this machine holds.
+        "$VENV/bin/python" -m pip install "torch==2.13.0"
+      fi &&
+      "$VENV/bin/python" -m pip install -e ".[$extras]"
+    } >"$log" 2>&1 || { tail -n 30 "$log" >&2; echo "Installation failed; full log: $log" >&2; exit 1; }
     echo "$want" > "$stamp"
   fi
 }
