@@ -1,0 +1,323 @@
+"""Load the pack the way ComfyUI does, and drive a real ComfyUI with the pack installed.
+
+Two jobs, for the tests and for anyone checking the pack by hand:
+
+- `load_pack()` imports this repository as ComfyUI imports a custom-node folder (a package built from
+  its `__init__.py`), so relative imports and the "no ComfyUI present" paths are exercised for real.
+- `ComfyUI` starts a real ComfyUI checkout (`COMFYUI_DIR`) on a free loopback port, with the pack
+  symlinked into `custom_nodes/`. Nothing is written into the checkout: ComfyUI runs with
+  `--base-directory` pointing at a temporary folder that holds `custom_nodes/<pack link>`, `input/`,
+  `output/`, `user/` and `temp/`, so several instances can run at once and every run starts clean.
+  `COMFYUI_PYTHON` picks the interpreter (default: this one), `COMFYUI_PYTHONPATH` adds entries to its
+  `PYTHONPATH` (e.g. a torchvision stand-in). Extra environment (RUNFLOW_MODE=emulator,
+  RUNFLOW_DATA_DIR, ...) is passed per instance.
+
+`ui_to_api()` converts a UI-format workflow (what the frontend saves, and `example_workflows/` holds)
+into the API format `POST /prompt` takes, using `GET /object_info` for each node's widget order.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import requests
+
+PACK_DIR = Path(__file__).resolve().parents[1]
+PACK_FOLDER_NAME = "runflow-product-isolation"
+COMFYUI_DIR_ENV = "COMFYUI_DIR"
+COMFYUI_PYTHON_ENV = "COMFYUI_PYTHON"
+COMFYUI_PYTHONPATH_ENV = "COMFYUI_PYTHONPATH"
+
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+FRONTEND_ONLY_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+SEED_WIDGET_NAMES = {"seed", "noise_seed"}
+
+
+def load_pack(module_name: str = "runflow_pack") -> ModuleType:
+    """Import the repository as ComfyUI imports a custom-node folder; reuse it when already loaded."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(
+        module_name, PACK_DIR / "__init__.py", submodule_search_locations=[str(PACK_DIR)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- UI format -> API format ---------------------------------------------------------------------------
+
+
+def _is_widget(spec: Any) -> bool:
+    """An input the frontend shows as a widget (and so stores in widgets_values)."""
+    kind = spec[0] if isinstance(spec, (list, tuple)) and spec else spec
+    options = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if options.get("forceInput"):
+        return False
+    return isinstance(kind, list) or kind in WIDGET_TYPES
+
+
+def _has_control_widget(name: str, spec: Any) -> bool:
+    """INT seeds get an extra "control_after_generate" widget whose value follows theirs."""
+    options = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    kind = spec[0] if isinstance(spec, (list, tuple)) and spec else spec
+    return bool(options.get("control_after_generate")) or (kind == "INT" and name in SEED_WIDGET_NAMES)
+
+
+def _ordered_inputs(info: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(name, spec) in the frontend's widget order: required then optional, as the server lists them."""
+    inputs = info.get("input", {})
+    order = info.get("input_order") or {section: list(inputs.get(section, {})) for section in ("required", "optional")}
+    return [
+        (name, inputs[section][name])
+        for section in ("required", "optional")
+        for name in order.get(section, [])
+        if name in inputs.get(section, {})
+    ]
+
+
+def ui_to_api(workflow: Mapping[str, Any], object_info: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert a UI-format workflow into an API-format prompt.
+
+    Linked inputs become `[source node id, output slot]`. `widgets_values` are mapped positionally onto
+    the node's widget inputs in `object_info` order, skipping the extra "control_after_generate" value
+    after seed-like INTs; a widget converted to a linked input keeps its slot in `widgets_values` but
+    takes the link. Frontend-only nodes (notes) and muted/bypassed nodes are left out.
+    """
+    links = {link[0]: (str(link[1]), int(link[2])) for link in workflow.get("links", [])}
+    prompt: dict[str, Any] = {}
+    for node in workflow["nodes"]:
+        kind = node["type"]
+        if kind in FRONTEND_ONLY_NODES or node.get("mode", 0) != 0:
+            continue
+        if kind not in object_info:
+            raise KeyError(f"node {node['id']} has type {kind!r}, which this ComfyUI does not know")
+        inputs: dict[str, Any] = {}
+        linked = {slot["name"]: links[slot["link"]] for slot in node.get("inputs", []) if slot.get("link") is not None}
+        values = node.get("widgets_values", [])
+        position = 0
+        for name, spec in _ordered_inputs(object_info[kind]):
+            if not _is_widget(spec):
+                continue
+            if isinstance(values, dict):
+                if name in values:
+                    inputs[name] = values[name]
+                continue
+            if position < len(values):
+                inputs[name] = values[position]
+            position += 2 if _has_control_widget(name, spec) else 1
+        for name, source in linked.items():
+            inputs[name] = [source[0], source[1]]
+        prompt[str(node["id"])] = {"class_type": kind, "inputs": inputs}
+    return prompt
+
+
+# -- a real ComfyUI --------------------------------------------------------------------------------------
+
+
+class ComfyUI:
+    """One ComfyUI server process with this pack installed; use as a context manager.
+
+    `env` is added to the server's environment (e.g. RUNFLOW_MODE=emulator, RUNFLOW_API_KEY=...).
+    `base_dir` (default: a fresh temporary folder, removed on stop) becomes ComfyUI's base directory;
+    `input_dir`, `output_dir` and `user_dir` live inside it.
+    """
+
+    def __init__(
+        self,
+        comfy_dir: str | Path | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        python: str | None = None,
+        pythonpath: str | None = None,
+        port: int | None = None,
+        base_dir: str | Path | None = None,
+        pack_folder_name: str = PACK_FOLDER_NAME,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        comfy_dir = comfy_dir or os.environ.get(COMFYUI_DIR_ENV)
+        if not comfy_dir:
+            raise RuntimeError(f"set {COMFYUI_DIR_ENV} to a ComfyUI checkout")
+        self.comfy_dir = Path(comfy_dir).resolve()
+        if not (self.comfy_dir / "main.py").is_file():
+            raise RuntimeError(f"{self.comfy_dir} is not a ComfyUI checkout (no main.py)")
+        self.python = python or os.environ.get(COMFYUI_PYTHON_ENV) or sys.executable
+        self.pythonpath = pythonpath if pythonpath is not None else os.environ.get(COMFYUI_PYTHONPATH_ENV, "")
+        self.port = port or free_port()
+        self.env = dict(env or {})
+        self._own_base = base_dir is None
+        self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="comfyui-runflow-"))
+        self.pack_folder_name = pack_folder_name
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+        self.session = requests.Session()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def input_dir(self) -> Path:
+        return self.base_dir / "input"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.base_dir / "output"
+
+    @property
+    def user_dir(self) -> Path:
+        return self.base_dir / "user"
+
+    @property
+    def log_path(self) -> Path:
+        return self.base_dir / "comfyui.log"
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def __enter__(self) -> ComfyUI:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Link the pack in, start the server and wait until it answers."""
+        for folder in ("custom_nodes", "input", "output", "user", "temp", "models"):
+            (self.base_dir / folder).mkdir(parents=True, exist_ok=True)
+        link = self.base_dir / "custom_nodes" / self.pack_folder_name
+        if not link.exists():
+            link.symlink_to(PACK_DIR, target_is_directory=True)
+        env = {**os.environ, **self.env}
+        if self.pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (self.pythonpath, env.get("PYTHONPATH", "")) if p)
+        command = [
+            self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+            "--base-directory", str(self.base_dir), "--disable-auto-launch", *self.extra_args,
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=self.comfy_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()  # a server that never came up must not leave its process or folder behind
+            raise
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with code {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            try:
+                if self.session.get(f"{self.url}/system_stats", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"ComfyUI did not answer within {timeout:.0f} s:\n{self.log_text()[-4000:]}")
+
+    def stop(self) -> None:
+        """Stop the server and remove the temporary base directory (when the harness made it)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self.process = None
+        self.session.close()
+        if self._own_base:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    # -- HTTP ---------------------------------------------------------------------------------------------
+
+    def get_json(self, path: str, timeout: float = 30.0) -> Any:
+        response = self.session.get(f"{self.url}{path}", timeout=timeout)
+        response.raise_for_status()
+        return response.json()
+
+    def post_json(self, path: str, body: Any, timeout: float = 30.0) -> requests.Response:
+        return self.session.post(f"{self.url}{path}", json=body, timeout=timeout)
+
+    def object_info(self) -> dict[str, Any]:
+        return dict(self.get_json("/object_info", timeout=60))
+
+    def queue_prompt(self, prompt: Mapping[str, Any], extra_data: Mapping[str, Any] | None = None) -> str:
+        """POST /prompt; returns the prompt id, or raises with ComfyUI's validation errors."""
+        body: dict[str, Any] = {"prompt": prompt, "client_id": "runflow-tests"}
+        if extra_data:
+            body["extra_data"] = dict(extra_data)
+        response = self.post_json("/prompt", body)
+        if not response.ok:
+            raise RuntimeError(f"ComfyUI refused the prompt ({response.status_code}): {response.text}")
+        return str(response.json()["prompt_id"])
+
+    def wait_history(self, prompt_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """The prompt's /history entry once it has finished (successfully or not)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            history = self.get_json(f"/history/{prompt_id}")
+            entry = history.get(prompt_id)
+            if entry:  # ComfyUI adds the entry once the prompt has finished, however it ended
+                return dict(entry)
+            time.sleep(0.3)
+        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s:\n{self.log_text()[-4000:]}")
+
+    def run_workflow(
+        self,
+        workflow: Mapping[str, Any],
+        timeout: float = 120.0,
+        object_info: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Convert a UI-format workflow, queue it with the workflow attached (as the frontend does, so
+        saved PNGs embed it), and wait for its history entry."""
+        prompt = ui_to_api(workflow, object_info or self.object_info())
+        prompt_id = self.queue_prompt(prompt, extra_data={"extra_pnginfo": {"workflow": workflow}})
+        return self.wait_history(prompt_id, timeout)
+
+    def interrupt(self) -> None:
+        self.post_json("/interrupt", {}).raise_for_status()
+
+    def output_files(self, entry: Mapping[str, Any]) -> list[Path]:
+        """Every file a finished prompt reported in its outputs' "images" lists, as paths on disk."""
+        roots = {"output": self.output_dir, "temp": self.base_dir / "temp", "input": self.input_dir}
+        files = []
+        for node_output in entry.get("outputs", {}).values():
+            for item in node_output.get("images", []):
+                files.append(roots[item.get("type", "output")] / item.get("subfolder", "") / item["filename"])
+        return files

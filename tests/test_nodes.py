@@ -1,0 +1,432 @@
+"""The nodes, executed with real torch tensors against a real emulator over loopback HTTP.
+
+The pack is loaded as ComfyUI loads it (`load_pack`), and the node module's `client_factory` is
+swapped for one bound to this module's emulator, so everything below the node (staging, runs, cache,
+journal) is the real engine. Where ComfyUI's own modules matter (progress bar, status line, Cancel),
+small stand-ins for `comfy.utils`, `comfy.model_management` and `server` are put in `sys.modules`,
+behaving as ComfyUI's do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from comfy_harness import load_pack
+from PIL import Image
+
+PACK = load_pack()
+nodes = PACK.nodes
+
+
+def _engine(module: str) -> Any:
+    """The pack's own copy of an engine module (the one nodes.py uses, so exception classes match)."""
+    return importlib.import_module(f"{PACK.__name__}.runflow_api.{module}")
+
+
+config, errors, service = _engine("config"), _engine("errors"), _engine("service")
+Emulator, Faults = _engine("emulator").Emulator, _engine("emulator").Faults
+RunflowClient = _engine("client").RunflowClient
+IsolationResult = _engine("results").IsolationResult
+
+KEY = "rf_live_emulator_nodes_tests"
+BACKGROUND = (232, 232, 232)
+
+
+# -- fixtures ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    with Emulator(api_key=KEY, latency=0.2, port=0) as emu:
+        yield emu
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never touch the user's key, cache or journal."""
+    monkeypatch.setenv("RUNFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RUNFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RUNFLOW_KEY_FILE", str(tmp_path / "no_key"))
+    monkeypatch.delenv("RUNFLOW_API_KEY", raising=False)
+    monkeypatch.delenv("RUNFLOW_API_BASE", raising=False)
+    monkeypatch.delenv("RUNFLOW_MODE", raising=False)
+
+
+class Bound:
+    """The nodes' client factory bound to one emulator; remembers the options the node passed."""
+
+    def __init__(self, emu: Any) -> None:
+        self.emu = emu
+        self.options: list[dict[str, Any]] = []
+
+    def __call__(self, **options: Any) -> Any:
+        self.options.append(options)
+        return RunflowClient(api_key=KEY, base_url=self.emu.base_url, service_id="emulator", **options)
+
+
+@pytest.fixture
+def bound(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Bound:
+    emulator.reset_stats()
+    for name, value in vars(Faults()).items():
+        if not name.startswith("_"):
+            monkeypatch.setattr(emulator.faults, name, value)
+    factory = Bound(emulator)
+    monkeypatch.setattr(nodes, "client_factory", factory)
+    return factory
+
+
+class FakeComfy:
+    """Stand-ins for the parts of ComfyUI the nodes use, behaving as ComfyUI's do (including its
+    progress hook, which raises the interruption itself when Cancel was pressed)."""
+
+    class InterruptProcessingException(Exception):
+        pass
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self.bar_updates: list[tuple[int, int]] = []
+        self.texts: list[tuple[str, str]] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        fake = self
+
+        class ProgressBar:
+            def __init__(self, total: int, node_id: str | None = None) -> None:
+                self.total = total
+
+            def update_absolute(self, value: int, total: int | None = None, preview: Any = None) -> None:
+                fake.throw_exception_if_processing_interrupted()
+                fake.bar_updates.append((value, self.total))
+
+        class Server:
+            def send_progress_text(self, text: str, node_id: str) -> None:
+                fake.texts.append((text, node_id))
+
+            def send_sync(self, event: str, data: dict[str, Any]) -> None:
+                fake.events.append((event, data))
+
+        self.modules = {
+            "comfy": types.ModuleType("comfy"),
+            "comfy.utils": types.SimpleNamespace(ProgressBar=ProgressBar),
+            "comfy.model_management": types.SimpleNamespace(
+                InterruptProcessingException=self.InterruptProcessingException,
+                processing_interrupted=lambda: fake.interrupted,
+                throw_exception_if_processing_interrupted=self.throw_exception_if_processing_interrupted,
+            ),
+            "server": types.SimpleNamespace(PromptServer=types.SimpleNamespace(instance=Server())),
+        }
+
+    def throw_exception_if_processing_interrupted(self) -> None:
+        if self.interrupted:
+            self.interrupted = False
+            raise self.InterruptProcessingException()
+
+
+@pytest.fixture
+def comfy(monkeypatch: pytest.MonkeyPatch) -> FakeComfy:
+    fake = FakeComfy()
+    for name, module in fake.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return fake
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def product_photo(color: tuple[int, int, int], width: int = 96, height: int = 96) -> torch.Tensor:
+    """A coloured square on a uniform light background, as a ComfyUI IMAGE of one item."""
+    pixels = torch.tensor(BACKGROUND, dtype=torch.float32).div(255).expand(height, width, 3).clone()
+    side = min(width, height) // 2
+    top, left = (height - side) // 2, (width - side) // 2
+    pixels[top : top + side, left : left + side] = torch.tensor(color, dtype=torch.float32) / 255
+    return pixels.unsqueeze(0)
+
+
+def isolate(image: torch.Tensor, **inputs: Any) -> dict[str, Any]:
+    params = {"aspect_ratio": "1:1", "resolution": "1K", "unique_id": "7", **inputs}
+    return nodes.RunflowProductIsolation().isolate(image, **params)
+
+
+def run_info(output: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output["result"][3].splitlines()]
+
+
+def centre(tensor: torch.Tensor, index: int = 0) -> torch.Tensor:
+    return tensor[index, tensor.shape[1] // 2, tensor.shape[2] // 2]
+
+
+# -- outputs -------------------------------------------------------------------------------------------
+
+
+def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> None:
+    output = isolate(product_photo((200, 30, 30)))
+    image, mask, rgba, info_text = output["result"]
+    assert image.shape == (1, 1024, 1024, 3) and mask.shape == (1, 1024, 1024) and rgba.shape == (1, 1024, 1024, 4)
+    for tensor in (image, mask, rgba):
+        assert tensor.dtype == torch.float32 and tensor.device.type == "cpu"
+        assert float(tensor.min()) >= 0.0 and float(tensor.max()) <= 1.0
+    assert float(centre(mask)) > 0.99, "mask must be 1 on the product"
+    assert float(mask[0, :20, :20].max()) < 0.01, "mask must be 0 on the background"
+    assert torch.equal(rgba[..., 3], mask)
+    assert torch.equal(rgba[..., :3], image)  # transparent: the model's RGB as returned
+    assert torch.allclose(centre(image), torch.tensor([200, 30, 30]) / 255, atol=0.02)
+    [line] = run_info(output)
+    assert line["run_id"] in bound.emu.runs
+    assert line["output_url"].startswith(bound.emu.base_url)
+    assert (line["index"], line["cached"], line["resumed"], line["cost"]) == (0, False, False, "0.00")
+    assert (line["aspect_ratio"], line["resolution"], line["width"], line["height"]) == (
+        "1:1",
+        "1K",
+        1024,
+        1024,
+    )
+    assert line["service"] == "emulator"
+    assert output["ui"]["runflow"] == [
+        {
+            "images": 1,
+            "paid_runs": 1,
+            "cost": "0.00",
+            "elapsed_s": pytest.approx(output["ui"]["runflow"][0]["elapsed_s"]),
+            "cached": 0,
+            "emulator": True,
+        }
+    ]
+    assert bound.options == [{"max_concurrency": 8, "spend_limit": None}]
+
+
+def test_background_colour_composites_the_image_output_only(bound: Bound) -> None:
+    photo = product_photo((30, 30, 200))
+    transparent = isolate(photo)["result"]
+    white = isolate(photo, background="#ffffff")["result"]
+    assert bound.emu.stats["creates"] == 1, "the background is applied locally: the second run is a cache hit"
+    assert torch.all(white[0][0, :20, :20] == 1.0)
+    assert torch.allclose(centre(white[0]), torch.tensor([30, 30, 200]) / 255, atol=0.02)
+    assert torch.equal(white[1], transparent[1]) and torch.equal(white[2], transparent[2])
+    grey = isolate(photo, background="128,128,128")["result"][0]
+    assert torch.allclose(grey[0, 0, 0], torch.tensor([128 / 255] * 3))
+
+
+def test_a_batch_runs_at_once_and_comes_back_in_order(bound: Bound) -> None:
+    colours = [(200, 30, 30), (30, 160, 30), (30, 30, 200)]
+    batch = torch.cat([product_photo(colour) for colour in colours])
+    output = isolate(batch, concurrency=3)
+    image = output["result"][0]
+    for index, colour in enumerate(colours):
+        assert torch.allclose(centre(image, index), torch.tensor(colour) / 255, atol=0.02), f"item {index}"
+    info = run_info(output)
+    assert [line["index"] for line in info] == [0, 1, 2]
+    runs = [bound.emu.runs[line["run_id"]] for line in info]
+    assert len({line["run_id"] for line in info}) == 3 and bound.emu.stats["creates"] == 3
+    assert max(run["created_at"] for run in runs) < min(run["completed_at"] for run in runs), "runs were serial"
+    assert bound.options[-1]["max_concurrency"] == 3
+
+
+def result_of(image: Image.Image, index: int = 0, **facts: Any) -> Any:
+    base = {
+        "run_id": f"run_{index}",
+        "cost": Decimal("0.27"),
+        "output_url": f"https://x/{index}.png",
+        "cached": False,
+        "aspect_ratio": "1:1",
+        "resolution": "1K",
+        "cache_key": f"k{index}",
+        "index": index,
+    }
+    return IsolationResult(image=image, **{**base, **facts})
+
+
+def test_results_of_different_sizes_are_letterboxed_centred_into_one_batch() -> None:
+    """Items of one IMAGE batch share a shape, so the engine's outputs normally match; should they not
+    (e.g. a service answer of another size), the node pads instead of crashing."""
+    wide = Image.new("RGBA", (8, 4), (255, 0, 0, 255))
+    tall = Image.new("RGBA", (2, 6), (0, 0, 255, 128))
+    image, mask, rgba = nodes.assemble_outputs([result_of(wide, 0), result_of(tall, 1)], None)
+    assert image.shape == (2, 6, 8, 3) and mask.shape == (2, 6, 8) and rgba.shape == (2, 6, 8, 4)
+    assert torch.equal(mask[0, 1:5], torch.ones(4, 8)) and float(mask[0, 0].max()) == 0 == float(mask[0, 5].max())
+    assert torch.equal(image[0, 0], torch.zeros(8, 3)), "transparent: padding is black in image"
+    assert torch.allclose(mask[1, :, 3:5], torch.full((6, 2), 128 / 255))
+    assert float(mask[1, :, :3].max()) == 0 == float(rgba[1, :, 5:].max()), "padding is fully transparent"
+    on_white, _, _ = nodes.assemble_outputs([result_of(wide, 0), result_of(tall, 1)], (255, 255, 255))
+    assert torch.equal(on_white[0, 0], torch.ones(8, 3)) and torch.equal(on_white[1, :, 0], torch.ones(6, 3))
+
+
+def test_run_info_charges_each_paid_run_once() -> None:
+    red = Image.new("RGB", (4, 4), (255, 0, 0))
+    results = [
+        result_of(red, 0),
+        result_of(red, 1, run_id="run_0"),  # an identical image later in the batch shares run_0
+        result_of(red, 2, cached=True, run_id="run_old"),
+    ]
+    lines = nodes.run_info_lines(results, emulator=False)
+    assert [line["cost"] for line in lines] == ["0.27", "0.00", "0.00"]
+    assert [line["service"] for line in lines] == ["runflow"] * 3
+    assert [line["cost"] for line in nodes.run_info_lines(results, emulator=True)] == ["0.00"] * 3
+
+
+def test_tensor_conversion_clamps_and_rounds() -> None:
+    image = torch.tensor([[[[-0.5, 0.5, 1.2], [0.999, 0.0, 1.0]]]], dtype=torch.float32)
+    [array] = nodes.tensor_to_arrays(image)
+    assert array.dtype.name == "uint8" and array.shape == (1, 2, 3)
+    assert array.tolist() == [[[0, 128, 255], [255, 0, 255]]]
+
+
+def test_an_empty_batch_is_a_clear_error_and_costs_nothing(bound: Bound) -> None:
+    with pytest.raises(errors.InputRejected, match="empty"):
+        isolate(torch.zeros((0, 64, 64, 3)))
+    with pytest.raises(errors.InputRejected, match="empty"):
+        nodes.RunflowStageImage().stage(torch.zeros((0, 64, 64, 3)))
+    with pytest.raises(errors.InputRejected, match="one https image URL per line"):
+        nodes.RunflowProductIsolationFromURL().isolate(" \n \n", aspect_ratio="1:1", resolution="1K")
+    assert bound.emu.stats["requests"] == 0
+
+
+# -- money ---------------------------------------------------------------------------------------------
+
+
+def test_second_execution_is_a_cache_hit_and_force_rerun_pays_again(bound: Bound) -> None:
+    photo = product_photo((200, 120, 30))
+    first = run_info(isolate(photo))
+    second_output = isolate(photo)
+    second = run_info(second_output)
+    assert bound.emu.stats["creates"] == 1
+    assert second[0]["cached"] is True and second[0]["run_id"] == first[0]["run_id"]
+    assert second_output["ui"]["runflow"][0]["cached"] == 1 and second_output["ui"]["runflow"][0]["paid_runs"] == 0
+    forced = run_info(isolate(photo, force_rerun=True))
+    assert (
+        bound.emu.stats["creates"] == 2 and forced[0]["cached"] is False and forced[0]["run_id"] != first[0]["run_id"]
+    )
+
+
+def test_spend_limit_refuses_before_anything_is_created(bound: Bound) -> None:
+    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    with pytest.raises(errors.SpendLimitExceeded, match=r"\$0\.50"):
+        isolate(batch, spend_limit=0.5)
+    assert bound.emu.stats["creates"] == 0
+    assert bound.options[-1]["spend_limit"] == 0.5
+    isolate(batch, spend_limit=0.54)
+    assert bound.emu.stats["creates"] == 2
+    assert bound.options[-1]["spend_limit"] == 0.54
+
+
+def test_failed_items_make_one_error_after_the_others_are_cached(bound: Bound) -> None:
+    colours = [(200, 30, 30), (30, 160, 30), (30, 30, 200), (200, 200, 30)]
+    batch = torch.cat([product_photo(colour) for colour in colours])
+    bound.emu.faults.seed = 3
+    bound.emu.faults.fail_rate = 0.5
+    with pytest.raises(errors.RunflowError) as raised:
+        isolate(batch)
+    message = str(raised.value)
+    failed_runs = [run_id for run_id, run in bound.emu.runs.items() if run["status"] == "failed"]
+    assert 0 < len(failed_runs) < 4, "this seed must fail some runs, not all"
+    assert message.startswith(f"{len(failed_runs)} of 4 image(s) failed.")
+    assert f"The {4 - len(failed_runs)} that succeeded are cached" in message
+    assert all(run_id in message for run_id in failed_runs)
+    assert message.count("\n- image ") == len(failed_runs)
+    bound.emu.faults.fail_rate = 0.0
+    creates = bound.emu.stats["creates"]
+    info = run_info(isolate(batch))
+    assert bound.emu.stats["creates"] - creates == len(failed_runs), "the re-run paid only for the failures"
+    assert sum(line["cached"] for line in info) == 4 - len(failed_runs)
+
+
+def test_missing_key_reaches_the_user_verbatim(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNFLOW_MODE", "runflow")
+    with pytest.raises(errors.MissingApiKey) as raised:
+        isolate(product_photo((200, 30, 30)))
+    assert str(raised.value) == config.missing_key_message()
+
+
+def test_emulator_mode_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real factory: RUNFLOW_MODE=emulator starts the in-process emulator; no key, no cost."""
+    monkeypatch.setenv("RUNFLOW_MODE", "emulator")
+    monkeypatch.setenv("RUNFLOW_EMULATOR_LATENCY", "0.1")
+    output = isolate(product_photo((30, 160, 30)))
+    [line] = run_info(output)
+    assert line["service"] == "emulator" and line["cost"] == "0.00"
+    assert line["output_url"].startswith(service.local_emulator().base_url)
+    assert output["ui"]["runflow"][0]["emulator"] is True
+
+
+# -- staging and URLs ----------------------------------------------------------------------------------
+
+
+def test_stage_image_returns_hosted_urls_that_the_url_node_isolates(bound: Bound) -> None:
+    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    (text,) = nodes.RunflowStageImage().stage(batch)
+    urls = text.split("\n")
+    assert len(urls) == 2 and all(url.startswith(bound.emu.base_url) for url in urls)
+    assert bound.emu.stats["confirmations"] == 2
+    output = nodes.RunflowProductIsolationFromURL().isolate(
+        text + "\n\n", aspect_ratio="4:3", resolution="1K", background="white"
+    )
+    image, mask, rgba, _ = output["result"]
+    assert image.shape == (2, 768, 1024, 3) and mask.shape == (2, 768, 1024)
+    assert torch.allclose(centre(image, 1), torch.tensor([30, 30, 200]) / 255, atol=0.02)
+    assert [line["aspect_ratio"] for line in run_info(output)] == ["4:3", "4:3"]
+    with pytest.raises(errors.InputRejected, match="auto"):
+        nodes.RunflowProductIsolationFromURL().isolate(urls[0], aspect_ratio="auto", resolution="1K")
+
+
+# -- progress and cancel -------------------------------------------------------------------------------
+
+
+def test_progress_bar_and_status_line_follow_the_batch(bound: Bound, comfy: FakeComfy) -> None:
+    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    isolate(batch, unique_id="42")
+    assert comfy.bar_updates[-1] == (2, 2)
+    values = [value for value, _ in comfy.bar_updates]
+    assert values == sorted(values)
+    assert comfy.texts and all(node == "42" for _, node in comfy.texts)
+    assert "2/2 done" in comfy.texts[-1][0] and "emulator" in comfy.texts[-1][0]
+    statuses = [data for event, data in comfy.events if event == "runflow.status"]
+    assert len(statuses) == len(comfy.texts)
+    assert set(statuses[-1]) == {
+        "node", "text", "total", "done", "cached", "resumed", "failed", "queued", "running", "cost",
+        "elapsed_s", "emulator", "final",
+    }  # fmt: skip
+    assert statuses[-1]["final"] is True and not any(status["final"] for status in statuses[:-1])
+    assert (statuses[-1]["node"], statuses[-1]["total"], statuses[-1]["done"]) == ("42", 2, 2)
+    assert statuses[-1]["emulator"] is True and statuses[-1]["cost"] == "0.00"
+    elapsed = statuses[-1]["elapsed_s"]
+    assert len(statuses) <= elapsed + 2 + 2, "status is rate-limited to about once a second plus once per item"
+
+
+def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: FakeComfy, monkeypatch: Any) -> None:
+    with Emulator(api_key=KEY, latency=1.5, port=0) as slow:
+        monkeypatch.setattr(nodes, "client_factory", Bound(slow))
+        photo = product_photo((120, 30, 200))
+        pressed: list[float] = []
+
+        def press_cancel() -> None:
+            time.sleep(0.5)
+            pressed.append(time.monotonic())
+            comfy.interrupted = True
+
+        threading.Thread(target=press_cancel, daemon=True).start()
+        with pytest.raises(FakeComfy.InterruptProcessingException):
+            isolate(photo)
+        stopped = time.monotonic()
+        assert pressed and stopped - pressed[0] < 0.25
+        assert slow.stats["creates"] == 1
+        [line] = run_info(isolate(photo))
+        assert line["resumed"] is True and slow.stats["creates"] == 1, "the cancelled run was collected, not paid twice"
+
+
+def test_outside_comfyui_cancel_is_the_engines_runflow_cancelled() -> None:
+    feedback = nodes._Feedback(1, None, emulator=True)
+
+    def cancelled() -> None:
+        raise errors.RunflowCancelled("Cancelled.")
+
+    with pytest.raises(errors.RunflowCancelled):
+        feedback.run(cancelled)
