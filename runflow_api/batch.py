@@ -69,11 +69,21 @@ class _Reporter:
 
 
 class _Leaders:
-    """The first item with a given cache key does the work; later ones wait for its outcome."""
+    """The first item with a given cache key does the work; later ones wait for its outcome.
 
-    def __init__(self) -> None:
+    A list keeps finished outcomes (it returns them all anyway). A stream forgets a key once its item
+    is done, or a 10,000-photo catalogue would hold every result image in memory; a later duplicate in
+    the stream then finds the result in the cache instead."""
+
+    def __init__(self, *, retain: bool) -> None:
         self._lock = threading.Lock()
         self._by_key: dict[str, Future[Outcome]] = {}
+        self._retain = retain
+
+    def release(self, key: str) -> None:
+        if not self._retain:
+            with self._lock:
+                self._by_key.pop(key, None)
 
     def claim(self, key: str) -> tuple[bool, Future[Outcome]]:
         with self._lock:
@@ -122,6 +132,7 @@ def _work(
     except Exception as exc:  # noqa: BLE001 - one item's bug must not lose the others' results
         result = _unexpected(exc, index)
     shared.set_result(result)
+    leaders.release(job.cache_key)
     return result, False
 
 
@@ -134,10 +145,11 @@ def stream_outcomes(
     force_rerun: bool = False,
     on_progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
+    retain: bool = False,
 ) -> Iterator[tuple[int, Outcome]]:
     """Yield (index, outcome) as items finish, keeping at most `window` items loaded or in flight."""
     reporter = _Reporter(on_progress)
-    leaders = _Leaders()
+    leaders = _Leaders(retain=retain)
     cancelled = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="runflow")
     pending = iter(sources)
@@ -199,6 +211,7 @@ def run_batch(
             force_rerun=force_rerun,
             on_progress=on_progress,
             should_cancel=should_cancel,
+            retain=True,
         )
     )
     return [outcomes[job.index] for job in jobs]

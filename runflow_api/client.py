@@ -24,7 +24,7 @@ from .errors import InputRejected, InsufficientCredit, RunflowCancelled, Runflow
 from .http import CancelCheck, RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
-from .pipeline import Engine, Job, prepare_job, stage_array
+from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .results import BatchPlan, IsolationResult
 from .runs import DurationModel, PollPolicy
@@ -117,6 +117,7 @@ class RunflowClient:
             poll=poll or PollPolicy(),
             service_id=service_id or self.base_url,
             model_id=model_id,
+            slots=RunSlots(self.max_concurrency),
         )
 
     def __repr__(self) -> str:
@@ -195,7 +196,7 @@ class RunflowClient:
         return run_batch(
             self._engine,
             jobs,
-            concurrency=self.max_concurrency,
+            concurrency=2 * self.max_concurrency,
             force_rerun=force_rerun,
             on_progress=on_progress,
             should_cancel=should_cancel,
@@ -227,8 +228,8 @@ class RunflowClient:
         return stream_outcomes(
             self._engine,
             sources(),
-            concurrency=self.max_concurrency,
-            window=2 * self.max_concurrency,
+            concurrency=2 * self.max_concurrency,
+            window=3 * self.max_concurrency,
             force_rerun=force_rerun,
             on_progress=on_progress,
             should_cancel=should_cancel,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -38,6 +40,24 @@ _ENCODE_EARLY_BYTES = 40 * 1024 * 1024
 _REPLAY_WINDOW_S = 600.0  # signed input URLs live minutes; past this, stage again
 
 
+class RunSlots:
+    """Bounds the runs in flight (created and not yet finished), not the threads: other items' uploads
+    and downloads then overlap the waiting, and `concurrency` means what the user thinks it means."""
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def hold(self, should_cancel: CancelCheck) -> Iterator[None]:
+        while not self._semaphore.acquire(timeout=0.05):
+            if should_cancel():
+                raise RunflowCancelled("Cancelled while waiting for a free run slot.")
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
 @dataclass
 class Engine:
     """What every image's path shares within one client: the transport and the three stores."""
@@ -50,6 +70,7 @@ class Engine:
     poll: PollPolicy
     service_id: str
     model_id: str
+    slots: RunSlots
     max_output_pixels: int = 8192 * 8192
     max_output_bytes: int = 256 * 1024 * 1024
 
@@ -146,6 +167,7 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
         resolution=job.params.resolution,
         cache_key=job.cache_key,
         index=job.index,
+        image_bytes=hit.image_bytes,
     )
 
 
@@ -175,11 +197,8 @@ def _intent(engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, ea
     )
 
 
-def _create(
-    engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, earlier: JournalEntry | None
-) -> tuple[Run, float]:
-    """Journal the intent, then create: the journal entry exists before money can move."""
-    entry = _intent(engine, job, emit, should_cancel, earlier)
+def _create(engine: Engine, job: Job, entry: JournalEntry, emit: Emit, should_cancel: CancelCheck) -> Run:
+    """Send the journaled create: the journal entry exists before money can move."""
     if should_cancel():
         raise RunflowCancelled("Cancelled before the run was created.")
     run = create_run(
@@ -189,10 +208,50 @@ def _create(
         idempotency_key=entry.idempotency_key,
         should_cancel=should_cancel,
     )
-    created_at = time.monotonic()
     engine.journal.record_run(job.cache_key, run.id)
     emit("created", run_id=run.id, status=run.status)
-    return run, created_at
+    return run
+
+
+def _resume(engine: Engine, job: Job, entry: JournalEntry, emit: Emit, should_cancel: CancelCheck
+            ) -> tuple[Run, float] | None:
+    """Read back a journaled run (it was paid for); None when the service no longer knows it."""
+    assert entry.run_id is not None
+    emit("resumed", run_id=entry.run_id)
+    try:
+        run = get_run(engine.transport, entry.run_id, should_cancel=should_cancel)
+    except NotFound:
+        log.warning("Journaled run %s is unknown to the service; starting a new run.", entry.run_id)
+        engine.journal.complete(job.cache_key)
+        return None
+    return run, time.monotonic() - max(0.0, time.time() - entry.updated_at)
+
+
+def _finished_run(engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck) -> tuple[Run, bool]:
+    """The job's run, started or resumed and waited for: (terminal run, resumed?). Staging happens
+    before a run slot is taken, so uploads overlap other runs' waiting."""
+    entry = engine.journal.find(job.cache_key)
+    resumable = entry if entry is not None and entry.run_id else None
+    intent = None if resumable else _intent(engine, job, emit, should_cancel, entry)
+    with engine.slots.hold(should_cancel):
+        resumed = _resume(engine, job, resumable, emit, should_cancel) if resumable else None
+        if resumed is None:
+            intent = intent or _intent(engine, job, emit, should_cancel, None)
+            run, created_at = _create(engine, job, intent, emit, should_cancel), time.monotonic()
+        else:
+            run, created_at = resumed
+        if not run.terminal:
+            run = wait_for_run(
+                engine.transport,
+                run.id,
+                created_at=created_at,
+                kind=job.params.resolution,
+                durations=engine.durations,
+                policy=engine.poll,
+                should_cancel=should_cancel,
+                on_status=lambda current: emit("status", run_id=current.id, status=current.status),
+            )
+    return run, resumed is not None
 
 
 def _download(engine: Engine, run: Run, should_cancel: CancelCheck) -> tuple[bytes, str]:
@@ -219,37 +278,7 @@ def _download(engine: Engine, run: Run, should_cancel: CancelCheck) -> tuple[byt
 def run_job(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck) -> IsolationResult:
     """Produce the result for one job that missed the cache, resuming a journaled run when there is one."""
     started = time.monotonic()
-    kind = job.params.resolution
-    entry = engine.journal.find(job.cache_key)
-    run: Run | None = None
-    resumed = False
-    if entry is not None and entry.run_id:
-        emit("resumed", run_id=entry.run_id)
-        try:
-            run = get_run(engine.transport, entry.run_id, should_cancel=should_cancel)
-            resumed = True
-            created_at = time.monotonic() - max(0.0, time.time() - entry.updated_at)
-        except NotFound:
-            log.warning("Journaled run %s is unknown to the service; starting a new run.", entry.run_id)
-            engine.journal.complete(job.cache_key)
-            entry = None
-    if run is None:
-        run, created_at = _create(engine, job, emit, should_cancel, entry)
-
-    def on_status(current: Run) -> None:
-        emit("status", run_id=current.id, status=current.status)
-
-    if not run.terminal:
-        run = wait_for_run(
-            engine.transport,
-            run.id,
-            created_at=created_at,
-            kind=kind,
-            durations=engine.durations,
-            policy=engine.poll,
-            should_cancel=should_cancel,
-            on_status=on_status,
-        )
+    run, resumed = _finished_run(engine, job, emit, should_cancel)
     if not run.succeeded:
         engine.journal.complete(job.cache_key)  # failed runs are not billed: a retry may create anew
         raise run.failure()
@@ -282,4 +311,5 @@ def run_job(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck)
         cache_key=job.cache_key,
         elapsed_s=time.monotonic() - started,
         index=job.index,
+        image_bytes=data,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from PIL import Image
@@ -25,6 +25,7 @@ class IsolationResult:
     resumed: bool = False
     elapsed_s: float = 0.0
     index: int = 0
+    image_bytes: bytes = field(default=b"", repr=False)  # as the service sent it: saving needs no re-encode
 
 
 @dataclass(frozen=True)

@@ -214,12 +214,14 @@ class PollPolicy:
         """Seconds until the next poll, given time since the run was created."""
         if expected is None:  # nothing learned yet: grow from first_poll to idle_interval
             return min(self.idle_interval, max(self.first_poll, last_delay * self.backoff))
-        dense_from = expected - max(self.dense_lead, 0.03 * expected)
+        # Short runs get a proportionally shorter lead and cadence, so a 0.5 s run is not detected 0.1 s late.
+        dense = min(self.dense_interval, max(0.02, expected / 10))
+        dense_from = expected - min(max(self.dense_lead, 0.03 * expected), 0.3 * expected)
         if elapsed < dense_from:
             return min(self.idle_interval, dense_from - elapsed)
         if elapsed < expected + max(1.0, 0.2 * expected):
-            return self.dense_interval
-        return min(self.idle_interval, max(self.dense_interval, last_delay * self.backoff))
+            return dense
+        return min(self.idle_interval, max(dense, last_delay * self.backoff))
 
 
 StatusCallback = Callable[[Run], None]

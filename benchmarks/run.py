@@ -1,0 +1,281 @@
+"""The speed and memory figures the README quotes, measured against the emulator in cheap mode.
+
+Cheap mode makes the emulator a pure sleep of L seconds per run (plus serving flat images of the right
+size), so every figure measures the client, not the stand-in model. Prints a table and writes
+benchmarks/results/latest.json. Run: `.venv/bin/python benchmarks/run.py` (about 4 minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peer_style  # noqa: E402
+
+from runflow_api import RunflowClient  # noqa: E402
+from runflow_api.emulator import Emulator  # noqa: E402
+
+KEY = "rf_live_benchmark_0001"
+RESULTS = Path(__file__).resolve().parent / "results"
+Row = dict[str, Any]
+
+
+def photo(size: int, seed: int) -> np.ndarray:
+    """Photo-like content (smooth light, texture, noise, an object) so JPEG/PNG sizes are realistic."""
+    rng = np.random.default_rng(seed)
+    low = rng.normal(0, 1, (size // 64 + 2, size // 64 + 2, 3)).astype(np.float32)
+    light = np.asarray(Image.fromarray(((low - low.min()) / np.ptp(low) * 255).astype(np.uint8)).resize(
+        (size, size), Image.BICUBIC), dtype=np.float32)
+    image = 150 + 0.35 * light + rng.normal(0, 6, (size, size, 3)).astype(np.float32)
+    yy, xx = np.ogrid[:size, :size]
+    inside = ((yy - size / 2) / (size * 0.3)) ** 2 + ((xx - size / 2) / (size * 0.22)) ** 2 <= 1
+    image[inside] = image[inside] * 0.3 + np.array([160, 40, 30], np.float32) * 0.7
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def client_for(emu: Emulator, tmp: Path, name: str, **options: Any) -> RunflowClient:
+    return RunflowClient(KEY, emu.base_url, cache_dir=tmp / name / "cache", data_dir=tmp / name / "data",
+                         **options)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+def row(name: str, value: float, unit: str, target: str, met: bool | None, note: str = "") -> Row:
+    return {"name": name, "value": round(value, 3), "unit": unit, "target": target, "met": met, "note": note}
+
+
+def bench_overhead(tmp: Path, latency: float) -> list[Row]:
+    """Wall time minus L for one image per tier, after one warm-up run per tier (durations learned)."""
+    rows = []
+    with Emulator(api_key=KEY, latency=latency, cheap=True) as emu:
+        client = client_for(emu, tmp, "overhead")
+        for tier, size, target in (("1K", 1024, 0.120), ("2K", 2048, 0.250), ("4K", 4096, 0.800)):
+            client.isolate(photo(size, 100), aspect_ratio="1:1", resolution=tier)  # warm-up
+            samples = []
+            for seed in range(3):
+                array = photo(size, seed)
+                wall, _ = timed(lambda array=array, tier=tier: client.isolate(array, aspect_ratio="1:1",
+                                                                              resolution=tier))
+                samples.append(wall - latency)
+            value = statistics.median(samples)
+            rows.append(row(f"overhead one image {tier} ({size}² in, {tier} out)", value * 1000, "ms",
+                            f"<= {target * 1000:.0f} ms", value <= target))
+        client.close()
+    return rows
+
+
+def bench_batch(tmp: Path, latency: float) -> tuple[list[Row], float]:
+    arrays = [photo(2048, seed) for seed in range(200, 216)]
+    with Emulator(api_key=KEY, latency=latency, cheap=True) as emu:
+        client = client_for(emu, tmp, "batch", max_concurrency=16)
+        client.isolate(photo(2048, 199), resolution="2K")  # warm-up: learn the 2K duration
+        one, _ = timed(lambda: client.isolate(photo(2048, 198), resolution="2K"))
+        batch, outcomes = timed(lambda: client.isolate_many(arrays, resolution="2K"))
+        assert all(not isinstance(o, Exception) for o in outcomes)
+        client.close()
+    ratio = batch / one
+    return [
+        row("one 2K image, wall", one, "s", "", None),
+        row("batch of 16 2K images, wall", batch, "s", "", None),
+        row("batch-16 / one image", ratio, "x", "<= 1.35x", ratio <= 1.35),
+    ], batch
+
+
+def bench_peer(tmp: Path, latency: float, ours: float) -> list[Row]:
+    arrays = [photo(2048, seed) for seed in range(200, 216)]
+    with Emulator(api_key=KEY, latency=latency, cheap=True) as emu:
+        peer, _ = timed(lambda: peer_style.isolate_batch(emu.base_url, KEY, arrays, "1:1", "2K"))
+    speedup = peer / ours
+    return [
+        row("batch of 16, peer style (serial, PNG, 2 s poll)", peer, "s", "", None),
+        row("speed-up over peer style", speedup, "x", ">= 10x", speedup >= 10),
+    ]
+
+
+def bench_detection(tmp: Path, latency: float, runs: int) -> list[Row]:
+    """Delay from the emulator marking a run succeeded to isolate() returning, and polls per run."""
+    with Emulator(api_key=KEY, latency=latency, cheap=True) as emu:
+        client = client_for(emu, tmp, f"detect{latency}")
+        client.isolate(photo(256, 300), resolution="1K")  # warm-up
+        delays, polls = [], []
+        for seed in range(runs):
+            before = emu.stats["polls"]
+            result = client.isolate(photo(256, 301 + seed), resolution="1K")
+            returned = time.monotonic()
+            delays.append(returned - emu.runs[result.run_id].completed_at_monotonic)
+            polls.append(emu.stats["polls"] - before)
+        client.close()
+    median = statistics.median(delays)
+    poll_median = statistics.median(polls)
+    strict = latency >= 10
+    return [
+        row(f"detection delay, median, L = {latency:g} s", median * 1000, "ms", "<= 150 ms" if strict else "",
+            median <= 0.150 if strict else None, f"max {max(delays) * 1000:.0f} ms over {runs} runs"),
+        row(f"polls per run, median, L = {latency:g} s", poll_median, "polls", "<= 15" if strict else "",
+            poll_median <= 15 if strict else None),
+    ]
+
+
+def bench_cache_hit(tmp: Path) -> list[Row]:
+    array = photo(2048, 400)
+    with Emulator(api_key=KEY, latency=0.2, cheap=False) as emu:  # a real matte: realistic PNG to decode
+        client = client_for(emu, tmp, "cache")
+        client.isolate(array, resolution="2K")
+        samples = [timed(lambda: client.isolate(array, resolution="2K"))[0] for _ in range(5)]
+        client.close()
+    value = statistics.median(samples)
+    return [row("cache hit, 2K (hash input + read + decode)", value * 1000, "ms", "<= 100 ms", value <= 0.100)]
+
+
+NODE_MEMORY_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, {repo!r}); sys.path.insert(0, {bench!r})
+import importlib.util, torch, numpy as np
+from run import photo, KEY
+from runflow_api.emulator import Emulator
+spec = importlib.util.spec_from_file_location("runflow_pack", {repo!r} + "/__init__.py",
+                                              submodule_search_locations=[{repo!r}])
+pack = importlib.util.module_from_spec(spec); sys.modules["runflow_pack"] = pack; spec.loader.exec_module(pack)
+nodes = sys.modules["runflow_pack.nodes"]
+with Emulator(api_key=KEY, latency=0.5, cheap=True) as emu:
+    import os
+    os.environ["RUNFLOW_API_BASE"] = emu.base_url
+    os.environ["RUNFLOW_API_KEY"] = KEY
+    base = torch.from_numpy(photo(2048, 1)).float().div(255)
+    batch = torch.stack([(base + i / 1000).clamp(0, 1) for i in range(16)])
+    del base
+    def rss(field):
+        for line in open("/proc/self/status"):
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    open("/proc/self/clear_refs", "w").write("5")
+    start = rss("VmRSS:")
+    out = nodes.RunflowProductIsolation().isolate(image=batch, aspect_ratio="1:1", resolution="2K")["result"]
+    peak = rss("VmHWM:")
+    tensor_bytes = sum(t.element_size() * t.nelement() for t in out if hasattr(t, "nelement"))
+    print(json.dumps({{"growth": peak - start, "tensor_bytes": tensor_bytes}}))
+"""
+
+
+def bench_node_memory(tmp: Path) -> list[Row]:
+    script = NODE_MEMORY_SCRIPT.format(repo=str(REPO), bench=str(Path(__file__).resolve().parent))
+    env = {**os.environ, "RUNFLOW_CACHE_DIR": str(tmp / "nodemem" / "cache"),
+           "RUNFLOW_DATA_DIR": str(tmp / "nodemem" / "data")}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    if done.returncode != 0:
+        return [row("node path peak RSS growth, batch 16 x 2K", float("nan"), "MB", "", False,
+                    f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")]
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    growth, tensors = data["growth"], data["tensor_bytes"]
+    limit = 1.3 * tensors + 150 * 2**20
+    return [row("node path peak RSS growth, batch 16 x 2K", growth / 2**20, "MB",
+                f"<= {limit / 2**20:.0f} MB (1.3 x {tensors / 2**20:.0f} MB tensors + 150)", growth <= limit)]
+
+
+def _rss_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def bench_catalogue(tmp: Path, latency: float, count: int, concurrency: int) -> list[Row]:
+    folder = tmp / "catalogue"
+    folder.mkdir()
+    base = photo(512, 500)
+    for i in range(count):
+        variant = base.copy()
+        variant[i % 512, :, i % 3] ^= 0xFF  # every photo distinct, so every one is a run
+        Image.fromarray(variant).save(folder / f"p{i:04d}.jpg", quality=90)
+    with Emulator(api_key=KEY, latency=latency, cheap=True, balance=1000) as emu:
+        env = {**os.environ, "RUNFLOW_API_BASE": emu.base_url, "RUNFLOW_API_KEY": KEY,
+               "RUNFLOW_CACHE_DIR": str(tmp / "cat" / "cache"), "RUNFLOW_DATA_DIR": str(tmp / "cat" / "data"),
+               "PYTHONPATH": str(REPO)}
+        argv = [sys.executable, "-m", "runflow_api", "isolate", str(folder), "--out", str(tmp / "cat-out"),
+                "--resolution", "1K", "--aspect-ratio", "1:1", "--concurrency", str(concurrency), "-q"]
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        samples: list[tuple[float, int]] = []
+        while child.poll() is None:
+            rss = _rss_of(child.pid)
+            if rss:
+                samples.append((time.perf_counter() - started, rss))
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+        if child.returncode != 0:
+            raise RuntimeError(f"catalogue run failed: {child.stderr.read() if child.stderr else ''}")
+        creates = emu.stats["creates"]
+    per_minute = count / wall * 60
+    ideal = concurrency * 60 / latency
+    early = [rss for t, rss in samples if t >= 5][:5] or [samples[0][1]]
+    growth = (max(rss for _, rss in samples) - statistics.median(early)) / 2**20
+    return [
+        row(f"catalogue {count} x 512px via CLI, L = {latency:g} s", per_minute, "img/min",
+            f">= {0.8 * ideal:.0f} (80% of {ideal:.0f})", per_minute >= 0.8 * ideal,
+            f"wall {wall:.1f} s incl. start-up and planning; {creates} runs"),
+        row("catalogue memory growth (peak - RSS at 5 s)", growth, "MB", "< 100 MB", growth < 100),
+    ]
+
+
+def _print_row(r: Row, width: int = 58) -> None:
+    verdict = {True: "ok", False: "MISSED", None: ""}[r["met"]]
+    print(f"{r['name']:<{width}} {r['value']:>10.3f} {r['unit']:<8} {r['target']:<44} {verdict} {r['note']}",
+          flush=True)
+
+
+def main() -> int:
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"Benchmarks {stamp} on {machine}", flush=True)
+    rows: list[Row] = []
+
+    def add(new_rows: list[Row]) -> None:
+        for r in new_rows:
+            _print_row(r)
+        rows.extend(new_rows)
+
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        add(bench_overhead(tmp, latency=1.0))
+        batch_rows, ours = bench_batch(tmp, latency=3.0)
+        add(batch_rows)
+        add(bench_peer(tmp, latency=3.0, ours=ours))
+        add(bench_detection(tmp, latency=2.0, runs=5))
+        add(bench_detection(tmp, latency=10.0, runs=3))
+        add(bench_cache_hit(tmp))
+        add(bench_node_memory(tmp))
+        add(bench_catalogue(tmp, latency=0.5, count=1000, concurrency=8))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps({"date": stamp, "machine": machine, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
