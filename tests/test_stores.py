@@ -1,0 +1,168 @@
+"""The three on-disk stores on their own: cache (atomicity, two processes, damage, LRU), journal and ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from runflow_api.cache import ResultCache, cache_key
+from runflow_api.journal import RunJournal
+from runflow_api.ledger import Ledger
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def key(n: int) -> str:
+    return cache_key(pixel_digest=f"p{n}", model="m", aspect_ratio="1:1", resolution="1K", prompt=None,
+                     service_id="s")
+
+
+def test_key_depends_on_every_ingredient():
+    base = dict(pixel_digest="p", model="m", aspect_ratio="1:1", resolution="1K", prompt=None, service_id="s")
+    variants = [{"pixel_digest": "q"}, {"model": "n"}, {"aspect_ratio": "4:3"}, {"resolution": "2K"},
+                {"prompt": "shoe"}, {"service_id": "emulator"}, {"lossless": True}]
+    keys = {cache_key(**{**base, **change}) for change in variants} | {cache_key(**base)}
+    assert len(keys) == len(variants) + 1
+
+
+def test_put_get_roundtrip_and_contains(tmp_path):
+    cache = ResultCache(tmp_path)
+    assert cache.get(key(1)) is None and not cache.contains(key(1))
+    cache.put(key(1), b"\x89PNG-bytes", {"run_id": "r1", "cost": "0.27"})
+    hit = cache.get(key(1))
+    assert hit is not None and hit.image_bytes == b"\x89PNG-bytes" and hit.meta["run_id"] == "r1"
+    assert cache.contains(key(1))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
+def test_damaged_entry_is_one_warned_miss(tmp_path, caplog, damage):
+    cache = ResultCache(tmp_path)
+    cache.put(key(1), b"x" * 1000, {"run_id": "r1"})
+    path = next(tmp_path.rglob("*.rfc"))
+    blob = path.read_bytes()
+    path.write_bytes({"truncate": blob[:-10], "flip": blob[:-1] + b"?", "garbage": b"nonsense" * 10,
+                      "empty": b""}[damage])
+    assert cache.get(key(1)) is None
+    assert cache.get(key(1)) is None
+    assert sum("damaged" in r.message for r in caplog.records) == 1
+    assert not path.exists(), "a damaged entry is removed so it can be fetched again"
+
+
+def test_unwritable_cache_is_only_a_warning(tmp_path, caplog):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache folder should be")
+    cache = ResultCache(blocker)
+    cache.put(key(1), b"data", {})
+    assert cache.get(key(1)) is None
+    assert "cannot write" in caplog.text
+
+
+def test_least_recently_used_entries_are_evicted(tmp_path):
+    cache = ResultCache(tmp_path, max_bytes=5000)
+    past = time.time() - 100
+    for n in range(4):
+        cache.put(key(n), bytes(1000), {})
+        os.utime(cache._path(key(n)), (past + n, past + n))  # written in the order 0, 1, 2, 3
+    cache.get(key(0))  # reading 0 makes it the most recently used
+    for n in range(4, 7):
+        cache.put(key(n), bytes(1000), {})
+    entries, size = cache.stats()
+    assert size <= 5000
+    assert cache.contains(key(0)), "recently read entries survive"
+    assert not cache.contains(key(1)), "the least recently used goes first"
+
+
+WRITER = """
+import sys
+sys.path.insert(0, {repo!r})
+from runflow_api.cache import ResultCache, cache_key
+cache = ResultCache(__import__("pathlib").Path({directory!r}))
+me = int(sys.argv[1])
+for round_ in range(60):
+    for n in range(10):
+        key = cache_key(pixel_digest=f"p{{n}}", model="m", aspect_ratio="1:1", resolution="1K", prompt=None,
+                        service_id="s")
+        payload = bytes([n]) * (20000 + n) + f"writer {{me}} round {{round_}}".encode()
+        cache.put(key, payload, {{"writer": me, "round": round_, "n": n}})
+        hit = cache.get(key)
+        assert hit is None or hit.image_bytes[:20000 + n] == bytes([n]) * (20000 + n), "torn read"
+"""
+
+
+def test_two_processes_filling_one_cache_leave_no_corrupt_entry(tmp_path):
+    script = textwrap.dedent(WRITER.format(repo=str(REPO), directory=str(tmp_path / "shared")))
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(me)], stderr=subprocess.PIPE) for me in (1, 2)]
+    for writer in writers:
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err.decode()
+    cache = ResultCache(tmp_path / "shared")
+    for n in range(10):
+        hit = cache.get(key(n))
+        assert hit is not None, f"entry {n} unreadable after concurrent writes"
+        assert hit.image_bytes.startswith(bytes([n]) * (20000 + n))
+        assert hit.meta["n"] == n
+    assert not list((tmp_path / "shared").rglob("*.tmp")), "no temporary files left behind"
+
+
+def test_journal_intent_run_complete_and_key_reuse(tmp_path):
+    journal = RunJournal(tmp_path)
+    first = journal.record_intent("k1", "idem-1", "svc", {"input": {"a": 1}})
+    again = journal.record_intent("k1", "idem-2", "svc", {"input": {"a": 2}})
+    assert again.idempotency_key == "idem-1", "an existing intent's key is reused"
+    assert journal.find("k1").run_id is None
+    journal.record_run("k1", "run-1")
+    assert RunJournal(tmp_path).find("k1").run_id == "run-1", "another process sees it"
+    assert [e.cache_key for e in journal.pending()] == ["k1"]
+    journal.complete("k1")
+    assert journal.find("k1") is None and journal.pending() == []
+    assert first.params == {"input": {"a": 1}}
+
+
+def test_journal_entries_expire(tmp_path):
+    journal = RunJournal(tmp_path, max_age_s=0.05)
+    journal.record_intent("k1", "idem", "svc", {})
+    time.sleep(0.1)
+    assert journal.find("k1") is None
+    assert not list(tmp_path.glob("*.json")), "expired entries are pruned"
+
+
+def test_corrupt_journal_entry_is_absent(tmp_path, caplog):
+    (tmp_path / "k1.json").write_text("{not json")
+    assert RunJournal(tmp_path).find("k1") is None
+    assert "unreadable" in caplog.text
+
+
+def test_ledger_dedupes_and_totals_by_service(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.record("r1", Decimal("0.27"), "k1", service_id="real", list_price=False)
+    ledger.record("r1", Decimal("0.27"), "k1", service_id="real", list_price=False)
+    ledger.record("r2", Decimal("0.27"), "k2", service_id="emulator", list_price=True)
+    assert ledger.totals().session_runs == 2
+    assert ledger.totals("real").all_cost == Decimal("0.27")
+    fresh = Ledger(tmp_path / "ledger.jsonl")
+    fresh.record("r1", Decimal("0.27"), "k1", service_id="real", list_price=False)
+    assert fresh.totals().all_runs == 2 and fresh.totals().session_runs == 0
+    lines = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    assert [json.loads(line)["run_id"] for line in lines] == ["r1", "r2"]
+
+
+def test_ledger_reads_only_new_lines_and_tolerates_a_torn_tail(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    reader = Ledger(path)
+    writer = Ledger(path)
+    writer.record("r1", Decimal("0.27"), "k", service_id="s", list_price=False)
+    assert reader.totals().all_runs == 1
+    with open(path, "a") as handle:
+        handle.write('{"run_id": "r2", "cost": "0.2')  # a write in progress
+    assert reader.totals().all_runs == 1
+    with open(path, "a") as handle:
+        handle.write('7", "cache_key": "k2"}\n')
+    assert reader.totals().all_runs == 2 and reader.totals().all_cost == Decimal("0.54")
