@@ -243,7 +243,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_spend() -> int:
     ledger_path = config.data_dir() / "ledger.jsonl"
-    totals = Ledger(ledger_path).totals()
+    totals = Ledger.for_path(ledger_path).totals()
     print(f"All time: {totals.all_runs} paid run(s), ${totals.all_cost:.2f} (ledger: {ledger_path})")
     return EXIT_OK
 

@@ -98,7 +98,7 @@ class RunflowClient:
         self.spend_limit = _money(spend_limit, "spend_limit")
         self.balance_check_min_runs = balance_check_min_runs
         data = Path(data_dir) if data_dir is not None else config.data_dir()
-        self.ledger = Ledger(data / "ledger.jsonl")
+        self.ledger = Ledger.for_path(data / "ledger.jsonl")
         transport = Transport(
             self.base_url,
             key,

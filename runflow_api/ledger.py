@@ -30,6 +30,20 @@ class LedgerTotals:
 
 
 class Ledger:
+    """One per file per process (see `for_path`): "session" totals are what this process has spent."""
+
+    _shared: dict[Path, Ledger] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def for_path(cls, path: Path) -> Ledger:
+        """The process's ledger for `path`, so the node, the routes and the CLI count one session."""
+        resolved = Path(path).resolve()
+        with cls._shared_lock:
+            if resolved not in cls._shared:
+                cls._shared[resolved] = cls(resolved)
+            return cls._shared[resolved]
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()

@@ -18,6 +18,7 @@ import pytest
 from support import EMULATOR_KEY, product_photo
 
 from runflow_api import InsufficientCredit, RunflowCancelled, SpendLimitExceeded
+from runflow_api.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -179,8 +180,9 @@ def test_ledger_records_each_paid_run_once(emu, client_for, tmp_path):
     lines = (tmp_path / "data" / "ledger.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     assert len(records) == 2 and {r["run_id"] for r in records} == set(emu.runs)
-    fresh = client_for(emu).ledger.totals()
-    assert fresh.all_runs == 2 and fresh.session_runs == 0
+    assert client_for(emu).ledger is client.ledger, "one ledger per file per process: one session"
+    another_process = Ledger(tmp_path / "data" / "ledger.jsonl").totals()
+    assert another_process.all_runs == 2 and another_process.session_runs == 0
 
 
 def test_journal_is_emptied_once_results_are_cached(emu, client_for):

@@ -1,0 +1,300 @@
+"""The pack's server routes under /runflow/..., the only way the browser side (web/) reaches the engine.
+
+The browser never talks to Runflow itself (the API sends no CORS headers) and never holds the key: it
+sends a new key here once, the key is written server-side with mode 0600, and every answer carries only
+`config.mask_key()` form. State-changing routes refuse foreign origins and non-JSON bodies, because any web
+page the user visits can send a form POST to a ComfyUI on localhost. Blocking work (HTTP to Runflow, file
+writes with fsync, starting the emulator) runs in a worker thread so ComfyUI's event loop never stalls.
+
+Handlers are registered on ComfyUI's route table at import when a PromptServer exists; tests build their
+own aiohttp app with `add_routes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+if __package__:  # inside ComfyUI the pack folder is a package and the engine its subpackage
+    from .runflow_api import config, errors, http, ledger, product_isolation, service
+else:  # tests load this file on its own, with the engine installed beside it
+    from runflow_api import config, errors, http, ledger, product_isolation, service  # type: ignore[no-redef]
+
+log = logging.getLogger("runflow_api.routes")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JsonHandler = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
+
+# A connection test answers within seconds and says exactly what happened, instead of retrying for a minute.
+TEST_RETRY = http.RetryPolicy(attempts=1)
+TEST_TIMEOUTS = http.Timeouts(connect=5.0, read=15.0)
+
+# Most specific first: MissingApiKey is an InputRejected, every API error is an APIError.
+REASONS: tuple[tuple[type[errors.RunflowError], str], ...] = (
+    (errors.MissingApiKey, "missing_key"),
+    (errors.InputRejected, "invalid_config"),
+    (errors.AuthenticationFailed, "unauthorized"),
+    (errors.PermissionDenied, "forbidden"),
+    (errors.InsufficientCredit, "insufficient_credit"),
+    (errors.RateLimited, "rate_limited"),
+    (errors.ServiceUnavailable, "service_unavailable"),
+    (errors.APIError, "api_error"),
+    (errors.NetworkError, "network_error"),
+    (errors.RunflowTimeout, "timeout"),
+)
+
+
+# -- pure helpers -------------------------------------------------------------------------------------
+
+
+def _host_port(netloc: str, default_port: int) -> tuple[str, int] | None:
+    parts = urlsplit(f"//{netloc}")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname.lower(), port or default_port
+
+
+def origin_allowed(origin: str | None, host: str | None) -> bool:
+    """True when a request may change state: no Origin (curl, scripts; browsers always send one on
+    POST/DELETE) or an Origin whose host:port is the Host the request was sent to."""
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    default_port = 443 if parts.scheme == "https" else 80
+    ours = _host_port(parts.netloc, default_port)
+    return ours is not None and ours == _host_port(host, default_port)
+
+
+def key_status() -> dict[str, Any]:
+    """What the browser may know about the key: whether there is one, its masked form and its source."""
+    source = config.key_source()
+    key = os.environ.get(config.KEY_ENV, "").strip() if source == "env" else config.read_key_file()
+    masked = config.mask_key(key) if key else None
+    return {"configured": source is not None, "masked": masked, "source": source}
+
+
+def reason_for(exc: BaseException) -> str:
+    """A stable code the browser can branch on; the engine's message says the rest."""
+    for kind, reason in REASONS:
+        if isinstance(exc, kind):
+            return reason
+    return "error"
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _orgs(me: dict[str, Any]) -> list[dict[str, Any]]:
+    orgs = []
+    for membership in me.get("memberships") or []:
+        if not isinstance(membership, dict):
+            continue
+        org = membership.get("org") or membership.get("organization") or {}
+        name = (org.get("name") or org.get("slug") or org.get("id")) if isinstance(org, dict) else org
+        scopes = membership.get("scopes") or []
+        orgs.append({"name": name, "role": membership.get("role"), "scopes": [str(s) for s in scopes]})
+    return orgs
+
+
+def _user(me: dict[str, Any]) -> str | None:
+    user = me.get("user") if isinstance(me.get("user"), dict) else me
+    return user.get("email") or user.get("name") or user.get("id")
+
+
+def connection_test(mode: str) -> dict[str, Any]:
+    """Blocking: ask the service who the key belongs to and what the balance is, or why it cannot."""
+    result: dict[str, Any] = {
+        "ok": False,
+        "mode": mode,
+        "user": None,
+        "orgs": [],
+        "balance": None,
+        "currency": None,
+        "balance_error": None,
+        "error": None,
+    }
+    try:
+        with service.make_client(mode, cache=False, retry=TEST_RETRY, timeouts=TEST_TIMEOUTS) as client:
+            me = client.me()
+            result.update(ok=True, user=_user(me), orgs=_orgs(me))
+            try:
+                balance = client.balance()
+            except errors.RunflowError as exc:  # the key works; it may just lack credit_balance:read
+                result["balance_error"] = exc.message
+            else:
+                result.update(balance=_money(balance.amount), currency=balance.currency)
+    except errors.RunflowError as exc:
+        result["error"] = {"reason": reason_for(exc), "message": exc.message}
+    except Exception as exc:  # an engine bug must still come back as an answer, not a hung button
+        log.exception("Runflow connection test failed unexpectedly")
+        result["error"] = {"reason": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+    return result
+
+
+def ledger_totals() -> dict[str, Any]:
+    totals = ledger.Ledger.for_path(config.data_dir() / "ledger.jsonl").totals()
+    return {
+        "session_runs": totals.session_runs,
+        "session_cost": _money(totals.session_cost),
+        "all_runs": totals.all_runs,
+        "all_cost": _money(totals.all_cost),
+    }
+
+
+def mode_status() -> dict[str, Any]:
+    """The current service and whether RUNFLOW_MODE pins it (then the browser cannot switch it)."""
+    return {
+        "mode": service.current_mode(),
+        "modes": list(service.MODES),
+        "locked": os.environ.get(service.MODE_ENV, "").strip().lower() in service.MODES,
+    }
+
+
+# -- request plumbing ---------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, reason: str) -> web.Response:
+    return web.json_response({"error": {"reason": reason, "message": message}}, status=status)
+
+
+async def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(func, *args))
+
+
+def state_changing(handler: JsonHandler) -> Handler:
+    """Refuse what a foreign web page could send (another Origin, a form or text body), then hand the
+    handler the parsed JSON object."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not origin_allowed(request.headers.get("Origin"), request.headers.get("Host")):
+            log.warning("Runflow: refused a %s %s from origin %s", request.method, request.path,
+                        request.headers.get("Origin"))
+            return _error(403, "Cross-origin requests are not allowed for this route.", "forbidden_origin")
+        if request.content_type != "application/json":
+            return _error(415, "Send a JSON body with Content-Type: application/json.", "unsupported_media")
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return _error(400, "The request body is not valid JSON.", "bad_request")
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.", "bad_request")
+        return await handler(request, body)
+
+    return guarded
+
+
+def _env_key_conflict() -> web.Response:
+    return _error(
+        409,
+        f"The key comes from the environment variable {config.KEY_ENV}, which takes precedence over a "
+        "key saved here. Change or unset it where ComfyUI is started, then restart ComfyUI.",
+        "env_key",
+    )
+
+
+# -- handlers -----------------------------------------------------------------------------------------
+
+
+async def get_key(request: web.Request) -> web.Response:
+    return web.json_response(await _in_thread(key_status))
+
+
+@state_changing
+async def post_key(request: web.Request, body: dict[str, Any]) -> web.Response:
+    if config.key_source() == "env":
+        return _env_key_conflict()
+    key = body.get("key")
+    if not isinstance(key, str):
+        return _error(400, 'Send the key as {"key": "rf_live_..."}.', "bad_request")
+    try:
+        path = await _in_thread(config.write_key_file, key)
+    except errors.InputRejected as exc:
+        return _error(400, exc.message, reason_for(exc))
+    log.info("Runflow: API key %s saved to %s (mode 0600)", config.mask_key(key.strip()), path)
+    return web.json_response(await _in_thread(key_status))
+
+
+@state_changing
+async def delete_key(request: web.Request, body: dict[str, Any]) -> web.Response:
+    if config.key_source() == "env":
+        return _env_key_conflict()
+    if await _in_thread(config.delete_key_file):
+        log.info("Runflow: stored API key removed")
+    return web.json_response(await _in_thread(key_status))
+
+
+@state_changing
+async def post_test(request: web.Request, body: dict[str, Any]) -> web.Response:
+    mode = body.get("mode") or service.current_mode()
+    if mode not in service.MODES:
+        return _error(400, f"Unknown mode {mode!r}; use one of {', '.join(service.MODES)}.", "bad_request")
+    return web.json_response(await _in_thread(connection_test, mode))
+
+
+async def get_ledger(request: web.Request) -> web.Response:
+    return web.json_response(await _in_thread(ledger_totals))
+
+
+async def get_mode(request: web.Request) -> web.Response:
+    return web.json_response(mode_status())
+
+
+@state_changing
+async def post_mode(request: web.Request, body: dict[str, Any]) -> web.Response:
+    if mode_status()["locked"]:
+        return _error(
+            409,
+            f"The service is pinned by the environment variable {service.MODE_ENV}; unset it and restart "
+            "ComfyUI to switch here.",
+            "env_mode",
+        )
+    try:
+        await _in_thread(service.set_mode, body.get("mode"))
+    except errors.InputRejected as exc:
+        return _error(400, exc.message, "bad_request")
+    log.info("Runflow: service mode set to %s", body.get("mode"))
+    return web.json_response(mode_status())
+
+
+async def get_price(request: web.Request) -> web.Response:
+    return web.json_response({"per_image": f"{product_isolation.PRICE_PER_IMAGE:.2f}", "currency": "USD"})
+
+
+def add_routes(routes: web.RouteTableDef) -> None:
+    """Put every /runflow/ route on a route table (ComfyUI's, or a test app's)."""
+    routes.get("/runflow/key")(get_key)
+    routes.post("/runflow/key")(post_key)
+    routes.delete("/runflow/key")(delete_key)
+    routes.post("/runflow/test")(post_test)
+    routes.get("/runflow/ledger")(get_ledger)
+    routes.get("/runflow/mode")(get_mode)
+    routes.post("/runflow/mode")(post_mode)
+    routes.get("/runflow/price")(get_price)
+
+
+def _register_with_comfyui() -> None:
+    try:
+        from server import PromptServer  # ComfyUI's own module; absent outside ComfyUI
+    except ImportError:
+        return
+    if getattr(PromptServer, "instance", None) is not None:
+        add_routes(PromptServer.instance.routes)
+
+
+_register_with_comfyui()

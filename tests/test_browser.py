@@ -1,0 +1,288 @@
+"""The web extension in a real ComfyUI, driven through its real frontend in Chromium.
+
+One scenario, in order, because each step builds on the last: set the key in Settings > Runflow, clear
+it, set it again, test the connection (the real service cannot be reached from here, so in emulator mode
+too), then build LoadImage -> Runflow Product Isolation -> Save Image on the canvas and run it in emulator
+mode, watching the node's badge and status. Afterwards it checks that the key went nowhere it must not:
+ComfyUI's settings, the workflow (graph, browser storage, user files), the saved PNG, the server log.
+
+Needs COMFYUI_DIR (plus COMFYUI_PYTHON / COMFYUI_PYTHONPATH as tests/comfy_harness.py describes) and
+Debian's chromium; skips otherwise. Screenshots go to docs/.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from comfy_harness import COMFYUI_DIR_ENV, ComfyUI
+from PIL import Image
+from support import product_photo
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]  # fmt: skip
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PACK_URL = "/extensions/runflow-product-isolation/"
+KEY = "rf_live_BROWSERKEY00001234"
+KEY_PARTS = (KEY, "BROWSERKEY0000")
+MASKED = "rf_live_…1234"
+PHOTO = "runflow-product.png"
+APP = "window.comfyAPI.app.app"
+API = "window.comfyAPI.api.api"
+
+
+def _skip_reason() -> str | None:
+    if not os.environ.get(COMFYUI_DIR_ENV):
+        return f"set {COMFYUI_DIR_ENV} (and COMFYUI_PYTHON, COMFYUI_PYTHONPATH) to run the real-browser test"
+    if not CHROMIUM.exists():
+        return f"the real-browser test needs Debian's chromium at {CHROMIUM}"
+    if importlib.util.find_spec("playwright") is None:
+        return "the real-browser test needs Python playwright"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+
+# Every string the page draws on the canvas, so the test can see the badge and status it cannot query.
+RECORD_CANVAS_TEXT = """
+(() => {
+  const drawn = (window.__runflowDrawn = new Set());
+  const fillText = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+    if (drawn.size < 5000) drawn.add(String(text));
+    return fillText.call(this, text, ...rest);
+  };
+})();
+"""
+
+BUILD_GRAPH = f"""
+() => {{
+  const app = {APP};
+  const LG = window.LiteGraph;
+  app.graph.clear();
+  const add = (type, pos) => {{
+    const node = LG.createNode(type);
+    node.pos = pos;
+    app.graph.add(node);
+    return node;
+  }};
+  const load = add("LoadImage", [40, 140]);
+  load.widgets.find((w) => w.name === "image").value = "{PHOTO}";
+  const iso = add("RunflowProductIsolation", [400, 140]);
+  const save = add("SaveImage", [820, 140]);
+  load.connect(0, iso, iso.findInputSlot("image"));
+  iso.connect(iso.findOutputSlot("rgba"), save, 0);
+  app.canvas.ds.scale = 1;
+  app.canvas.ds.offset = [0, 0];
+  app.graph.setDirtyCanvas(true, true);
+  const value = (name) => iso.widgets.find((w) => w.name === name).value;
+  return {{ iso: iso.id, concurrency: value("concurrency"), spend_limit: value("spend_limit") }};
+}}
+"""
+
+
+def comfy_env(base: Path) -> dict[str, str]:
+    """Emulator latency short enough for a test, long enough to see the node running. Empty RUNFLOW_*
+    variables mean "unset", so ComfyUI keeps the key, data and cache in its own user directory; XDG
+    folders point into the temporary base so nothing can reach the real home directory."""
+    unset = ("RUNFLOW_API_KEY", "RUNFLOW_API_BASE", "RUNFLOW_MODE", "RUNFLOW_KEY_FILE", "RUNFLOW_DATA_DIR",
+             "RUNFLOW_CACHE_DIR")  # fmt: skip
+    xdg = ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
+    return {
+        "RUNFLOW_EMULATOR_LATENCY": "1.0",
+        **{name: "" for name in unset},
+        **{name: str(base / "xdg" / name.lower()) for name in xdg},
+    }
+
+
+def prepare(comfy: ComfyUI) -> None:
+    """A product photo to load, and a user who has seen the tutorial (so no template browser pops up)."""
+    Image.fromarray(product_photo(3, (240, 320))).save(comfy.input_dir / PHOTO)
+    comfy.post_json("/settings/Comfy.TutorialCompleted", True).raise_for_status()
+
+
+def watch_page(page: Any) -> list[str]:
+    """Collect what would make the extension silently broken: failed module loads and page errors."""
+    problems: list[str] = []
+
+    def on_error(error: Any) -> None:
+        # ComfyUI frontend 1.27.10 itself throws "reading 'id'" at start-up, with or without this pack
+        # (checked against a ComfyUI with no custom nodes): only errors raised through our modules count.
+        if PACK_URL in (error.stack or ""):
+            problems.append(f"page error: {error}\n{error.stack}")
+
+    page.on("pageerror", on_error)
+
+    def on_response(response: Any) -> None:
+        if response.status >= 400 and PACK_URL in response.url:
+            problems.append(f"{response.status} {response.url}")
+
+    def on_failed(request: Any) -> None:
+        if PACK_URL in request.url:
+            problems.append(f"failed {request.url}")
+
+    page.on("response", on_response)
+    page.on("requestfailed", on_failed)
+    return problems
+
+
+def open_runflow_settings(page: Any) -> Any:
+    page.evaluate(f"{APP}.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
+    page.get_by_role("option", name="Runflow", exact=True).click()
+    dialog = page.locator(".p-dialog").filter(has=page.locator(".runflow-key-field"))
+    dialog.wait_for()
+    return dialog
+
+
+def save_key(page: Any, key: str) -> None:
+    page.fill(".runflow-key-input", key)
+    page.click(".runflow-key-save")
+    page.wait_for_function(
+        "(masked) => document.querySelector('.runflow-key-status').textContent.includes(masked)", arg=MASKED
+    )
+    assert page.input_value(".runflow-key-input") == ""
+
+
+def run_connection_test(page: Any) -> str:
+    page.evaluate("document.querySelector('.runflow-test-result').removeAttribute('data-ok')")
+    page.click(".runflow-test-button")
+    page.wait_for_selector(".runflow-test-result[data-ok]", timeout=60_000)
+    return str(page.inner_text(".runflow-test-result"))
+
+
+def settings_flow(page: Any, comfy: ComfyUI) -> None:
+    dialog = open_runflow_settings(page)
+    page.wait_for_function("document.querySelector('.runflow-key-status').textContent.includes('No key set')")
+
+    save_key(page, KEY)
+    assert comfy.get_json("/runflow/key") == {"configured": True, "masked": MASKED, "source": "file"}
+    page.click(".runflow-key-clear")
+    page.wait_for_function("document.querySelector('.runflow-key-status').textContent.includes('No key set')")
+    assert comfy.get_json("/runflow/key")["configured"] is False
+    save_key(page, KEY)
+
+    # The fake key cannot reach the real service from here; the answer must still name a reason.
+    real = run_connection_test(page)
+    assert real.startswith("✗"), real
+
+    page.select_option(".runflow-mode-select", "emulator")
+    page.wait_for_function("() => !document.querySelector('.runflow-mode-select').disabled")
+    assert comfy.get_json("/runflow/mode")["mode"] == "emulator"
+    dialog.screenshot(path=str(DOCS / "settings-panel.png"))
+
+    emulated = run_connection_test(page)
+    assert "Connected to offline emulator" in emulated, emulated
+    assert "Balance: $" in emulated and "runs:create" in emulated, emulated
+    page.locator(".p-toast-message").filter(has_text="Connected to offline emulator").wait_for()
+    page.screenshot(path=str(DOCS / "connection-test.png"))
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
+
+
+def canvas_clip(page: Any) -> dict[str, float]:
+    box = page.locator("canvas#graph-canvas").bounding_box()
+    return {"x": box["x"], "y": box["y"] + 60, "width": 1200, "height": 520}
+
+
+def node_flow(page: Any, comfy: ComfyUI) -> None:
+    for setting, value in (("Runflow.DefaultConcurrency", 3), ("Runflow.DefaultSpendLimit", 2.5)):
+        page.evaluate(f"{APP}.extensionManager.setting.set('{setting}', {value})")
+    built = page.evaluate(BUILD_GRAPH)
+    assert (built["concurrency"], built["spend_limit"]) == (3, 2.5)  # the settings, applied by nodeCreated
+    node = f"{APP}.graph.getNodeById({built['iso']})"
+    page.wait_for_function("() => window.__runflowDrawn.has('1 image · free (emulator)')")
+
+    page.evaluate(f"{APP}.queuePrompt(0, 1)")
+    page.wait_for_function(f"() => {node}.runflow?.status && !{node}.runflow.status.final", polling="raf")
+    page.screenshot(path=str(DOCS / "node-running.png"), clip=canvas_clip(page))
+    running_text = page.evaluate(f"{node}.runflow.status.text")
+    assert "emulator" in running_text, running_text
+
+    page.wait_for_function(f"() => {node}.runflow?.summary", timeout=120_000)
+    page.wait_for_function("() => [...window.__runflowDrawn].some((t) => t.startsWith('Last run: 1 image'))")
+    page.screenshot(path=str(DOCS / "node-after-run.png"), clip=canvas_clip(page))
+    summary = page.evaluate(f"{node}.runflow.summary")
+    assert summary["images"] == 1 and summary["emulator"] is True, summary
+
+
+def assert_no_key(where: str, text: str | bytes) -> None:
+    data = text.encode("utf-8", "replace") if isinstance(text, str) else text
+    for part in KEY_PARTS:
+        assert part.encode() not in data, f"the key ({part}) leaked into {where}"
+
+
+def browser_storage(page: Any) -> str:
+    return str(page.evaluate("JSON.stringify({local: {...localStorage}, session: {...sessionStorage}})"))
+
+
+def check_nothing_leaked(page: Any, comfy: ComfyUI) -> None:
+    workflow = page.evaluate(f"JSON.stringify({APP}.graph.serialize())")
+    page.evaluate(f"{API}.storeUserData('workflows/runflow-browser-test.json', {APP}.graph.serialize())")
+    assert_no_key("the workflow", workflow)
+    assert_no_key("the browser's storage", browser_storage(page))
+    assert_no_key("GET /settings", comfy.session.get(f"{comfy.url}/settings", timeout=10).text)
+
+    key_file = comfy.user_dir / "runflow" / "api_key"
+    assert key_file.read_text() == KEY
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert (comfy.user_dir / "default" / "workflows" / "runflow-browser-test.json").exists()
+    for folder in (comfy.user_dir, comfy.output_dir, comfy.base_dir / "temp"):
+        for path in folder.rglob("*"):
+            if path.is_file() and path != key_file:
+                assert_no_key(str(path), path.read_bytes())
+
+    pngs = list(comfy.output_dir.rglob("*.png"))
+    assert pngs, "Save Image wrote no PNG"
+    for png in pngs:
+        with Image.open(png) as image:
+            assert {"prompt", "workflow"} <= set(image.text), image.text.keys()
+            assert_no_key(f"the metadata of {png.name}", json.dumps(image.text))
+
+    log = comfy.log_text()
+    assert MASKED in log  # the routes log the masked form, proving the log was captured
+    assert_no_key("the server log", log)
+
+
+def check_foreign_requests_refused(comfy: ComfyUI) -> None:
+    before = (comfy.user_dir / "runflow" / "api_key").read_text()
+    for path in ("/runflow/key", "/api/runflow/key"):
+        answer = requests.post(
+            f"{comfy.url}{path}", json={"key": "rf_live_EVILKEY000000000000"},
+            headers={"Origin": "http://evil.example"}, timeout=10,
+        )  # fmt: skip
+        assert answer.status_code == 403, (path, answer.status_code, answer.text)
+    form = requests.post(f"{comfy.url}/runflow/key", data={"key": "rf_live_EVILKEY000000000000"}, timeout=10)
+    assert form.status_code == 415
+    assert (comfy.user_dir / "runflow" / "api_key").read_text() == before
+
+
+def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base = tmp_path / "comfy"
+    with ComfyUI(env=comfy_env(base), base_dir=base) as comfy:
+        prepare(comfy)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.add_init_script(RECORD_CANVAS_TEXT)
+                problems = watch_page(page)
+                page.goto(comfy.url)
+                page.wait_for_function(f"() => {APP}?.graph && window.LiteGraph", timeout=60_000)
+                settings_flow(page, comfy)
+                node_flow(page, comfy)
+                check_nothing_leaked(page, comfy)
+            finally:
+                browser.close()
+        assert problems == [], problems
+        check_foreign_requests_refused(comfy)

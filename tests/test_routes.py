@@ -1,0 +1,437 @@
+"""The pack's /runflow/ routes, served by a real aiohttp server and called over sockets.
+
+Every test gets private key/data directories from conftest's autouse fixture (RUNFLOW_KEY_FILE,
+RUNFLOW_DATA_DIR), and connection tests run against a real emulator, never a mock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import stat
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from support import EMULATOR_KEY, product_photo
+
+from runflow_api import config
+from runflow_api.emulator import Emulator, Faults
+
+ROUTES_FILE = Path(__file__).resolve().parents[1] / "routes.py"
+KEY = "rf_live_ROUTETESTKEY00009876"
+KEY_MIDDLE = "ROUTETESTKEY0000"
+ENV_KEY = "rf_live_ENVIRONMENTKEY0000555"
+STATE_CHANGING = [
+    ("POST", "/runflow/key", {"key": KEY}),
+    ("DELETE", "/runflow/key", {}),
+    ("POST", "/runflow/test", {}),
+    ("POST", "/runflow/mode", {"mode": "emulator"}),
+]
+
+
+def load_routes(name: str = "runflow_routes_under_test") -> types.ModuleType:
+    """Load routes.py the way a script would (outside ComfyUI, no package): it must not need ComfyUI."""
+    spec = importlib.util.spec_from_file_location(name, ROUTES_FILE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+routes = load_routes()
+
+
+class Answer:
+    def __init__(self, status: int, text: str, body: Any) -> None:
+        self.status = status
+        self.text = text
+        self.body = body
+
+
+Call = Callable[..., Answer]
+
+
+def make_app() -> web.Application:
+    table = web.RouteTableDef()
+    routes.add_routes(table)
+    app = web.Application()
+    app.add_routes(table)
+    return app
+
+
+async def _request(method: str, path: str, **kwargs: Any) -> Answer:
+    async with TestClient(TestServer(make_app())) as client:
+        response = await client.request(method, path, **kwargs)
+        text = await response.text()
+        body = await response.json() if response.content_type == "application/json" else None
+        return Answer(response.status, text, body)
+
+
+@pytest.fixture
+def call() -> Call:
+    """`call(method, path, json=..., headers=...)` against a fresh server with the routes."""
+
+    def run(method: str, path: str, **kwargs: Any) -> Answer:
+        return asyncio.run(_request(method, path, **kwargs))
+
+    return run
+
+
+def key_file() -> Path:
+    return config.key_file_path()
+
+
+# -- key ----------------------------------------------------------------------------------------------
+
+
+def test_no_key_is_reported_as_not_configured(call: Call) -> None:
+    answer = call("GET", "/runflow/key")
+    assert answer.status == 200
+    assert answer.body == {"configured": False, "masked": None, "source": None}
+
+
+def test_saving_a_key_writes_a_0600_file_and_answers_only_the_masked_form(call: Call) -> None:
+    answer = call("POST", "/runflow/key", json={"key": f"  {KEY}\n"})
+    assert answer.status == 200
+    assert answer.body == {"configured": True, "masked": "rf_live_…9876", "source": "file"}
+    assert KEY_MIDDLE not in answer.text
+    assert key_file().read_text() == KEY
+    assert stat.S_IMODE(os.stat(key_file()).st_mode) == 0o600
+
+    again = call("GET", "/runflow/key")
+    assert again.body == answer.body
+    assert KEY_MIDDLE not in again.text
+
+
+def test_a_malformed_key_is_refused_without_echoing_it(call: Call) -> None:
+    bad = "rf_live_WITH SPACES AND SECRET1234"
+    answer = call("POST", "/runflow/key", json={"key": bad})
+    assert answer.status == 400
+    assert answer.body["error"]["reason"] == "invalid_config"
+    assert "malformed" in answer.body["error"]["message"]
+    assert "SPACES AND SECRET" not in answer.text
+    assert not key_file().exists()
+
+
+@pytest.mark.parametrize("body", [{"key": 123}, {"key": None}, {}])
+def test_a_key_that_is_not_text_is_refused(call: Call, body: dict[str, Any]) -> None:
+    answer = call("POST", "/runflow/key", json=body)
+    assert answer.status == 400
+    assert answer.body["error"]["reason"] == "bad_request"
+
+
+def test_an_empty_key_is_refused_as_missing(call: Call) -> None:
+    answer = call("POST", "/runflow/key", json={"key": "   "})
+    assert answer.status == 400
+    assert answer.body["error"]["reason"] == "missing_key"
+
+
+def test_the_environment_key_wins_and_cannot_be_changed_from_the_browser(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config.write_key_file(KEY)
+    monkeypatch.setenv(config.KEY_ENV, ENV_KEY)
+
+    status = call("GET", "/runflow/key")
+    assert status.body == {"configured": True, "masked": "rf_live_…0555", "source": "env"}
+    assert "ENVIRONMENTKEY" not in status.text
+
+    for method, body in (("POST", {"key": "rf_live_OTHERKEY0000000000"}), ("DELETE", {})):
+        answer = call(method, "/runflow/key", json=body)
+        assert answer.status == 409, method
+        assert answer.body["error"]["reason"] == "env_key"
+        assert "RUNFLOW_API_KEY" in answer.body["error"]["message"]
+    assert key_file().read_text() == KEY
+
+
+def test_clearing_the_key_removes_the_file(call: Call) -> None:
+    config.write_key_file(KEY)
+    answer = call("DELETE", "/runflow/key", json={})
+    assert answer.status == 200
+    assert answer.body == {"configured": False, "masked": None, "source": None}
+    assert not key_file().exists()
+    assert call("DELETE", "/runflow/key", json={}).status == 200  # clearing twice is fine
+
+
+def test_key_routes_never_log_the_key(call: Call, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    call("POST", "/runflow/key", json={"key": KEY})
+    call("GET", "/runflow/key")
+    call("POST", "/runflow/key", json={"key": KEY + " x"})
+    call("DELETE", "/runflow/key", json={})
+    assert "saved" in caplog.text
+    assert KEY_MIDDLE not in caplog.text
+
+
+# -- what a foreign page could send -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STATE_CHANGING)
+def test_cross_origin_requests_are_refused(call: Call, method: str, path: str, body: dict[str, Any]) -> None:
+    answer = call(method, path, json=body, headers={"Origin": "http://evil.example"})
+    assert answer.status == 403
+    assert answer.body["error"]["reason"] == "forbidden_origin"
+    assert not key_file().exists()
+    assert call("GET", "/runflow/mode").body["mode"] == "runflow"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
+@pytest.mark.parametrize(("method", "path", "body"), STATE_CHANGING)
+def test_non_json_bodies_are_refused(
+    call: Call, method: str, path: str, body: dict[str, Any], content_type: str
+) -> None:
+    answer = call(method, path, data=f"key={KEY}", headers={"Content-Type": content_type})
+    assert answer.status == 415
+    assert answer.body["error"]["reason"] == "unsupported_media"
+    assert not key_file().exists()
+
+
+def test_a_body_that_is_not_a_json_object_is_refused(call: Call) -> None:
+    headers = {"Content-Type": "application/json"}
+    assert call("POST", "/runflow/key", data="{not json", headers=headers).status == 400
+    assert call("POST", "/runflow/key", data=f'["{KEY}"]', headers=headers).status == 400
+
+
+def test_same_origin_requests_are_accepted(call: Call) -> None:
+    async def same_origin() -> int:
+        async with TestClient(TestServer(make_app())) as client:
+            origin = f"http://{client.host}:{client.port}"
+            response = await client.post("/runflow/key", json={"key": KEY}, headers={"Origin": origin})
+            return response.status
+
+    assert asyncio.run(same_origin()) == 200
+    assert key_file().exists()
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        (None, "127.0.0.1:8188", True),
+        ("http://127.0.0.1:8188", "127.0.0.1:8188", True),
+        ("http://LOCALHOST:8188", "localhost:8188", True),
+        ("https://comfy.example", "comfy.example", True),
+        ("https://comfy.example", "comfy.example:443", True),
+        ("http://comfy.example", "comfy.example:80", True),
+        ("http://evil.example", "127.0.0.1:8188", False),
+        ("http://127.0.0.1:9999", "127.0.0.1:8188", False),
+        ("null", "127.0.0.1:8188", False),
+        ("file://", "127.0.0.1:8188", False),
+        ("http://127.0.0.1:8188", None, False),
+        ("http://127.0.0.1:bad", "127.0.0.1:8188", False),
+    ],
+)
+def test_origin_rule(origin: str | None, host: str | None, allowed: bool) -> None:
+    assert routes.origin_allowed(origin, host) is allowed
+
+
+# -- connection test ----------------------------------------------------------------------------------
+
+
+def test_connection_test_without_a_key_says_so(call: Call) -> None:
+    answer = call("POST", "/runflow/test", json={})
+    assert answer.status == 200
+    assert answer.body["ok"] is False
+    assert answer.body["mode"] == "runflow"
+    assert answer.body["error"]["reason"] == "missing_key"
+    assert "Settings > Runflow" in answer.body["error"]["message"]
+
+
+def test_connection_test_reports_orgs_scopes_and_balance(
+    call: Call, emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    assert call("POST", "/runflow/key", json={"key": EMULATOR_KEY}).status == 200
+
+    answer = call("POST", "/runflow/test", json={})
+    assert answer.status == 200
+    body = answer.body
+    assert body["ok"] is True, body
+    assert body["error"] is None
+    assert body["orgs"], body
+    assert "runs:create" in body["orgs"][0]["scopes"]
+    assert body["orgs"][0]["name"]
+    assert body["balance"] == "100.00"
+    assert body["currency"] == "USD"
+    assert EMULATOR_KEY not in answer.text
+
+
+def test_connection_test_with_a_wrong_key_is_unauthorized(
+    call: Call, emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    call("POST", "/runflow/key", json={"key": KEY})
+    answer = call("POST", "/runflow/test", json={})
+    assert answer.body["ok"] is False
+    assert answer.body["error"]["reason"] == "unauthorized"
+    assert answer.body["error"]["message"]
+    assert KEY_MIDDLE not in answer.text
+
+
+def test_connection_test_when_the_service_cannot_be_reached(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Emulator(api_key=EMULATOR_KEY, port=0) as gone:
+        base = gone.base_url
+    monkeypatch.setenv(config.BASE_ENV, base)
+    config.write_key_file(EMULATOR_KEY)
+    answer = call("POST", "/runflow/test", json={})
+    assert answer.body["ok"] is False
+    assert answer.body["error"]["reason"] == "network_error"
+
+
+def test_connection_test_keeps_a_working_key_when_only_the_balance_fails(
+    call: Call, emulator_factory: Callable[..., Emulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = emulator_factory(faults=Faults(error_rate=1.0, error_status=403, routes={"balance"}))
+    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    config.write_key_file(EMULATOR_KEY)
+    body = call("POST", "/runflow/test", json={}).body
+    assert body["ok"] is True
+    assert body["balance"] is None
+    assert body["balance_error"]
+
+
+def test_connection_test_in_emulator_mode_needs_no_key(call: Call) -> None:
+    assert call("POST", "/runflow/mode", json={"mode": "emulator"}).status == 200
+    body = call("POST", "/runflow/test", json={}).body
+    assert body["ok"] is True, body
+    assert body["mode"] == "emulator"
+    assert body["orgs"]
+
+
+def test_connection_test_runs_off_the_event_loop(
+    emulator_factory: Callable[..., Emulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow service must not stall ComfyUI: other routes answer while the test waits."""
+    emu = emulator_factory(faults=Faults(slow=1.5, routes={"me"}))
+    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    config.write_key_file(EMULATOR_KEY)
+
+    async def scenario() -> tuple[float, bool]:
+        async with TestClient(TestServer(make_app())) as client:
+            slow = asyncio.ensure_future(client.post("/runflow/test", json={}))
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            price = await client.get("/runflow/price")
+            assert price.status == 200
+            quick = time.monotonic() - started
+            body = await (await slow).json()
+            return quick, body["ok"]
+
+    quick, ok = asyncio.run(scenario())
+    assert quick < 0.5
+    assert ok is True
+
+
+def test_connection_test_refuses_an_unknown_mode(call: Call) -> None:
+    answer = call("POST", "/runflow/test", json={"mode": "moon"})
+    assert answer.status == 400
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("MissingApiKey", "missing_key"),
+        ("InputRejected", "invalid_config"),
+        ("AuthenticationFailed", "unauthorized"),
+        ("PermissionDenied", "forbidden"),
+        ("SignedUrlExpired", "forbidden"),
+        ("InsufficientCredit", "insufficient_credit"),
+        ("RateLimited", "rate_limited"),
+        ("ServiceUnavailable", "service_unavailable"),
+        ("NotFound", "api_error"),
+        ("NetworkError", "network_error"),
+        ("RunflowTimeout", "timeout"),
+        ("RunFailed", "error"),
+    ],
+)
+def test_reason_codes(error: str, reason: str) -> None:
+    from runflow_api import errors
+
+    kind = getattr(errors, error)
+    exc = kind.__new__(kind)
+    assert routes.reason_for(exc) == reason
+
+
+# -- mode, price, ledger ------------------------------------------------------------------------------
+
+
+def test_mode_switches_and_persists(call: Call) -> None:
+    expected = {"mode": "runflow", "modes": ["runflow", "emulator"], "locked": False}
+    assert call("GET", "/runflow/mode").body == expected
+    answer = call("POST", "/runflow/mode", json={"mode": "emulator"})
+    assert answer.status == 200
+    assert answer.body["mode"] == "emulator"
+    assert call("GET", "/runflow/mode").body["mode"] == "emulator"
+    assert call("POST", "/runflow/mode", json={"mode": "runflow"}).body["mode"] == "runflow"
+
+
+@pytest.mark.parametrize("mode", ["moon", None, 3])
+def test_an_unknown_mode_is_refused(call: Call, mode: Any) -> None:
+    answer = call("POST", "/runflow/mode", json={"mode": mode})
+    assert answer.status == 400
+    assert call("GET", "/runflow/mode").body["mode"] == "runflow"
+
+
+def test_mode_pinned_by_the_environment_cannot_be_switched(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNFLOW_MODE", "emulator")
+    assert call("GET", "/runflow/mode").body["locked"] is True
+    answer = call("POST", "/runflow/mode", json={"mode": "runflow"})
+    assert answer.status == 409
+    assert "RUNFLOW_MODE" in answer.body["error"]["message"]
+
+
+def test_price(call: Call) -> None:
+    assert call("GET", "/runflow/price").body == {"per_image": "0.27", "currency": "USD"}
+
+
+def test_ledger_starts_empty(call: Call) -> None:
+    body = call("GET", "/runflow/ledger").body
+    assert body["all_runs"] == 0
+    assert body["all_cost"] == "0.00"
+
+
+def test_ledger_totals_count_paid_runs(
+    call: Call, emu: Emulator, client_for: Callable[..., Any], tmp_path: Path
+) -> None:
+    client = client_for(emu, data_dir=tmp_path / "data")
+    client.isolate_many([product_photo(1), product_photo(2)], aspect_ratio="1:1", resolution="1K")
+    body = call("GET", "/runflow/ledger").body
+    assert body["all_runs"] == 2
+    assert body["all_cost"] == "0.54"
+    assert set(body) == {"session_runs", "session_cost", "all_runs", "all_cost"}
+
+
+# -- registration -------------------------------------------------------------------------------------
+
+
+def test_routes_register_on_comfyuis_table_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = web.RouteTableDef()
+    fake_server = types.ModuleType("server")
+    fake_server.PromptServer = types.SimpleNamespace(instance=types.SimpleNamespace(routes=table))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "server", fake_server)
+    load_routes("runflow_routes_registration")
+    registered = {(route.method, route.path) for route in table}  # type: ignore[union-attr]
+    assert registered == {
+        ("GET", "/runflow/key"),
+        ("POST", "/runflow/key"),
+        ("DELETE", "/runflow/key"),
+        ("POST", "/runflow/test"),
+        ("GET", "/runflow/ledger"),
+        ("GET", "/runflow/mode"),
+        ("POST", "/runflow/mode"),
+        ("GET", "/runflow/price"),
+    }

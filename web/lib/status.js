@@ -1,0 +1,74 @@
+/**
+ * The node's live status and run summary, from the server's payloads (docs/ARCHITECTURE.md,
+ * "ComfyUI side"). Payloads cross a process boundary, so every field is checked, never trusted.
+ */
+
+import { formatUsd, imagesLabel } from "./money.js";
+
+const COUNTS = ["total", "done", "cached", "resumed", "failed", "queued", "running"];
+
+function count(value) {
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : 0;
+}
+
+/** "12.3s", "2m 05s". */
+export function formatDuration(seconds) {
+  const s = Number(seconds);
+  if (!Number.isFinite(s) || s < 0) return "";
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)}m ${String(whole % 60).padStart(2, "0")}s`;
+}
+
+/** A `runflow.status` event's detail as a clean object, or null when it is not one. */
+export function parseStatus(detail) {
+  if (!detail || typeof detail !== "object" || detail.node === undefined || detail.node === null) return null;
+  const status = {
+    node: String(detail.node),
+    text: typeof detail.text === "string" ? detail.text : "",
+    cost: typeof detail.cost === "string" ? detail.cost : null,
+    elapsed_s: Number.isFinite(Number(detail.elapsed_s)) ? Number(detail.elapsed_s) : null,
+    emulator: detail.emulator === true,
+    final: detail.final === true,
+  };
+  for (const name of COUNTS) status[name] = count(detail[name]);
+  return status;
+}
+
+/** The share of the batch that is finished, 0..1, for the node's progress strip. */
+export function statusFraction(status) {
+  if (!status || status.total <= 0) return 0;
+  return Math.min(1, (status.done + status.cached + status.failed) / status.total);
+}
+
+/** Which colour family the status line uses. */
+export function statusTone(status) {
+  if (!status) return "idle";
+  if (status.failed > 0) return "warn";
+  return status.final ? "done" : "running";
+}
+
+/** The first `runflow` entry of an onExecuted message, or null. */
+export function parseRunSummary(message) {
+  const entry = Array.isArray(message?.runflow) ? message.runflow[0] : null;
+  if (!entry || typeof entry !== "object") return null;
+  return {
+    images: count(entry.images),
+    paid_runs: count(entry.paid_runs),
+    cached: count(entry.cached),
+    cost: typeof entry.cost === "string" ? entry.cost : null,
+    elapsed_s: Number.isFinite(Number(entry.elapsed_s)) ? Number(entry.elapsed_s) : null,
+    emulator: entry.emulator === true,
+  };
+}
+
+/** "4 images · 12.3s · $1.08 · 1 cached" — what the last run delivered, took and cost. */
+export function runSummaryText(summary) {
+  if (!summary) return "";
+  const parts = [imagesLabel(summary.images)];
+  if (summary.elapsed_s !== null) parts.push(formatDuration(summary.elapsed_s));
+  parts.push(summary.emulator ? "free (emulator)" : formatUsd(summary.cost ?? "0"));
+  if (summary.cached > 0) parts.push(`${summary.cached} cached`);
+  return parts.join(" · ");
+}
