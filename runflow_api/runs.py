@@ -180,23 +180,37 @@ def get_run(transport: Transport, run_id: str, *, should_cancel: CancelCheck | N
 class DurationModel:
     """Learns how long runs take from create to end, per kind (e.g. resolution), to time the polls.
 
-    It keeps a moving estimate that leans low on purpose: polling a little early costs one request,
-    polling late costs the user waiting time.
+    A run is known to have ended between two polls. When they were close (dense polling), the midpoint is
+    a precise sample; when far apart (the first, unlearned runs), only the earlier poll is a safe
+    estimate. A precise sample replaces a coarse estimate; precise samples are then averaged, leaning low
+    on purpose (polling a little early costs one request, polling late costs the user waiting time); a
+    coarse sample only ever lowers the estimate, when the run clearly ended sooner than expected.
     """
+
+    PRECISE_GAP_S = 0.5
 
     def __init__(self, weight: float = 0.3) -> None:
         self._weight = weight
-        self._estimates: dict[str, float] = {}
+        self._estimates: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
 
     def expected(self, kind: str) -> float | None:
         with self._lock:
-            return self._estimates.get(kind)
+            entry = self._estimates.get(kind)
+        return entry[0] if entry else None
 
-    def observe(self, kind: str, seconds: float) -> None:
+    def observe(self, kind: str, ended_after: float, ended_by: float) -> None:
+        """The run ended after `ended_after` and by `ended_by` seconds from its create."""
+        precise = ended_by - ended_after <= self.PRECISE_GAP_S
+        sample = (ended_after + ended_by) / 2 if precise else ended_after
         with self._lock:
             old = self._estimates.get(kind)
-            self._estimates[kind] = seconds if old is None else min(seconds, old + self._weight * (seconds - old))
+            if old is None or (precise and not old[1]):
+                self._estimates[kind] = (sample, precise)
+            elif precise:
+                self._estimates[kind] = (min(sample, old[0] + self._weight * (sample - old[0])), True)
+            elif ended_by < old[0]:
+                self._estimates[kind] = (sample, False)
 
 
 @dataclass(frozen=True)
@@ -262,11 +276,6 @@ def wait_for_run(
                 on_status(run)
         if run.terminal:
             if run.succeeded:
-                done_at = time.monotonic()
-                gap = polled_at - last_pending_at
-                # The run ended between the last pending poll and this one; when they are close, the
-                # midpoint is a good estimate, otherwise the earlier bound keeps the model from drifting late.
-                ended = last_pending_at + gap / 2 if gap <= 0.5 else last_pending_at
-                durations.observe(kind, max(0.0, min(ended, done_at) - created_at))
+                durations.observe(kind, max(0.0, last_pending_at - created_at), polled_at - created_at)
             return run
         last_pending_at = polled_at

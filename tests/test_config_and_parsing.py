@@ -136,13 +136,20 @@ def test_poll_policy_is_sparse_early_and_dense_near_the_expected_end():
     assert policy.next_delay(13.0, 10.0, 0.1) > policy.dense_interval, "a late run backs off again"
 
 
-def test_duration_model_leans_low():
+def test_duration_model_trusts_precise_samples_and_leans_low():
     model = DurationModel()
-    model.observe("2K", 10.0)
-    model.observe("2K", 12.0)
-    assert 10.0 < model.expected("2K") < 12.0
-    model.observe("2K", 4.0)
-    assert model.expected("2K") == 4.0
+    model.observe("2K", 8.0, 10.0)  # coarse: only "after 8 s" is safe
+    assert model.expected("2K") == 8.0
+    model.observe("2K", 9.95, 10.05)  # precise: replaces the coarse estimate
+    assert model.expected("2K") == pytest.approx(10.0)
+    model.observe("2K", 11.9, 12.1)
+    assert 10.0 < model.expected("2K") < 12.0, "later precise samples are averaged"
+    model.observe("2K", 3.9, 4.1)
+    assert model.expected("2K") == pytest.approx(4.0), "a shorter run pulls the estimate straight down"
+    model.observe("2K", 2.0, 9.0)
+    assert model.expected("2K") == pytest.approx(4.0), "a coarse sample that ended later changes nothing"
+    model.observe("2K", 1.0, 3.0)
+    assert model.expected("2K") == 1.0, "a coarse sample that surely ended sooner lowers it"
     assert model.expected("4K") is None
 
 
