@@ -391,6 +391,8 @@ class _IsolationNode:
             "elapsed_s": round(feedback.tally.snapshot().elapsed_s, 1),
             "cached": sum(1 for result in results if result.cached),
             "emulator": emulator,
+            # What this ComfyUI has spent at this service since it started (the ledger's session).
+            "session_cost": _dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),
         }
         run_info = "\n".join(json.dumps(line) for line in info)
         return {"ui": {"runflow": [summary]}, "result": (*assemble_outputs(results, color), run_info)}

@@ -199,6 +199,7 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
             "elapsed_s": pytest.approx(output["ui"]["runflow"][0]["elapsed_s"]),
             "cached": 0,
             "emulator": True,
+            "session_cost": "0.00",
         }
     ]
     assert bound.options == [{"max_concurrency": 8, "spend_limit": None}]
@@ -430,3 +431,14 @@ def test_outside_comfyui_cancel_is_the_engines_runflow_cancelled() -> None:
 
     with pytest.raises(errors.RunflowCancelled):
         feedback.run(cancelled)
+
+
+def test_paid_service_reports_run_cost_and_session_spend(bound: Bound, monkeypatch: pytest.MonkeyPatch) -> None:
+    def paid_client(**options: Any) -> RunflowClient:  # the emulator, seen as a paid service (not "emulator")
+        return RunflowClient(api_key=KEY, base_url=bound.emu.base_url, **options)
+
+    monkeypatch.setattr(nodes, "client_factory", paid_client)
+    first = isolate(product_photo((200, 30, 30)))["ui"]["runflow"][0]
+    second = isolate(product_photo((30, 30, 200)))["ui"]["runflow"][0]
+    assert (first["emulator"], first["cost"], second["cost"]) == (False, "0.27", "0.27")
+    assert Decimal(second["session_cost"]) - Decimal(first["session_cost"]) == Decimal("0.27")

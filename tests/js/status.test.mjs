@@ -73,6 +73,12 @@ test("cached images and the emulator are named in the summary", () => {
   assert.equal(runSummaryText(parseRunSummary(message)), "4 images · 2.0s · free (emulator) · 4 cached");
 });
 
+test("the session's spend follows the run's cost", () => {
+  const message = { runflow: [{ images: 2, paid_runs: 2, cost: "0.54", elapsed_s: 3, cached: 0, emulator: false,
+    session_cost: "1.35" }] };
+  assert.equal(runSummaryText(parseRunSummary(message)), "2 images · 3.0s · $0.54 · session $1.35");
+});
+
 test("messages without runflow data give no summary", () => {
   assert.equal(parseRunSummary({ images: [] }), null);
   assert.equal(parseRunSummary(undefined), null);

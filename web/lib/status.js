@@ -60,6 +60,7 @@ export function parseRunSummary(message) {
     cost: typeof entry.cost === "string" ? entry.cost : null,
     elapsed_s: Number.isFinite(Number(entry.elapsed_s)) ? Number(entry.elapsed_s) : null,
     emulator: entry.emulator === true,
+    session_cost: typeof entry.session_cost === "string" ? entry.session_cost : null,
   };
 }
 
@@ -70,5 +71,6 @@ export function runSummaryText(summary) {
   if (summary.elapsed_s !== null) parts.push(formatDuration(summary.elapsed_s));
   parts.push(summary.emulator ? "free (emulator)" : formatUsd(summary.cost ?? "0"));
   if (summary.cached > 0) parts.push(`${summary.cached} cached`);
+  if (!summary.emulator && summary.session_cost !== null) parts.push(`session ${formatUsd(summary.session_cost)}`);
   return parts.join(" · ");
 }
