@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -48,6 +49,16 @@ def _decimal(value: Any) -> Decimal | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _timestamp(value: Any) -> float | None:
+    """ISO-8601 (with +00:00 or Z) to Unix seconds; None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def extract_output_urls(output: Any) -> list[str]:
@@ -91,6 +102,8 @@ class Run:
     failure_code: str | None = None
     failure_message: str | None = None
     failure_stage: str | None = None
+    created_at: float | None = None
+    completed_at: float | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -108,6 +121,8 @@ class Run:
             failure_code=_text(body.get("failure_code")) or _text(error.get("code")),
             failure_message=_text(body.get("failure_message")) or _text(error.get("message")),
             failure_stage=_text(body.get("failure_stage_code")) or _text(body.get("failure_stage")),
+            created_at=_timestamp(body.get("created_at")),
+            completed_at=_timestamp(body.get("completed_at")),
             raw=body,
         )
 
@@ -118,6 +133,13 @@ class Run:
     @property
     def succeeded(self) -> bool:
         return self.status in SUCCESS_STATUSES
+
+    @property
+    def service_duration(self) -> float | None:
+        """Create-to-end on the service's own clock: exact even when our polls were far apart."""
+        if self.created_at is None or self.completed_at is None or self.completed_at < self.created_at:
+            return None
+        return self.completed_at - self.created_at
 
     def output_urls(self) -> list[str]:
         return extract_output_urls(self.output)
@@ -180,7 +202,8 @@ def get_run(transport: Transport, run_id: str, *, should_cancel: CancelCheck | N
 class DurationModel:
     """Learns how long runs take from create to end, per kind (e.g. resolution), to time the polls.
 
-    A run is known to have ended between two polls. When they were close (dense polling), the midpoint is
+    The run object's own timestamps give the duration exactly when the service sends them. Otherwise a
+    run is known to have ended between two polls: when they were close (dense polling), the midpoint is
     a precise sample; when far apart (the first, unlearned runs), only the earlier poll is a safe
     estimate. A precise sample replaces a coarse estimate; precise samples are then averaged, leaning low
     on purpose (polling a little early costs one request, polling late costs the user waiting time); a
@@ -276,6 +299,10 @@ def wait_for_run(
                 on_status(run)
         if run.terminal:
             if run.succeeded:
-                durations.observe(kind, max(0.0, last_pending_at - created_at), polled_at - created_at)
+                exact = run.service_duration
+                if exact is not None:
+                    durations.observe(kind, exact, exact)
+                else:
+                    durations.observe(kind, max(0.0, last_pending_at - created_at), polled_at - created_at)
             return run
         last_pending_at = polled_at

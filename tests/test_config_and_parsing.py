@@ -117,6 +117,13 @@ def test_run_reads_every_failure_field_variant():
     assert Run.from_json({"id": "r3", "status_code": "succeeded", "cost": "0.27"}, what="t").cost == Decimal("0.27")
 
 
+def test_service_duration_from_the_run_timestamps():
+    timed = Run.from_json({"id": "r", "status_code": "succeeded", "created_at": "2026-11-23T10:00:00.250+00:00",
+                           "completed_at": "2026-11-23T10:00:10.000Z"}, what="t")
+    assert timed.service_duration == pytest.approx(9.75)
+    assert Run.from_json({"id": "r", "created_at": "garbage", "completed_at": None}, what="t").service_duration is None
+
+
 def test_ids_are_encoded_and_path_tricks_refused():
     assert model_path("runflow/product-isolation") == "/v1/models/runflow/product-isolation"
     assert model_path("a b/c") == "/v1/models/a%20b/c"
