@@ -7,7 +7,8 @@ mode, watching the node's badge and status. Afterwards it checks that the key we
 ComfyUI's settings, the workflow (graph, browser storage, user files), the saved PNG, the server log.
 
 Needs COMFYUI_DIR (plus COMFYUI_PYTHON / COMFYUI_PYTHONPATH as tests/comfy_harness.py describes) and
-Debian's chromium; skips otherwise. Screenshots go to docs/.
+Debian's chromium; skips otherwise. Screenshots go to the test's temporary folder, or to the folder named
+by RUNFLOW_SCREENSHOTS (RUNFLOW_SCREENSHOTS=docs refreshes the README's pictures).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync",
 ]  # fmt: skip
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+# Screenshots go to the test's temporary folder; RUNFLOW_SCREENSHOTS=docs refreshes the README's pictures.
+SCREENSHOTS_ENV = "RUNFLOW_SCREENSHOTS"
 PACK_URL = "/extensions/runflow-product-isolation/"
 KEY = "rf_live_BROWSERKEY00001234"
 KEY_PARTS = (KEY, "BROWSERKEY0000")
@@ -159,7 +161,7 @@ def run_connection_test(page: Any) -> str:
     return str(page.inner_text(".runflow-test-result"))
 
 
-def settings_flow(page: Any, comfy: ComfyUI) -> None:
+def settings_flow(page: Any, comfy: ComfyUI, shots: Path) -> None:
     dialog = open_runflow_settings(page)
     page.wait_for_function("document.querySelector('.runflow-key-status').textContent.includes('No key set')")
 
@@ -177,13 +179,13 @@ def settings_flow(page: Any, comfy: ComfyUI) -> None:
     page.select_option(".runflow-mode-select", "emulator")
     page.wait_for_function("() => !document.querySelector('.runflow-mode-select').disabled")
     assert comfy.get_json("/runflow/mode")["mode"] == "emulator"
-    dialog.screenshot(path=str(DOCS / "settings-panel.png"))
+    dialog.screenshot(path=str(shots / "settings-panel.png"))
 
     emulated = run_connection_test(page)
     assert "Connected to offline emulator" in emulated, emulated
     assert "Balance: $" in emulated and "runs:create" in emulated, emulated
     page.locator(".p-toast-message").filter(has_text="Connected to offline emulator").wait_for()
-    page.screenshot(path=str(DOCS / "connection-test.png"))
+    page.screenshot(path=str(shots / "connection-test.png"))
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
 
@@ -193,7 +195,7 @@ def canvas_clip(page: Any) -> dict[str, float]:
     return {"x": box["x"], "y": box["y"] + 60, "width": 1200, "height": 520}
 
 
-def node_flow(page: Any, comfy: ComfyUI) -> None:
+def node_flow(page: Any, comfy: ComfyUI, shots: Path) -> None:
     for setting, value in (("Runflow.DefaultConcurrency", 3), ("Runflow.DefaultSpendLimit", 2.5)):
         page.evaluate(f"{APP}.extensionManager.setting.set('{setting}', {value})")
     built = page.evaluate(BUILD_GRAPH)
@@ -203,13 +205,13 @@ def node_flow(page: Any, comfy: ComfyUI) -> None:
 
     page.evaluate(f"{APP}.queuePrompt(0, 1)")
     page.wait_for_function(f"() => {node}.runflow?.status && !{node}.runflow.status.final", polling="raf")
-    page.screenshot(path=str(DOCS / "node-running.png"), clip=canvas_clip(page))
+    page.screenshot(path=str(shots / "node-running.png"), clip=canvas_clip(page))
     running_text = page.evaluate(f"{node}.runflow.status.text")
     assert "emulator" in running_text, running_text
 
     page.wait_for_function(f"() => {node}.runflow?.summary", timeout=120_000)
     page.wait_for_function("() => [...window.__runflowDrawn].some((t) => t.startsWith('Last run: 1 image'))")
-    page.screenshot(path=str(DOCS / "node-after-run.png"), clip=canvas_clip(page))
+    page.screenshot(path=str(shots / "node-after-run.png"), clip=canvas_clip(page))
     summary = page.evaluate(f"{node}.runflow.summary")
     assert summary["images"] == 1 and summary["emulator"] is True, summary
 
