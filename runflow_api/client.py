@@ -28,6 +28,7 @@ from .journal import RunJournal
 from .ledger import Ledger
 from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
+from .recent import shared_recent_results
 from .results import BatchPlan, IsolationResult
 from .runs import DurationModel, PollPolicy
 
@@ -120,6 +121,7 @@ class RunflowClient:
             service_id=service_id or self.base_url,
             model_id=model_id,
             slots=RunSlots(self.max_concurrency),
+            recent=shared_recent_results() if cache else None,
         )
 
     def __repr__(self) -> str:

@@ -22,13 +22,14 @@ import numpy as np
 
 from . import images
 from .assets import StagedAsset, check_upload_size, stage_bytes
-from .cache import ResultCache, cache_key
+from .cache import CachedResult, ResultCache, cache_key
 from .config import is_loopback_url
 from .errors import InputRejected, NotFound, RunFailed, RunflowCancelled, SignedUrlExpired
 from .http import CancelCheck, Transport
 from .journal import JournalEntry, RunJournal
 from .ledger import Ledger
 from .product_isolation import PRICE_PER_IMAGE, IsolationParams
+from .recent import RecentResults
 from .results import IsolationResult
 from .runs import DurationModel, PollPolicy, Run, create_run, get_run, wait_for_run
 
@@ -71,6 +72,7 @@ class Engine:
     service_id: str
     model_id: str
     slots: RunSlots
+    recent: RecentResults | None = None
     max_output_pixels: int = 8192 * 8192
     max_output_bytes: int = 256 * 1024 * 1024
 
@@ -145,17 +147,24 @@ def stage_array(
 
 
 def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
-    """A stored result for this job, or None. A damaged entry is a miss (the cache logs it once)."""
+    """A stored result for this job (from memory, else from disk), or None. A damaged entry is a miss."""
     if engine.cache is None:
         return None
-    hit = engine.cache.get(job.cache_key)
-    if hit is None:
-        return None
-    try:
-        image = images.decode_image(hit.image_bytes, max_pixels=engine.max_output_pixels)
-    except Exception as exc:  # a stored file that no longer decodes is only a miss
-        log.warning("Ignoring an unreadable cached result (%s); it will be fetched again.", exc)
-        return None
+    recent = engine.recent.get(job.cache_key) if engine.recent is not None else None
+    if recent is not None:
+        image, hit = recent
+    else:
+        found = engine.cache.get(job.cache_key)
+        if found is None:
+            return None
+        hit = found
+        try:
+            image = images.decode_image(hit.image_bytes, max_pixels=engine.max_output_pixels)
+        except Exception as exc:  # a stored file that no longer decodes is only a miss
+            log.warning("Ignoring an unreadable cached result (%s); it will be fetched again.", exc)
+            return None
+        if engine.recent is not None:
+            engine.recent.put(job.cache_key, image, hit)
     meta = hit.meta
     return IsolationResult(
         image=image,
@@ -292,12 +301,11 @@ def run_job(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck)
         raise
     emit("downloaded", run_id=run.id)
     if engine.cache is not None:
-        engine.cache.put(
-            job.cache_key,
-            data,
-            {"run_id": run.id, "cost": str(cost), "output_url": url, "aspect_ratio": job.params.aspect_ratio,
-             "resolution": job.params.resolution, "prompt": job.params.prompt, "created_at": time.time()},
-        )
+        meta = {"run_id": run.id, "cost": str(cost), "output_url": url, "aspect_ratio": job.params.aspect_ratio,
+                "resolution": job.params.resolution, "prompt": job.params.prompt, "created_at": time.time()}
+        engine.cache.put(job.cache_key, data, meta)
+        if engine.recent is not None:
+            engine.recent.put(job.cache_key, image, CachedResult(data, meta))
     engine.journal.complete(job.cache_key)
     return IsolationResult(
         image=image,

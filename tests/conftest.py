@@ -15,6 +15,7 @@ from support import EMULATOR_KEY, FAST_POLL, FAST_RETRY
 
 from runflow_api import RunflowClient
 from runflow_api.emulator import Emulator
+from runflow_api.recent import shared_recent_results
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +26,7 @@ def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNFLOW_KEY_FILE", str(tmp_path / "key" / "api_key"))
     monkeypatch.setenv("RUNFLOW_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("RUNFLOW_DATA_DIR", str(tmp_path / "data"))
+    shared_recent_results().clear()  # the memory tier is per process: start each test without it
 
 
 @pytest.fixture

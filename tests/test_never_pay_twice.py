@@ -19,6 +19,7 @@ from support import EMULATOR_KEY, product_photo
 
 from runflow_api import InsufficientCredit, RunflowCancelled, SpendLimitExceeded
 from runflow_api.ledger import Ledger
+from runflow_api.recent import RecentResults, shared_recent_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -167,6 +168,7 @@ def test_truncated_cache_entry_is_a_miss_not_a_crash(emu, client_for, tmp_path):
     assert entries
     for path in entries:
         path.write_bytes(path.read_bytes()[:100])
+    shared_recent_results().clear()  # as in a new process: only the damaged disk entry is left
     again = client_for(emu).isolate(product_photo(), resolution="1K")
     assert not again.cached and emu.stats["creates"] == 2
 
@@ -206,3 +208,31 @@ def test_lost_create_answer_is_replayed_by_the_next_call_not_paid_again(emu, cli
     assert emu.stats["creates"] == 1 and emu.stats["idempotent_replays"] == 1
     assert emu.stats["uploads"] == 1, "the journaled request is replayed as it was, not re-staged"
     assert result.run_id in emu.runs
+
+
+def test_repeat_in_the_same_process_comes_from_memory_and_is_a_copy(emu, client_for, tmp_path):
+    first = client_for(emu).isolate(product_photo(), resolution="1K")
+    for path in (tmp_path / "cache").rglob("*.rfc"):
+        path.unlink()  # only the memory tier can answer now
+    requests_before = emu.stats["requests"]
+    again = client_for(emu).isolate(product_photo(), resolution="1K")
+    assert again.cached and emu.stats["requests"] == requests_before
+    assert np.array_equal(np.asarray(again.image), np.asarray(first.image))
+    again.image.paste((0, 0, 0, 0), (0, 0, 50, 50))
+    third = client_for(emu).isolate(product_photo(), resolution="1K")
+    assert np.array_equal(np.asarray(third.image), np.asarray(first.image)), "callers get copies"
+
+
+def test_memory_tier_is_bounded_and_least_recently_used():
+    from PIL import Image
+
+    from runflow_api.cache import CachedResult
+
+    tier = RecentResults(max_bytes=3 * 100 * 100 * 4)
+    for n in range(3):
+        tier.put(f"k{n}", Image.new("RGBA", (100, 100)), CachedResult(b"", {}))
+    tier.get("k0")
+    tier.put("k3", Image.new("RGBA", (100, 100)), CachedResult(b"", {}))
+    assert tier.get("k0") is not None and tier.get("k1") is None, "the least recently used goes first"
+    tier.put("huge", Image.new("RGBA", (1000, 1000)), CachedResult(b"", {}))
+    assert tier.get("huge") is None, "an item larger than the whole tier is not kept"

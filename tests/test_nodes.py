@@ -58,6 +58,8 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("RUNFLOW_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("RUNFLOW_KEY_FILE", str(tmp_path / "no_key"))
+    # The pack carries its own copy of the engine (loaded as ComfyUI loads it), with its own memory tier.
+    PACK.runflow_api.recent.shared_recent_results().clear()
     monkeypatch.delenv("RUNFLOW_API_KEY", raising=False)
     monkeypatch.delenv("RUNFLOW_API_BASE", raising=False)
     monkeypatch.delenv("RUNFLOW_MODE", raising=False)
