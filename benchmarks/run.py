@@ -32,6 +32,7 @@ import peer_style  # noqa: E402
 
 from runflow_api import RunflowClient  # noqa: E402
 from runflow_api.emulator import Emulator  # noqa: E402
+from runflow_api.recent import shared_recent_results  # noqa: E402
 
 KEY = "rf_live_benchmark_0001"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,7 +52,27 @@ def photo(size: int, seed: int) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def client_for(emu: Emulator, tmp: Path, name: str, **options: Any) -> RunflowClient:
+class ExternalEmulator:
+    """The emulator in its own process, as the real service would be: in the benchmark's process it would
+    compete with the client's threads for the GIL and charge its own work to the client's figures."""
+
+    def __init__(self, latency: float, balance: int = 100) -> None:
+        argv = [sys.executable, "-m", "runflow_api.emulator", "--port", "0", "--api-key", KEY, "--cheap",
+                "--latency", str(latency), "--balance", str(balance)]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self._process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        assert self._process.stdout is not None
+        self.base_url = self._process.stdout.readline().strip()
+
+    def __enter__(self) -> ExternalEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+def client_for(emu: Emulator | ExternalEmulator, tmp: Path, name: str, **options: Any) -> RunflowClient:
     return RunflowClient(KEY, emu.base_url, cache_dir=tmp / name / "cache", data_dir=tmp / name / "data",
                          **options)
 
@@ -88,10 +109,11 @@ def bench_overhead(tmp: Path, latency: float) -> list[Row]:
 
 def bench_batch(tmp: Path, latency: float) -> tuple[list[Row], float]:
     arrays = [photo(2048, seed) for seed in range(200, 216)]
-    with Emulator(api_key=KEY, latency=latency, cheap=True) as emu:
+    with ExternalEmulator(latency) as emu:
         client = client_for(emu, tmp, "batch", max_concurrency=16)
         client.isolate(photo(2048, 199), resolution="2K")  # warm-up: learn the 2K duration
-        one, _ = timed(lambda: client.isolate(photo(2048, 198), resolution="2K"))
+        single = photo(2048, 198)  # made before the clock starts, like the batch's photos
+        one, _ = timed(lambda: client.isolate(single, resolution="2K"))
         batch, outcomes = timed(lambda: client.isolate_many(arrays, resolution="2K"))
         assert all(not isinstance(o, Exception) for o in outcomes)
         client.close()
@@ -105,7 +127,7 @@ def bench_batch(tmp: Path, latency: float) -> tuple[list[Row], float]:
 
 def bench_peer(tmp: Path, latency: float, ours: float) -> list[Row]:
     arrays = [photo(2048, seed) for seed in range(200, 216)]
-    with Emulator(api_key=KEY, latency=latency, cheap=True) as emu:
+    with ExternalEmulator(latency) as emu:
         peer, _ = timed(lambda: peer_style.isolate_batch(emu.base_url, KEY, arrays, "1:1", "2K"))
     speedup = peer / ours
     return [
@@ -115,38 +137,53 @@ def bench_peer(tmp: Path, latency: float, ours: float) -> list[Row]:
 
 
 def bench_detection(tmp: Path, latency: float, runs: int) -> list[Row]:
-    """Delay from the emulator marking a run succeeded to isolate() returning, and polls per run."""
+    """Delay from the emulator marking a run succeeded to the client handing back its result, and polls
+    per run. The measured runs go together (as in a batch); each is timed by its own "done" event."""
     with Emulator(api_key=KEY, latency=latency, cheap=True) as emu:
         client = client_for(emu, tmp, f"detect{latency}")
-        client.isolate(photo(256, 300), resolution="1K")  # warm-up
-        delays, polls = [], []
-        for seed in range(runs):
-            before = emu.stats["polls"]
-            result = client.isolate(photo(256, 301 + seed), resolution="1K")
-            returned = time.monotonic()
-            delays.append(returned - emu.runs[result.run_id].completed_at_monotonic)
-            polls.append(emu.stats["polls"] - before)
+        client.isolate(photo(256, 300), resolution="1K")  # warm-up: learn the duration
+        arrays = [photo(256, 301 + seed) for seed in range(runs)]
+        finished: dict[str, float] = {}
+
+        def on_progress(event: Any) -> None:
+            if event.kind == "done" and event.run_id:
+                finished[event.run_id] = time.monotonic()
+
+        before = emu.stats["polls"]
+        client.isolate_many(arrays, resolution="1K", on_progress=on_progress)
+        polls = (emu.stats["polls"] - before) / runs
+        delays = [done - emu.runs[run_id].completed_at_monotonic for run_id, done in finished.items()]
         client.close()
     median = statistics.median(delays)
-    poll_median = statistics.median(polls)
     strict = latency >= 10
     return [
         row(f"detection delay, median, L = {latency:g} s", median * 1000, "ms", "<= 150 ms" if strict else "",
             median <= 0.150 if strict else None, f"max {max(delays) * 1000:.0f} ms over {runs} runs"),
-        row(f"polls per run, median, L = {latency:g} s", poll_median, "polls", "<= 15" if strict else "",
-            poll_median <= 15 if strict else None),
+        row(f"polls per run, L = {latency:g} s", polls, "polls", "<= 15" if strict else "",
+            polls <= 15 if strict else None),
     ]
 
 
 def bench_cache_hit(tmp: Path) -> list[Row]:
+    """A repeat in the same process (memory tier) and after a restart (disk: read, verify, decode)."""
     array = photo(2048, 400)
     with Emulator(api_key=KEY, latency=0.2, cheap=False) as emu:  # a real matte: realistic PNG to decode
         client = client_for(emu, tmp, "cache")
         client.isolate(array, resolution="2K")
-        samples = [timed(lambda: client.isolate(array, resolution="2K"))[0] for _ in range(5)]
+        memory = [timed(lambda: client.isolate(array, resolution="2K"))[0] for _ in range(5)]
+
+        def from_disk() -> float:
+            shared_recent_results().clear()  # what a restarted ComfyUI or a new CLI run sees
+            return timed(lambda: client.isolate(array, resolution="2K"))[0]
+
+        disk = [from_disk() for _ in range(5)]
         client.close()
-    value = statistics.median(samples)
-    return [row("cache hit, 2K (hash input + read + decode)", value * 1000, "ms", "<= 100 ms", value <= 0.100)]
+    in_memory, on_disk = statistics.median(memory), statistics.median(disk)
+    return [
+        row("cache hit, 2K, same process (memory)", in_memory * 1000, "ms", "<= 100 ms", in_memory <= 0.100),
+        row("cache hit, 2K, after a restart (disk)", on_disk * 1000, "ms", "<= 100 ms", on_disk <= 0.100,
+            f"range {min(disk) * 1000:.0f}-{max(disk) * 1000:.0f} ms; PNG decode is ~85 ms of it"),
+    ]
 
 
 NODE_MEMORY_SCRIPT = """
@@ -268,7 +305,7 @@ def main() -> int:
         add(batch_rows)
         add(bench_peer(tmp, latency=3.0, ours=ours))
         add(bench_detection(tmp, latency=2.0, runs=5))
-        add(bench_detection(tmp, latency=10.0, runs=3))
+        add(bench_detection(tmp, latency=10.0, runs=5))
         add(bench_cache_hit(tmp))
         add(bench_node_memory(tmp))
         add(bench_catalogue(tmp, latency=0.5, count=1000, concurrency=8))

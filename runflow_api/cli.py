@@ -216,7 +216,8 @@ def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = Fals
 
 
 def _client(args: argparse.Namespace, emulator: bool) -> RunflowClient:
-    options = {"max_concurrency": getattr(args, "concurrency", 8)}
+    # A catalogue is one pass: keeping recent results in memory would only grow the process.
+    options = {"max_concurrency": getattr(args, "concurrency", 8), "memory_cache": False}
     return service.make_client("emulator" if emulator else "runflow", **options)
 
 

@@ -69,7 +69,8 @@ class RunflowClient:
 
     `api_key` and `base_url` default to RUNFLOW_API_KEY / RUNFLOW_API_BASE, then the key file.
     `service_id` names the service in cache keys (default: the base URL), so results from the emulator
-    and from the real service never mix.
+    and from the real service never mix. `memory_cache` keeps recent results decoded in memory for
+    repeats in the same process (ComfyUI re-queues); a one-pass catalogue run turns it off.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class RunflowClient:
         *,
         max_concurrency: int = 8,
         cache: bool = True,
+        memory_cache: bool = True,
         cache_dir: Path | str | None = None,
         cache_max_bytes: int = DEFAULT_CACHE_BYTES,
         data_dir: Path | str | None = None,
@@ -121,7 +123,7 @@ class RunflowClient:
             service_id=service_id or self.base_url,
             model_id=model_id,
             slots=RunSlots(self.max_concurrency),
-            recent=shared_recent_results() if cache else None,
+            recent=shared_recent_results() if cache and memory_cache else None,
         )
 
     def __repr__(self) -> str:
