@@ -281,8 +281,9 @@ def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path) -> N
                 problems = watch_page(page)
                 page.goto(comfy.url)
                 page.wait_for_function(f"() => {APP}?.graph && window.LiteGraph", timeout=60_000)
-                settings_flow(page, comfy)
-                node_flow(page, comfy)
+                shots = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
+                settings_flow(page, comfy, shots)
+                node_flow(page, comfy, shots)
                 check_nothing_leaked(page, comfy)
             finally:
                 browser.close()
