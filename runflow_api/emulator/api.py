@@ -180,11 +180,7 @@ class Api:
     def put(self, request: Request) -> Reply:
         """The storage side: no Authorization; the signature is the credential."""
         asset_id = request.params["id"]
-        verdict = self.signer.check("put", asset_id, request.query)
-        if verdict is Verdict.INVALID:
-            raise Problem(403, "The upload URL's signature does not match.", code="URL_SIGNATURE_INVALID")
-        if verdict is Verdict.EXPIRED:
-            raise Problem(403, "The upload URL has expired; request a new one.", code="URL_EXPIRED")
+        self._require_signature("put", asset_id, request, "The upload URL has expired; request a new one.")
         asset = self.state.asset(asset_id)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != asset.mime_type:
@@ -202,6 +198,14 @@ class Api:
         self.state.store_upload(asset, request.body)
         return Reply(200)
 
+    def _require_signature(self, action: str, resource_id: str, request: Request, expired: str) -> None:
+        """Presigned URLs carry their own credential: a bad or expired signature is a 403, as at Runflow."""
+        verdict = self.signer.check(action, resource_id, request.query)
+        if verdict is Verdict.INVALID:
+            raise Problem(403, "The URL's signature does not match.", code="URL_SIGNATURE_INVALID")
+        if verdict is Verdict.EXPIRED:
+            raise Problem(403, expired, code="URL_EXPIRED")
+
     def confirm(self, request: Request) -> Reply:
         body = request.json()
         if body.get("folder_id") is not None:
@@ -214,11 +218,9 @@ class Api:
     def download(self, request: Request) -> Reply:
         """Serve a signed file: an asset's bytes, or a finished run's PNG."""
         file_id = request.params["id"]
-        verdict = self.signer.check("get", file_id, request.query)
-        if verdict is Verdict.INVALID:
-            raise Problem(403, "The URL's signature does not match.", code="URL_SIGNATURE_INVALID")
-        if verdict is Verdict.EXPIRED:
-            raise Problem(403, "The URL has expired; read the run or asset again for a fresh one.", code="URL_EXPIRED")
+        self._require_signature(
+            "get", file_id, request, "The URL has expired; read the run or asset again for a fresh one."
+        )
         data, content_type = self._file(file_id)
         self.state.count("downloads")
         return Reply(200, data, content_type)
