@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import InputRejected, MissingApiKey
+from .redact import url_for_display
 
 DEFAULT_BASE_URL = "https://api.runflow.io"
 KEY_ENV = "RUNFLOW_API_KEY"
@@ -196,6 +197,5 @@ def is_loopback_url(url: str) -> bool:
 
 
 def url_for_log(url: str) -> str:
-    """A URL without its query string: presigned URLs carry signatures that are credentials too."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """A URL without its userinfo or query string: presigned URLs carry signatures that are credentials too."""
+    return url_for_display(url)
