@@ -49,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"runflow emulator: cannot start: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Both signals only set the event, installed before the base URL is printed: a Ctrl-C that lands
+    # before the wait loop would otherwise escape as KeyboardInterrupt while the server threads live on.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     print(emulator.base_url, flush=True)
     print(
         f"Runflow emulator: runflow/product-isolation, runs take {args.latency:g} s, "
@@ -60,8 +63,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         emulator.stop()
     return 0
