@@ -7,9 +7,15 @@ because all of those end up in shared files. Everything that prints a key prints
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
+import secrets
+import stat
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +32,15 @@ DATA_DIR_ENV = "RUNFLOW_DATA_DIR"
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _MIN_KEY_LENGTH = 12
+# Only these prefixes are shown by mask_key: they are public (they name the key's kind, not the key).
+PUBLIC_KEY_PREFIXES = ("rf_live_", "rf_test_")
+_MASK_TAIL = 4
+# The tail is shown only when at least this many characters stay hidden between prefix and tail.
+_MASK_MIN_HIDDEN = 8
+ACCEPTED_KEY_SHAPES = (
+    f"at least {_MIN_KEY_LENGTH} characters, only letters, digits and '_' "
+    f"(Runflow keys look like {PUBLIC_KEY_PREFIXES[0]}... or {PUBLIC_KEY_PREFIXES[1]}...)"
+)
 
 
 @dataclass
@@ -84,13 +99,17 @@ def data_dir() -> Path:
 
 
 def mask_key(key: str | None) -> str:
-    """A form of the key safe to show: its prefix and last four characters."""
+    """A form of the key safe to show: a recognised public prefix and the last four characters.
+
+    Whatever the key's shape, nothing of its secret middle is shown: an unknown prefix is hidden (in
+    `sk_SECRET_abcd` or `rf_SECRET_ab` the "prefix" would be the secret), and a key too short to keep
+    at least eight characters hidden shows no tail at all."""
     if not key:
         return "(none)"
-    prefix = key[: key.index("_", key.index("_") + 1) + 1] if key.count("_") >= 2 else ""
-    if len(key) < _MIN_KEY_LENGTH:
-        return f"{prefix}…"
-    return f"{prefix}…{key[-4:]}"
+    prefix = next((p for p in PUBLIC_KEY_PREFIXES if key.startswith(p)), "")
+    hidden = len(key) - len(prefix) - _MASK_TAIL
+    tail = key[-_MASK_TAIL:] if hidden >= _MASK_MIN_HIDDEN else ""
+    return f"{prefix}…{tail}"
 
 
 def validate_key(key: str) -> str:
@@ -98,13 +117,16 @@ def validate_key(key: str) -> str:
     key = key.strip()
     if not key:
         raise MissingApiKey(missing_key_message())
-    if not _KEY_PATTERN.match(key) or len(key) < _MIN_KEY_LENGTH:
-        raise InputRejected(
-            f"The Runflow API key {mask_key(key)} is malformed: a key is at least {_MIN_KEY_LENGTH} "
-            "characters of letters, digits and '_' (like rf_live_...). Copy it again from your Runflow "
-            "dashboard, without quotes or spaces."
-        )
-    return key
+    if not _KEY_PATTERN.match(key):
+        fault = "contains characters other than letters, digits and '_' (a space, quote or line break?)"
+    elif len(key) < _MIN_KEY_LENGTH:
+        fault = f"is only {len(key)} characters long"
+    else:
+        return key
+    raise InputRejected(
+        f"The Runflow API key {mask_key(key)} is malformed: it {fault}. Accepted keys are "
+        f"{ACCEPTED_KEY_SHAPES}. Copy it again from your Runflow dashboard, without quotes or spaces."
+    )
 
 
 def missing_key_message() -> str:
@@ -143,29 +165,119 @@ def resolve_api_key(explicit: str | None = None) -> str:
 
 
 def write_key_file(key: str, path: Path | None = None) -> Path:
-    """Store a validated key with mode 0600, created that way so it is never briefly world-readable."""
-    key = validate_key(key)
-    path = path or key_file_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, key.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
+    """Store a validated key with mode 0600 (see `write_secret_file`)."""
+    return write_secret_file(path or key_file_path(), validate_key(key))
 
 
 def delete_key_file(path: Path | None = None) -> bool:
-    """Remove the stored key; True when there was one."""
-    try:
-        (path or key_file_path()).unlink()
-    except FileNotFoundError:
-        return False
+    """Remove the stored key; True when there was one. Serialised with writers, so a delete and a save
+    racing each other end in one of the two states, never in an error."""
+    path = path or key_file_path()
+    with _secret_file_lock(path):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
     return True
+
+
+# -- credential files ---------------------------------------------------------------------------------
+
+_SECRET_WRITE_LOCK = threading.Lock()
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def write_secret_file(path: Path, text: str) -> Path:
+    """Atomically replace `path` with `text`, readable by this user only. For every credential file.
+
+    The folder must be private: whoever can write to it can swap the file or plant links in it. The
+    temporary file has a random name and is created with O_EXCL|O_NOFOLLOW and chmod-ed through its
+    descriptor, so a link planted beside the file is never followed; the rename replaces a link at
+    `path` itself instead of writing through it. Writers are serialised by a thread lock and an OS lock
+    on a lock file, so concurrent saves from threads or processes all succeed and the last one wins."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    refuse_shared_directory(path.parent)
+    with _secret_file_lock(path):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+        try:
+            try:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, 0o600)  # the umask may have narrowed it; never chmod by path
+                os.write(fd, text.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    return path
+
+
+def refuse_shared_directory(directory: Path) -> None:
+    """Refuse a credential folder that another account can write to or owns (POSIX only: Windows
+    permissions are ACLs, which these mode bits do not describe)."""
+    if os.name != "posix":
+        return
+    info = os.stat(directory)
+    shared = stat.S_IMODE(info.st_mode) & (stat.S_IWGRP | stat.S_IWOTH)
+    foreign = info.st_uid not in (os.getuid(), 0)
+    if shared or foreign:
+        mode = f"{stat.S_IMODE(info.st_mode):o}"
+        who = "is owned by another user" if foreign else f"can be written by other users (mode {mode})"
+        raise InputRejected(
+            f"Refusing to store a credential in {directory}: the folder {who}, so another account could "
+            f"read or swap the file. Run `chmod 700 '{directory}'` (as its owner), or keep the file in a "
+            f"private folder (for the API key: set {KEY_FILE_ENV}), then save again."
+        )
+
+
+def secret_lock_path(path: Path) -> Path:
+    """The lock file that serialises writers of `path` (kept, never deleted: deleting lock files races)."""
+    return path.with_name(f".{path.name}.lock")
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _os_lock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # blocks, retrying for about ten seconds
+
+    def _os_unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _os_lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _os_unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _secret_file_lock(path: Path) -> Iterator[None]:
+    """Exclusive right to change `path`: the thread lock for this process (cheap, and Windows locks are
+    per process), the OS lock for other processes (ComfyUI and the CLI may save at the same moment)."""
+    with _SECRET_WRITE_LOCK:
+        if not path.parent.is_dir():
+            yield
+            return
+        fd = os.open(secret_lock_path(path), os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
+        try:
+            _os_lock(fd)
+            try:
+                yield
+            finally:
+                _os_unlock(fd)
+        finally:
+            os.close(fd)
 
 
 def resolve_base_url(explicit: str | None = None) -> str:
