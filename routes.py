@@ -3,7 +3,9 @@
 The browser never talks to Runflow itself (the API sends no CORS headers) and never holds the key: it
 sends a new key here once, the key is written server-side with mode 0600, and every answer carries only
 `config.mask_key()` form. State-changing routes refuse foreign origins and non-JSON bodies, because any web
-page the user visits can send a form POST to a ComfyUI on localhost. Blocking work (HTTP to Runflow, file
+page the user visits can send a form POST to a ComfyUI on localhost, and requests addressed to a host name
+that is not this machine's, because a page can rebind its own name to 127.0.0.1 (DNS rebinding) and then
+be same-origin with ComfyUI. Blocking work (HTTP to Runflow, file
 writes with fsync, starting the emulator) runs in a worker thread so ComfyUI's event loop never stalls.
 
 Handlers are registered on ComfyUI's route table at import when a PromptServer exists; tests build their
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -29,6 +33,9 @@ else:  # tests load this file on its own, with the engine installed beside it
     from runflow_api import config, errors, http, ledger, product_isolation, service  # type: ignore[no-redef]
 
 log = logging.getLogger("runflow_api.routes")
+
+ALLOWED_HOSTS_ENV = "RUNFLOW_ALLOWED_HOSTS"
+_WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JsonHandler = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
@@ -77,6 +84,51 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     default_port = 443 if parts.scheme == "https" else 80
     ours = _host_port(parts.netloc, default_port)
     return ours is not None and ours == _host_port(host, default_port)
+
+
+def _comfyui_listen_addresses() -> set[str]:
+    """The addresses ComfyUI was started with (`--listen`, comma-separated), when ComfyUI is running.
+
+    Read from the module ComfyUI already imported: importing `comfy.cli_args` ourselves would parse the
+    command line of whatever process loaded this file."""
+    cli_args = sys.modules.get("comfy.cli_args")
+    listen = getattr(getattr(cli_args, "args", None), "listen", None)
+    if not isinstance(listen, str):
+        return set()
+    return {address.strip().strip("[]").lower() for address in listen.split(",") if address.strip()}
+
+
+def _allowed_host_names() -> set[str]:
+    """`RUNFLOW_ALLOWED_HOSTS`: extra names the user reaches ComfyUI by (a LAN name, a reverse proxy)."""
+    entries = os.environ.get(ALLOWED_HOSTS_ENV, "").split(",")
+    return {hp[0] for entry in entries if entry.strip() and (hp := _host_port(entry.strip(), 0))}
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(host: str | None) -> bool:
+    """True when a request was addressed to this machine: a loopback name or address, an address
+    ComfyUI listens on, or a name in RUNFLOW_ALLOWED_HOSTS.
+
+    A rebinding page sends its own *name* as Host, so names are the danger. When ComfyUI listens on
+    every interface (0.0.0.0 or ::) it can be reached at any of this machine's addresses, and an IP
+    address can never be a rebound name, so any IP address is accepted then."""
+    parsed = _host_port(host, 0) if host else None
+    if parsed is None:
+        return False
+    name = parsed[0].rstrip(".")
+    if name == "localhost" or name in _allowed_host_names():
+        return True
+    if not _is_ip_address(name):
+        return False
+    listening = _comfyui_listen_addresses()
+    return ipaddress.ip_address(name).is_loopback or name in listening or bool(listening & _WILDCARD_ADDRESSES)
 
 
 def key_status() -> dict[str, Any]:
@@ -182,6 +234,10 @@ def state_changing(handler: JsonHandler) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
+        if not host_allowed(request.headers.get("Host")):
+            log.warning("Runflow: refused a %s %s addressed to host %r", request.method, request.path,
+                        request.headers.get("Host"))
+            return _foreign_host(request.headers.get("Host"))
         if not origin_allowed(request.headers.get("Origin"), request.headers.get("Host")):
             log.warning("Runflow: refused a %s %s from origin %s", request.method, request.path,
                         request.headers.get("Origin"))
@@ -197,6 +253,17 @@ def state_changing(handler: JsonHandler) -> Handler:
         return await handler(request, body)
 
     return guarded
+
+
+def _foreign_host(host: str | None) -> web.Response:
+    return _error(
+        403,
+        f"Refused: this request was addressed to host {host!r}, which is not a loopback address or an "
+        "address ComfyUI listens on, so it may come from a web page using DNS rebinding. If you reach "
+        f"ComfyUI under that name, add it to the environment variable {ALLOWED_HOSTS_ENV} (comma-separated "
+        "names) where ComfyUI is started, and restart ComfyUI.",
+        "forbidden_host",
+    )
 
 
 def _env_key_conflict() -> web.Response:
@@ -226,6 +293,14 @@ async def post_key(request: web.Request, body: dict[str, Any]) -> web.Response:
         path = await _in_thread(config.write_key_file, key)
     except errors.InputRejected as exc:
         return _error(400, exc.message, reason_for(exc))
+    except OSError as exc:
+        log.warning("Runflow: could not save the API key in %s: %s", config.key_file_path().parent, exc)
+        return _error(
+            500,
+            f"Could not save the key in {config.key_file_path().parent}: {exc.strerror or exc}. Check that "
+            f"the folder is yours and writable, or set {config.KEY_FILE_ENV} to a file in a private folder.",
+            "write_failed",
+        )
     log.info("Runflow: API key %s saved to %s (mode 0600)", config.mask_key(key.strip()), path)
     return web.json_response(await _in_thread(key_status))
 

@@ -235,6 +235,117 @@ def test_origin_rule(origin: str | None, host: str | None, allowed: bool) -> Non
     assert routes.origin_allowed(origin, host) is allowed
 
 
+# -- DNS rebinding: a foreign name as Host -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STATE_CHANGING)
+def test_a_rebound_name_is_refused_even_when_origin_matches_host(
+    call: Call, method: str, path: str, body: dict[str, Any]
+) -> None:
+    """The rebinding shape: the attacker's page is same-origin with itself, so Host = Origin = its name."""
+    headers = {"Host": "rebind.evil.example:8188", "Origin": "http://rebind.evil.example:8188"}
+    answer = call(method, path, json=body, headers=headers)
+    assert answer.status == 403
+    assert answer.body["error"]["reason"] == "forbidden_host"
+    assert "RUNFLOW_ALLOWED_HOSTS" in answer.body["error"]["message"]
+    assert not key_file().exists()
+    assert call("GET", "/runflow/mode").body["mode"] == "runflow"
+
+
+def test_a_name_in_the_allowlist_is_accepted(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(routes.ALLOWED_HOSTS_ENV, "studio.lan, comfy.example")
+    headers = {"Host": "comfy.example:8188", "Origin": "http://comfy.example:8188"}
+    assert call("POST", "/runflow/key", json={"key": KEY}, headers=headers).status == 200
+    assert key_file().read_text() == KEY
+
+
+@pytest.fixture
+def comfy_listening(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Stand in for ComfyUI's parsed command line (`comfy.cli_args.args.listen`), as ComfyUI leaves it."""
+
+    def listen(addresses: str) -> None:
+        module = types.ModuleType("comfy.cli_args")
+        module.args = types.SimpleNamespace(listen=addresses)  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "comfy.cli_args", module)
+
+    return listen
+
+
+@pytest.mark.parametrize(
+    ("host", "listen", "allowed"),
+    [
+        ("127.0.0.1:8188", None, True),
+        ("localhost:8188", None, True),
+        ("LOCALHOST.:8188", None, True),
+        ("[::1]:8188", None, True),
+        ("127.5.6.7", None, True),
+        ("evil.example:8188", None, False),
+        ("localhost.evil.example", None, False),
+        ("192.168.1.20:8188", None, False),
+        ("192.168.1.20:8188", "192.168.1.20", True),
+        ("192.168.1.21:8188", "192.168.1.20", False),
+        ("192.168.1.20:8188", "0.0.0.0", True),
+        ("[fe80::1]:8188", "0.0.0.0,::", True),
+        ("evil.example:8188", "0.0.0.0", False),
+        ("studio.lan:8188", None, True),
+        (None, None, False),
+        ("", None, False),
+        ("127.0.0.1:bad", None, False),
+    ],
+)
+def test_host_rule(
+    host: str | None, listen: str | None, allowed: bool, comfy_listening: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(routes.ALLOWED_HOSTS_ENV, "studio.lan")
+    if listen is not None:
+        comfy_listening(listen)
+    assert routes.host_allowed(host) is allowed
+
+
+# -- the key file under load and when it cannot be written ---------------------------------------------
+
+
+def test_forty_concurrent_saves_all_succeed_and_one_key_wins() -> None:
+    keys = [f"rf_live_CONCURRENTKEY{n:04d}ABCD" for n in range(40)]
+
+    async def scenario() -> list[int]:
+        async with TestClient(TestServer(make_app())) as client:
+            answers = await asyncio.gather(*(client.post("/runflow/key", json={"key": key}) for key in keys))
+            return [answer.status for answer in answers]
+
+    assert asyncio.run(scenario()) == [200] * 40
+    assert key_file().read_text() in keys
+    assert stat.S_IMODE(os.stat(key_file()).st_mode) == 0o600
+    assert not [p.name for p in key_file().parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_key_folder_that_cannot_be_created_answers_json_naming_it(
+    call: Call, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the key folder should be")
+    monkeypatch.setenv(config.KEY_FILE_ENV, str(blocker / "api_key"))
+    answer = call("POST", "/runflow/key", json={"key": KEY})
+    assert answer.status == 500
+    assert answer.body["error"]["reason"] == "write_failed"
+    assert str(blocker) in answer.body["error"]["message"]
+    assert KEY_MIDDLE not in answer.text
+
+
+def test_a_shared_key_folder_is_refused_with_what_to_do(
+    call: Call, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv(config.KEY_FILE_ENV, str(shared / "api_key"))
+    answer = call("POST", "/runflow/key", json={"key": KEY})
+    assert answer.status == 400
+    assert "chmod 700" in answer.body["error"]["message"]
+    assert not (shared / "api_key").exists()
+
+
 # -- connection test ----------------------------------------------------------------------------------
 
 
