@@ -144,6 +144,7 @@ def status_payload(node_id: str, snapshot: TallySnapshot, *, final: bool) -> dic
         "failed": snapshot.failed,
         "queued": snapshot.queued,
         "running": snapshot.running,
+        "waiting": snapshot.waiting,
         "cost": _dollars(snapshot.cost, emulator=snapshot.emulator),
         "elapsed_s": round(snapshot.elapsed_s, 1),
         "emulator": snapshot.emulator,

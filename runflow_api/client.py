@@ -22,6 +22,7 @@ from . import config, images
 from .assets import StagedAsset
 from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
 from .cache import ResultCache
+from .claims import LocalClaims
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .http import CancelCheck, RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
@@ -117,6 +118,7 @@ class RunflowClient:
             transport=transport,
             cache=ResultCache(Path(cache_dir) if cache_dir else config.cache_dir(), cache_max_bytes) if cache else None,
             journal=RunJournal(data / "journal", max_age_s=journal_max_age_s),
+            claims=LocalClaims(data / "claims"),
             ledger=self.ledger,
             durations=DurationModel(),
             poll=poll or PollPolicy(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -33,10 +34,56 @@ class JournalEntry:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     params: dict[str, Any] = field(default_factory=dict)
+    generation: int = 0
+    closed: bool = False
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "cache_key": (str,),
+    "idempotency_key": (str,),
+    "service_id": (str,),
+    "run_id": (str, type(None)),
+    "created_at": (int, float),
+    "updated_at": (int, float),
+    "params": (dict,),
+    "generation": (int,),
+    "closed": (bool,),
+}
+
+
+def _entry_from_json(data: Any) -> JournalEntry:
+    """A JournalEntry, or ValueError naming the first field of the wrong type: a hand-edited or foreign
+    file must read as "absent", never fail later as a TypeError deep inside a run."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    unknown = set(data) - set(_FIELD_TYPES)
+    if unknown:
+        raise ValueError(f"unknown field(s) {sorted(unknown)}")
+    for name, types in _FIELD_TYPES.items():
+        if name in data and not _has_type(data[name], types):
+            raise ValueError(f"field {name!r} is {type(data[name]).__name__}, not {types[0].__name__}")
+    return JournalEntry(**data)
+
+
+def _has_type(value: Any, types: tuple[type, ...]) -> bool:
+    """isinstance, except that a bool is not accepted as a number (JSON true is not a timestamp)."""
+    if isinstance(value, bool):
+        return bool in types
+    return isinstance(value, types)
+
+
+def idempotency_key(cache_key: str, generation: int) -> str:
+    """Derived, not random: two processes (or a retry after a crash) that create the same run at the same
+    generation send the same key, so the service replays the first create instead of billing again."""
+    return f"rf-{cache_key[:48]}-g{generation}"
 
 
 class RunJournal:
-    """Entries older than `max_age_s` are ignored and pruned: the service will have discarded the run."""
+    """Entries older than `max_age_s` are ignored and pruned: the service will have discarded the run.
+
+    A finished attempt leaves a small *closed* entry holding the next generation, so the next attempt for
+    the same input (after a failed, unbilled run, an evicted result or a forced re-run) carries a new
+    Idempotency-Key; otherwise the service would replay the finished run instead of starting one."""
 
     def __init__(self, directory: Path, max_age_s: float = 24 * 3600) -> None:
         self.directory = Path(directory)
@@ -49,35 +96,73 @@ class RunJournal:
 
     def _read(self, path: Path) -> JournalEntry | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return JournalEntry(**data)
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError) as exc:
-            if path.name not in self._warned:
-                self._warned.add(path.name)
-                log.warning("Run journal: ignoring unreadable entry %s (%s).", path, exc)
+        except OSError as exc:
+            self._warn_once(path.name, "Run journal: cannot read %s (%s); treating it as absent.", path, exc)
             return None
+        try:
+            return _entry_from_json(json.loads(raw))
+        except ValueError as exc:  # includes JSON errors
+            self._set_aside(path, raw, str(exc))
+            return None
+
+    def _set_aside(self, path: Path, raw: bytes, problem: str) -> None:
+        """Move a malformed entry out of the way (kept for inspection, never deleted) and say whether it
+        named a paid run, so a run id is never dropped silently."""
+        aside = path.with_name(path.name + ".malformed")
+        with contextlib.suppress(OSError):
+            os.replace(path, aside)
+        run_id = _salvage_run_id(raw)
+        self._warn_once(
+            path.name,
+            "Run journal: %s is malformed (%s) and was moved to %s. %s",
+            path,
+            problem,
+            aside.name,
+            f"It names run {run_id!r}, which may be paid: look it up in the Runflow dashboard."
+            if run_id
+            else "It names no run id, so nothing paid is lost.",
+        )
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
 
     def _write(self, entry: JournalEntry) -> None:
         atomic_write(self._path(entry.cache_key), json.dumps(asdict(entry)).encode("utf-8"))
 
-    def find(self, cache_key: str) -> JournalEntry | None:
+    def _current(self, cache_key: str) -> JournalEntry | None:
+        """The entry on disk, open or closed; None (and pruned) when older than `max_age_s`."""
         entry = self._read(self._path(cache_key))
-        if entry is not None and time.time() - entry.created_at > self.max_age_s:
-            self.complete(cache_key)
+        if entry is not None and time.time() - max(entry.created_at, entry.updated_at) > self.max_age_s:
+            with contextlib.suppress(FileNotFoundError):
+                self._path(cache_key).unlink()
             return None
         return entry
 
-    def record_intent(
-        self, cache_key: str, idempotency_key: str, service_id: str, params: dict[str, Any]
-    ) -> JournalEntry:
-        """Durably note a create about to be sent; an existing entry wins, so its key is reused."""
+    def find(self, cache_key: str) -> JournalEntry | None:
+        """The open entry (an intent, or a run not yet collected) for this input, if any."""
+        entry = self._current(cache_key)
+        return entry if entry is not None and not entry.closed else None
+
+    def next_generation(self, cache_key: str) -> int:
+        """The generation a new attempt for this input must use (see the class docstring)."""
+        entry = self._current(cache_key)
+        return entry.generation if entry is not None else 0
+
+    def record_intent(self, cache_key: str, service_id: str, params: dict[str, Any]) -> JournalEntry:
+        """Durably note a create about to be sent; an existing open entry wins, so its key is reused."""
         with self._lock:
-            existing = self.find(cache_key)
-            if existing is not None:
+            existing = self._current(cache_key)
+            if existing is not None and not existing.closed:
                 return existing
-            entry = JournalEntry(cache_key, idempotency_key, service_id, params=params)
+            generation = existing.generation if existing is not None else 0
+            entry = JournalEntry(
+                cache_key, idempotency_key(cache_key, generation), service_id, params=params, generation=generation
+            )
             self._write(entry)
             return entry
 
@@ -90,13 +175,38 @@ class RunJournal:
             self._write(replace(entry, run_id=run_id, updated_at=time.time()))
 
     def complete(self, cache_key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(cache_key).unlink()
+        """Close the attempt: what it paid for is collected (or it was not billed). Keeps the next
+        generation until the service has forgotten this generation's Idempotency-Key."""
+        with self._lock:
+            entry = self._current(cache_key)
+            if entry is None or entry.closed:
+                return
+            closed = JournalEntry(
+                cache_key, "", entry.service_id, generation=entry.generation + 1, closed=True,
+                created_at=time.time(),
+            )
+            try:
+                self._write(closed)
+            except OSError as exc:  # the attempt is over either way; a new one then reuses this generation
+                log.warning("Run journal: cannot write %s (%s).", self._path(cache_key), exc)
+                with contextlib.suppress(OSError):
+                    self._path(cache_key).unlink()
 
     def pending(self) -> list[JournalEntry]:
+        """Open entries; closed ones past `max_age_s` are pruned on the way."""
         entries = []
         for path in sorted(self.directory.glob("*.json")):
             entry = self.find(path.stem)
             if entry is not None:
                 entries.append(entry)
         return entries
+
+
+def _salvage_run_id(raw: bytes) -> str | None:
+    """Best effort: the run id of a malformed entry, for the warning only."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    run_id = data.get("run_id") if isinstance(data, dict) else None
+    return str(run_id) if run_id not in (None, "") else None

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ import numpy as np
 from . import images
 from .assets import StagedAsset, check_upload_size, stage_bytes
 from .cache import CachedResult, ResultCache, cache_key
+from .claims import Claims
 from .config import is_loopback_url
-from .errors import InputRejected, NotFound, RunFailed, RunflowCancelled, SignedUrlExpired
+from .errors import Conflict, InputRejected, NotFound, RunFailed, RunflowCancelled, SignedUrlExpired
 from .http import CancelCheck, Transport
 from .journal import JournalEntry, RunJournal
 from .ledger import Ledger
@@ -61,11 +61,12 @@ class RunSlots:
 
 @dataclass
 class Engine:
-    """What every image's path shares within one client: the transport and the three stores."""
+    """What every image's path shares within one client: the transport, the stores and the claims."""
 
     transport: Transport
     cache: ResultCache | None
     journal: RunJournal
+    claims: Claims
     ledger: Ledger
     durations: DurationModel
     poll: PollPolicy
@@ -199,10 +200,17 @@ def _intent(engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, ea
         emit("staged")
         image_url = staged.url
     return engine.journal.record_intent(
-        job.cache_key,
-        idempotency_key=f"rf-{job.cache_key[:32]}-{uuid.uuid4().hex[:16]}",
-        service_id=engine.service_id,
-        params={"input": job.params.run_input(image_url)},
+        job.cache_key, service_id=engine.service_id, params={"input": job.params.run_input(image_url)}
+    )
+
+
+def _send_create(engine: Engine, entry: JournalEntry, should_cancel: CancelCheck) -> Run:
+    return create_run(
+        engine.transport,
+        engine.model_id,
+        entry.params["input"],
+        idempotency_key=entry.idempotency_key,
+        should_cancel=should_cancel,
     )
 
 
@@ -210,13 +218,19 @@ def _create(engine: Engine, job: Job, entry: JournalEntry, emit: Emit, should_ca
     """Send the journaled create: the journal entry exists before money can move."""
     if should_cancel():
         raise RunflowCancelled("Cancelled before the run was created.")
-    run = create_run(
-        engine.transport,
-        engine.model_id,
-        entry.params["input"],
-        idempotency_key=entry.idempotency_key,
-        should_cancel=should_cancel,
-    )
+    try:
+        run = _send_create(engine, entry, should_cancel)
+    except Conflict:
+        # This generation's key was used with another body: by a machine that does not share our
+        # stores, or before this journal was lost. Nothing was billed for this attempt; move to the
+        # next generation once, with the same staged input, rather than fail an input that can run.
+        log.warning(
+            "Runflow has already seen Idempotency-Key %s with another request; retrying under a new key.",
+            entry.idempotency_key,
+        )
+        engine.journal.complete(job.cache_key)
+        entry = engine.journal.record_intent(job.cache_key, service_id=engine.service_id, params=entry.params)
+        run = _send_create(engine, entry, should_cancel)
     engine.journal.record_run(job.cache_key, run.id)
     emit("created", run_id=run.id, status=run.status)
     return run
@@ -285,7 +299,21 @@ def _download(engine: Engine, run: Run, should_cancel: CancelCheck) -> tuple[byt
 
 
 def run_job(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck) -> IsolationResult:
-    """Produce the result for one job that missed the cache, resuming a journaled run when there is one."""
+    """Produce the result for one job that missed the cache, resuming a journaled run when there is one.
+
+    The input's claim is held from before staging until the result is stored, so another process (or
+    client) asking for the same input waits here and then takes the stored result: one run, one bill."""
+    with engine.claims.hold(
+        job.cache_key, should_cancel=should_cancel, on_wait=lambda: emit("waiting")
+    ) as waited:
+        # After waiting, the other holder's result is fresh even for a forced re-run: it started after us.
+        stored = lookup_cached(engine, job) if waited else None
+        if stored is not None:
+            return stored
+        return _produce(engine, job, emit=emit, should_cancel=should_cancel)
+
+
+def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck) -> IsolationResult:
     started = time.monotonic()
     run, resumed = _finished_run(engine, job, emit, should_cancel)
     if not run.succeeded:

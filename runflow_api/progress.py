@@ -26,6 +26,7 @@ class TallySnapshot:
     cost: Decimal
     elapsed_s: float
     emulator: bool
+    waiting: int = 0  # items whose input another process is producing; they take its result
 
     @property
     def finished(self) -> int:
@@ -37,6 +38,8 @@ class TallySnapshot:
             parts.append(f"{self.running} running")
         if self.queued:
             parts.append(f"{self.queued} queued")
+        if self.waiting:
+            parts.append(f"{self.waiting} waiting for another process")
         if self.cached:
             parts.append(f"{self.cached} cached")
         if self.resumed:
@@ -70,6 +73,8 @@ class ProgressTally:
             elif event.kind == "resumed":
                 self._resumed.add(event.index)
                 self._status[event.index] = "queued"
+            elif event.kind == "waiting":
+                self._status[event.index] = "waiting"
             elif event.kind == "status" and event.status:
                 self._status[event.index] = event.status
             elif event.kind == "cached":
@@ -95,6 +100,7 @@ class ProgressTally:
                 failed=len(self._failed),
                 queued=sum(1 for s in states if s in ("queued", "dispatching")),
                 running=sum(1 for s in states if s == "running"),
+                waiting=sum(1 for s in states if s == "waiting"),
                 cost=self._cost,
                 elapsed_s=time.monotonic() - self._started,
                 emulator=self.emulator,

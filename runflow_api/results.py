@@ -51,8 +51,9 @@ class BatchPlan:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Something happened to item `index`. Kinds: planned, cached, staged, created, resumed, status,
-    downloaded, done, failed. Emitted from worker threads."""
+    """Something happened to item `index`. Kinds: planned, cached, staged, waiting (another process is
+    producing the same input), created, resumed, status, downloaded, done, failed. Emitted from worker
+    threads."""
 
     kind: str
     index: int

@@ -114,30 +114,66 @@ def test_two_processes_filling_one_cache_leave_no_corrupt_entry(tmp_path):
 
 def test_journal_intent_run_complete_and_key_reuse(tmp_path):
     journal = RunJournal(tmp_path)
-    first = journal.record_intent("k1", "idem-1", "svc", {"input": {"a": 1}})
-    again = journal.record_intent("k1", "idem-2", "svc", {"input": {"a": 2}})
-    assert again.idempotency_key == "idem-1", "an existing intent's key is reused"
+    first = journal.record_intent("k1", "svc", {"input": {"a": 1}})
+    again = journal.record_intent("k1", "svc", {"input": {"a": 2}})
+    assert again.idempotency_key == first.idempotency_key, "an existing intent's key is reused"
+    assert again.params == {"input": {"a": 1}}, "an existing intent's body is reused byte for byte"
     assert journal.find("k1").run_id is None
     journal.record_run("k1", "run-1")
     assert RunJournal(tmp_path).find("k1").run_id == "run-1", "another process sees it"
     assert [e.cache_key for e in journal.pending()] == ["k1"]
     journal.complete("k1")
     assert journal.find("k1") is None and journal.pending() == []
-    assert first.params == {"input": {"a": 1}}
+
+
+def test_idempotency_keys_are_derived_and_move_on_after_each_attempt(tmp_path):
+    """Two processes creating the same input send the same key (the service replays, not bills); a new
+    attempt after a finished one (failed, evicted, forced) needs a new key, or it would replay the old run."""
+    one, two = RunJournal(tmp_path / "a"), RunJournal(tmp_path / "b")
+    first, second = (journal.record_intent("k" * 64, "svc", {}) for journal in (one, two))
+    assert first.idempotency_key == second.idempotency_key
+    keys = []
+    for _ in range(3):
+        keys.append(one.record_intent("k" * 64, "svc", {}).idempotency_key)
+        one.complete("k" * 64)
+    assert len(set(keys)) == 3 and one.next_generation("k" * 64) == 3
+    assert RunJournal(tmp_path / "a").next_generation("k" * 64) == 3, "kept on disk for the next process"
 
 
 def test_journal_entries_expire(tmp_path):
     journal = RunJournal(tmp_path, max_age_s=0.05)
-    journal.record_intent("k1", "idem", "svc", {})
+    journal.record_intent("k1", "svc", {})
     time.sleep(0.1)
     assert journal.find("k1") is None
     assert not list(tmp_path.glob("*.json")), "expired entries are pruned"
 
 
-def test_corrupt_journal_entry_is_absent(tmp_path, caplog):
+def test_corrupt_journal_entry_is_absent_and_kept_aside(tmp_path, caplog):
     (tmp_path / "k1.json").write_text("{not json")
     assert RunJournal(tmp_path).find("k1") is None
-    assert "unreadable" in caplog.text
+    assert "malformed" in caplog.text and (tmp_path / "k1.json.malformed").read_text() == "{not json"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("created_at", "yesterday"), ("params", "input"), ("run_id", 12345), ("generation", True), ("extra", 1)],
+)
+def test_wrongly_typed_journal_entry_is_absent_with_one_warning(tmp_path, caplog, field, value):
+    entry = {"cache_key": "k1", "idempotency_key": "i", "service_id": "s", "run_id": "run-9",
+             "created_at": time.time(), "updated_at": time.time(), "params": {}}
+    entry[field] = value
+    (tmp_path / "k1.json").write_text(json.dumps(entry))
+    journal = RunJournal(tmp_path)
+    for _ in range(3):
+        assert journal.find("k1") is None and journal.pending() == []
+        assert journal.next_generation("k1") == 0
+    warnings = [r for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(warnings) == 1, "one warning, not one per call"
+    named = "run-9" if field != "run_id" else "12345"
+    assert named in warnings[0].getMessage(), "a possibly paid run id is never dropped silently"
+    assert (tmp_path / "k1.json.malformed").exists()
+    journal.record_intent("k1", "svc", {"input": {}})  # and the input is usable again
+    assert journal.find("k1") is not None
 
 
 def test_ledger_dedupes_and_totals_by_service(tmp_path):

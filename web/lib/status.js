@@ -5,7 +5,7 @@
 
 import { formatUsd, imagesLabel } from "./money.js";
 
-const COUNTS = ["total", "done", "cached", "resumed", "failed", "queued", "running"];
+const COUNTS = ["total", "done", "cached", "resumed", "failed", "queued", "running", "waiting"];
 
 function count(value) {
   const n = Number(value);
