@@ -267,15 +267,24 @@ class Api:
             canvas=canvas_size(run_input["aspect_ratio"], run_input["resolution"]),
         )
         self.state.add_run(run)
-        payload = run.to_json(now, output_url=None, output_shape=self.faults.output_shape)
+        payload = self._run_json(run, now, output_url=None)
+        if self.faults.run_id_format is not None:
+            payload["id"] = self.faults.run_id_format.replace("{id}", run.id)
         return json_reply(self.faults.create_status, payload)
+
+    def _run_json(self, run: RunRecord, now: float, *, output_url: str | None) -> dict[str, Any]:
+        """The run object, with the `cost_value` fault applied to a finished, billed run."""
+        payload = run.to_json(now, output_url=output_url, output_shape=self.faults.output_shape)
+        if self.faults.cost_value is not None and run.is_done_with_result(now):
+            payload["cost"] = self.faults.cost_value
+        return payload
 
     def poll(self, request: Request) -> Reply:
         run = self.state.get_run(request.params["id"])
         now = time.monotonic()
         output_url = self._download_url(run.id) if run.is_done_with_result(now) else None
         self.state.count("polls")
-        return json_reply(200, run.to_json(now, output_url=output_url, output_shape=self.faults.output_shape))
+        return json_reply(200, self._run_json(run, now, output_url=output_url))
 
     # -- account ----------------------------------------------------------------------------------------
 

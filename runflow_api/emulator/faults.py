@@ -40,6 +40,10 @@ def _is_non_negative(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
+def _is_json_value(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, dict))
+
+
 _CHECKS: dict[str, tuple[Any, str]] = {
     "error_rate": (_is_rate, "a number from 0 to 1"),
     "error_status": (lambda v: isinstance(v, int) and 400 <= v <= 599, "an HTTP error status 400..599"),
@@ -61,6 +65,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "output_url_ttl": (_is_non_negative, "seconds >= 0"),
     "honour_idempotency": (lambda v: isinstance(v, bool), "True or False"),
     "balance_shape": (lambda v: v in BALANCE_SHAPES, f"one of {BALANCE_SHAPES}"),
+    "cost_value": (_is_json_value, "None or a JSON value (str, number, bool, list, dict)"),
+    "run_id_format": (lambda v: v is None or isinstance(v, str), "None or a str where {id} is the run id"),
     "seed": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "None or an int"),
 }
 
@@ -99,6 +105,12 @@ class Faults:
     output_url_ttl: float = 600.0
     honour_idempotency: bool = True
     balance_shape: str = "decimal"
+    # Hostile answers the client must survive without losing a paid result or its money totals:
+    # `cost_value` is sent verbatim as the `cost` of a finished, succeeded run ("sNaN", "-5", float("nan"),
+    # [1]...); `run_id_format` is the run id a create answers with, `{id}` standing for the real id (e.g.
+    # "{id}/x"). The run keeps its real id, is billed as usual, and replays answer the same malformed id.
+    cost_value: Any = None
+    run_id_format: str | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
