@@ -8,17 +8,22 @@ due, densely around the moment it is expected to finish, then backs off again if
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 from .errors import InputRejected, RunFailed, RunflowTimeout, ServiceUnavailable
 from .http import CancelCheck, Transport, cancellable_sleep
+from .ledger import MAX_COST_PER_RUN, plausible_cost
+
+log = logging.getLogger("runflow_api")
 
 SUCCESS_STATUSES = frozenset({"succeeded", "partial_succeeded"})
 TERMINAL_STATUSES = SUCCESS_STATUSES | {"failed", "canceled", "cancelled", "errored"}
@@ -38,13 +43,28 @@ def run_path(run_id: str) -> str:
     return f"/v1/runs/{quote(run_id, safe='')}"
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
+# What a run id may look like: it goes into URL paths and the journal, so nothing that could be read as
+# a path separator, a dot segment, whitespace or a control character, and a bounded length.
+_RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}")
+_warned_costs: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _cost(value: Any, *, run_id: str) -> Decimal | None:
+    """The run's cost when it is a believable amount (see ledger.MAX_COST_PER_RUN); otherwise None, so the
+    caller records the list price, and one warning per run naming the value. An absent cost is silent."""
+    cost = plausible_cost(value)
+    if cost is None and value is not None:
+        with _warned_lock:
+            first = run_id not in _warned_costs
+            _warned_costs.add(run_id)
+        if first:
+            log.warning(
+                "Run %s: Runflow reported an implausible cost %.60r (expected an amount from 0 to %s dollars); "
+                "the ledger records the list price instead. Check the run's charge in your Runflow account.",
+                run_id, value, MAX_COST_PER_RUN,
+            )
+    return cost
 
 
 def _text(value: Any) -> str | None:
@@ -116,7 +136,7 @@ class Run:
             id=body["id"],
             status=status,
             output=body.get("output"),
-            cost=_decimal(body.get("cost")),
+            cost=_cost(body.get("cost"), run_id=body["id"]),
             duration_ms=body.get("duration_ms") if isinstance(body.get("duration_ms"), int) else None,
             failure_code=_text(body.get("failure_code")) or _text(error.get("code")),
             failure_message=_text(body.get("failure_message")) or _text(error.get("message")),
@@ -191,7 +211,25 @@ def create_run(
         idempotency_key=idempotency_key,
         should_cancel=should_cancel,
     )
+    _check_created_run_id(answer, idempotency_key)
     return Run.from_json(answer, what="Starting the run")
+
+
+def _check_created_run_id(answer: Any, idempotency_key: str) -> None:
+    """Refuse a create answer whose run id is missing or unsafe before anyone journals or polls it: such an
+    id would leave the input stuck ("malformed" on every later call) while the run may have been billed.
+    The Idempotency-Key is what Runflow support can find the run by, and what a retry replays."""
+    run_id = answer.get("id") if isinstance(answer, dict) else None
+    if isinstance(run_id, str) and _RUN_ID.fullmatch(run_id):
+        return
+    shown = f"a malformed run id {run_id[:80]!r}" if isinstance(run_id, str) else "no usable run id"
+    raise ServiceUnavailable(
+        f"Starting the run: Runflow answered with {shown}, so the run cannot be followed. It may have been "
+        f"billed: quote the Idempotency-Key {idempotency_key} to Runflow support to find it or get a refund. "
+        "Running the same input again within a few minutes replays this create and is not billed again.",
+        status_code=200,
+        code="MALFORMED_RUN_ID",
+    )
 
 
 def get_run(transport: Transport, run_id: str, *, should_cancel: CancelCheck | None = None) -> Run:
