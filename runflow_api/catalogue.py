@@ -1,8 +1,11 @@
 """A folder of product photos as a list of work items: what to read, where each result goes, what is done.
 
 Outputs mirror the input tree, so a catalogue of 10,000 photos in nested folders comes back in the same
-shape. Results are written atomically (a temporary file, then a rename): a Ctrl-C never leaves a
-half-written file that a re-run would mistake for a finished one.
+shape. Every output path is resolved and must stay inside the output folder (a glob such as
+`in/*/../../x/*.png` would otherwise mirror onto files outside it), and the output folder is never read as
+input (`--out in/isolated` would otherwise pay again for its own results on the next run). Results are
+written atomically (a temporary file, then a rename): a Ctrl-C never leaves a half-written file that a
+re-run would mistake for a finished one.
 """
 
 from __future__ import annotations
@@ -31,46 +34,95 @@ class Item:
 
     source: Path
     output: Path
+    refused: str | None = None  # why this item must not run at all (nothing is spent on it)
 
 
-def _expand(argument: str) -> tuple[Path, list[Path]]:
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """`path` is `folder` or below it; both already resolved."""
+    return path == folder or path.is_relative_to(folder)
+
+
+def _walk_images(folder: Path, skip: Path) -> list[Path]:
+    """Image files below `folder`, not descending into `skip` (the resolved output folder): a catalogue
+    re-run must not list, let alone pay for, the thousands of results of the previous run."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if Path(root, name).resolve() != skip]
+        found.extend(path for name in files if _is_image(path := Path(root, name)))
+    return sorted(found)
+
+
+def _expand(argument: str, skip: Path) -> tuple[Path, list[Path]]:
     """(base folder the outputs are relative to, files) for a file, a folder or a glob argument."""
     path = Path(argument)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        return path, files
+        return path, _walk_images(path, skip)
     if path.is_file():
         return path.parent, [path]
     if glob.has_magic(argument):
         prefix = re.split(r"[*?\[]", argument, maxsplit=1)[0]
         base = Path(prefix) if prefix.endswith(os.sep) else Path(prefix).parent
         matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))
-        return base, [p for p in matches if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        return base, [p for p in matches if _is_image(p)]
     raise InputRejected(f"Input {argument!r} is not a file, a folder or a glob that matches anything.")
 
 
 def collect(arguments: list[str], out_dir: Path, fmt: str) -> list[Item]:
-    """Every input photo with its mirrored output path; duplicate outputs are disambiguated, not lost."""
+    """Every input photo with its mirrored output path; duplicate outputs are disambiguated, not lost.
+
+    Photos inside the output folder are left out. An item whose output would fall outside the output
+    folder comes back with `refused` set, so it fails alone, before anything is staged or paid."""
     if fmt not in OUTPUT_FORMATS:
         raise InputRejected(f"--format {fmt!r} is not supported; use one of {', '.join(OUTPUT_FORMATS)}.")
+    out_root = out_dir.resolve()
     items: list[Item] = []
     taken: set[Path] = set()
     seen: set[Path] = set()
     for argument in arguments:
-        base, files = _expand(argument)
+        base, found = _expand(argument, out_root)
+        files = [source for source in found if not _inside(source.resolve(), out_root)]
         if not files:
-            raise InputRejected(f"Input {argument!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+            raise InputRejected(_no_images_message(argument, out_dir, outputs_only=bool(found)))
         for source in files:
             if source.resolve() in seen:
                 continue
             seen.add(source.resolve())
             relative = source.relative_to(base)
-            output = out_dir / relative.with_suffix(f".{fmt}")
+            output = _mirrored(out_dir, relative.with_suffix(f".{fmt}"))
             if output in taken:  # photo.jpg and photo.png in one folder: keep both results
-                output = out_dir / relative.with_name(f"{relative.stem}_{relative.suffix.lstrip('.')}.{fmt}")
+                output = _mirrored(out_dir, relative.with_name(f"{relative.stem}_{relative.suffix.lstrip('.')}.{fmt}"))
             taken.add(output)
-            items.append(Item(source, output))
+            items.append(Item(source, output, _escape_problem(source, output, out_dir, out_root)))
     return items
+
+
+def _mirrored(out_dir: Path, relative: Path) -> Path:
+    """`relative` below the output folder, without '..' left in it (a later mkdir would create the
+    folders the '..' climbs out of)."""
+    return Path(os.path.normpath(out_dir / relative))
+
+
+def _escape_problem(source: Path, output: Path, out_dir: Path, out_root: Path) -> str | None:
+    if out_root in output.resolve().parents:
+        return None
+    return (
+        f"Refused {source}: its output {output} would be written outside --out {out_dir} (the input path "
+        "climbs out with '..' or through a link). Nothing was sent for it. Use a pattern that stays below "
+        "the folder it starts in, e.g. 'photos/**/*.jpg'."
+    )
+
+
+def _no_images_message(argument: str, out_dir: Path, *, outputs_only: bool) -> str:
+    if outputs_only:
+        return (
+            f"Input {argument!r} holds only files inside the output folder {out_dir}, which are results, not "
+            "inputs. Give the folder of the original photos, or another --out."
+        )
+    return f"Input {argument!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})."
 
 
 def is_done(item: Item) -> bool:

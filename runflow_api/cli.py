@@ -28,6 +28,9 @@ from .results import BatchPlan, IsolationResult
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+# A dry run only reads the cache and the journal, so it needs no key; the client object still wants one
+# and gets this stand-in, which no request carries (the dry-run tests count the requests: zero).
+DRY_RUN_KEY = "rf_test_dry_run_sends_nothing"
 
 
 def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +73,9 @@ class Summary:
     resumed: int = 0
     failed: int = 0
     cost: Decimal = Decimal(0)
+    emulator: bool = False
     rows: list[dict[str, Any]] = field(default_factory=list)
+    runs_counted: set[str] = field(default_factory=set)
 
 
 class _Display:
@@ -108,10 +113,12 @@ def _row(item: catalogue.Item, status: str, **fields: Any) -> dict[str, Any]:
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
     items = catalogue.collect(args.paths, args.out, args.format)
     background = images.parse_color(args.background)
-    summary = Summary(total=len(items))
+    summary = Summary(total=len(items), emulator=emulator)
     todo = []
     for item in items:
-        if not args.force and catalogue.is_done(item):
+        if item.refused:
+            _fail(item, item.refused, summary)
+        elif not args.force and catalogue.is_done(item):
             summary.skipped += 1
             summary.rows.append(_row(item, "skipped"))
         else:
@@ -122,15 +129,16 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     if args.dry_run or not _worst_case_passes(client, len(todo), args.max_cost):
         # Exact figures need every photo read and hashed (about 5 ms each): only when they matter.
         plan = client.plan([item.source for item in todo], force_rerun=args.force, skip_rejected=True, **options)
-        print(
-            f"{len(items)} photo(s): {summary.skipped} already done, {plan.cached} cached, {plan.resumable} paid "
-            f"runs to collect, {plan.duplicates} duplicate(s), {plan.rejected} unreadable, "
-            f"{plan.to_create} new run(s) at ${price} = ${plan.to_create * price:.2f}{free}.",
-            file=sys.stderr,
+        counts = (
+            f"{len(items)} photo(s): {summary.skipped} already done, {summary.failed} refused, {plan.cached} cached, "
+            f"{plan.resumable} paid runs to collect, {plan.duplicates} duplicate(s), {plan.rejected} unreadable, "
         )
         if args.dry_run:
+            print(counts + _dry_run_price(plan.to_create, emulator), file=sys.stderr)
             _write_report(args.report, summary, plan_only=True)
             return EXIT_OK
+        cost = f"{plan.to_create} new run(s) at ${price} = ${plan.to_create * price:.2f}{free}."
+        print(counts + cost, file=sys.stderr)
         client.check_spend(plan, args.max_cost)
     else:
         print(
@@ -164,6 +172,14 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
+def _dry_run_price(new_runs: int, emulator: bool) -> str:
+    """A dry run asks the service nothing, so it prices new runs at the list price, and says so."""
+    total = f"${new_runs * PRICE_PER_IMAGE:.2f}"
+    if emulator:
+        return f"{new_runs} new run(s): free on the emulator ({total} at Runflow's list price of ${PRICE_PER_IMAGE})."
+    return f"{new_runs} new run(s) at ${PRICE_PER_IMAGE} = {total} (list price; dry run: nothing was sent)."
+
+
 def _worst_case_passes(client: RunflowClient, count: int, max_cost: Decimal | None) -> bool:
     """Whether the spend checks pass even if every photo were a new paid run."""
     bound = BatchPlan(total=count, unique=count, cached=0, resumable=0, to_create=count)
@@ -182,18 +198,33 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: An
             outcome = RunflowError(f"Could not write {item.output}: {exc}. The result is cached; fix and re-run.")
     if isinstance(outcome, IsolationResult):
         status = "cached" if outcome.cached else "done"
+        cost = _charged(outcome, summary)
         summary.cached += outcome.cached
         summary.done += not outcome.cached
         summary.resumed += outcome.resumed
-        if not outcome.cached and outcome.cost is not None:
-            summary.cost += outcome.cost
-        summary.rows.append(_row(item, status, run_id=outcome.run_id, cost=str(outcome.cost or 0),
+        summary.cost += cost
+        summary.rows.append(_row(item, status, run_id=outcome.run_id, cost=f"{cost:.2f}",
                                  cached=outcome.cached, resumed=outcome.resumed,
                                  seconds=round(outcome.elapsed_s, 3)))
     else:
-        summary.failed += 1
-        summary.rows.append(_row(item, "failed", run_id=outcome.run_id, error=str(outcome)))
-        print(f"FAILED {item.source}: {outcome}", file=sys.stderr)
+        _fail(item, str(outcome), summary, run_id=outcome.run_id)
+
+
+def _charged(result: IsolationResult, summary: Summary) -> Decimal:
+    """What this command paid for the item, by the rule of the node's run_info: nothing for a cached
+    result, for a photo that shared a run already counted (identical pixels), or on the emulator."""
+    repeat = result.run_id in summary.runs_counted
+    if result.run_id:
+        summary.runs_counted.add(result.run_id)
+    if summary.emulator or result.cached or repeat or result.cost is None:
+        return Decimal(0)
+    return result.cost
+
+
+def _fail(item: catalogue.Item, error: str, summary: Summary, run_id: str | None = None) -> None:
+    summary.failed += 1
+    summary.rows.append(_row(item, "failed", run_id=run_id, error=error))
+    print(f"FAILED {item.source}: {error}", file=sys.stderr)
 
 
 def _print_summary(summary: Summary, seconds: float, client: RunflowClient, emulator: bool) -> None:
@@ -210,14 +241,19 @@ def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = Fals
     if path is None:
         return
     counts = {k: getattr(summary, k) for k in ("total", "skipped", "done", "cached", "resumed", "failed")}
-    report = {"summary": {**counts, "cost": str(summary.cost), "dry_run": plan_only}, "items": summary.rows}
+    totals = {"cost": f"{summary.cost:.2f}", "emulator": summary.emulator, "dry_run": plan_only}
+    report = {"summary": {**counts, **totals}, "items": summary.rows}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 def _client(args: argparse.Namespace, emulator: bool) -> RunflowClient:
     # A catalogue is one pass: keeping recent results in memory would only grow the process.
-    options = {"max_concurrency": getattr(args, "concurrency", 8), "memory_cache": False}
+    options: dict[str, Any] = {"max_concurrency": getattr(args, "concurrency", 8), "memory_cache": False}
+    if getattr(args, "dry_run", False):  # no key needed, and no emulator started, to send nothing
+        if emulator:
+            options["service_id"] = service.EMULATOR_SERVICE_ID  # so the plan sees the emulator's cache
+        return RunflowClient(api_key=DRY_RUN_KEY, **options)
     return service.make_client("emulator" if emulator else "runflow", **options)
 
 
