@@ -10,7 +10,9 @@ Two jobs, for the tests and for anyone checking the pack by hand:
   `output/`, `user/` and `temp/`, so several instances can run at once and every run starts clean.
   `COMFYUI_PYTHON` picks the interpreter (default: this one), `COMFYUI_PYTHONPATH` adds entries to its
   `PYTHONPATH` (e.g. a torchvision stand-in). Extra environment (RUNFLOW_MODE=emulator,
-  RUNFLOW_DATA_DIR, ...) is passed per instance.
+  RUNFLOW_DATA_DIR, ...) is passed per instance. Before starting, the interpreter is checked for
+  ComfyUI's core modules: a wrong one raises `ComfyUIUnavailable` naming COMFYUI_PYTHON, instead of a
+  ModuleNotFoundError buried in ComfyUI's log.
 
 `ui_to_api()` converts a UI-format workflow (what the frontend saves, and `example_workflows/` holds)
 into the API format `POST /prompt` takes, using `GET /object_info` for each node's widget order.
@@ -39,6 +41,12 @@ COMFYUI_DIR_ENV = "COMFYUI_DIR"
 COMFYUI_PYTHON_ENV = "COMFYUI_PYTHON"
 COMFYUI_PYTHONPATH_ENV = "COMFYUI_PYTHONPATH"
 
+# Imported by ComfyUI's main.py on the way up; an interpreter without them cannot start it at all.
+COMFYUI_CORE_MODULES = ("torch", "aiohttp", "yaml", "numpy", "PIL")
+_FIND_MISSING = (
+    "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if not importlib.util.find_spec(m)))"
+)
+
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 FRONTEND_ONLY_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 SEED_WIDGET_NAMES = {"seed", "noise_seed"}
@@ -60,6 +68,25 @@ def load_pack(module_name: str = "runflow_pack") -> ModuleType:
         del sys.modules[module_name]
         raise
     return module
+
+
+class ComfyUIUnavailable(RuntimeError):
+    """ComfyUI cannot start as configured; the message says what to set."""
+
+
+def interpreter_problem(python: str, pythonpath: str = "") -> str | None:
+    """Why `python` cannot run ComfyUI, or None. A quick subprocess (find_spec, no imports): ComfyUI
+    itself would only fail half-way through its start-up, in a log the tests show truncated."""
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else dict(os.environ)
+    try:
+        answer = subprocess.run([python, "-c", _FIND_MISSING, *COMFYUI_CORE_MODULES], env=env,
+                                capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        return f"{python} cannot be run ({exc.strerror or exc})"
+    missing = answer.stdout.split()
+    if answer.returncode != 0 or missing:
+        return f"{python} cannot import {', '.join(missing) or 'its standard library'}"
+    return None
 
 
 def free_port() -> int:
@@ -208,8 +235,25 @@ class ComfyUI:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def check_interpreter(self) -> None:
+        """Refuse to start ComfyUI with a Python that lacks its dependencies, saying what to set."""
+        problem = interpreter_problem(self.python, self.pythonpath)
+        if problem:
+            default = self.python == sys.executable and not os.environ.get(COMFYUI_PYTHON_ENV)
+            unset = " (it is unset, so the tests' own Python was used)" if default else ""
+            raise ComfyUIUnavailable(
+                f"ComfyUI in {self.comfy_dir} cannot start: {problem}. Set {COMFYUI_PYTHON_ENV}{unset} to the "
+                f"Python of ComfyUI's own environment (e.g. ComfyUI/venv/bin/python), "
+                f"add missing paths with {COMFYUI_PYTHONPATH_ENV}, or install ComfyUI's requirements.txt here."
+            )
+
     def start(self, timeout: float = 120.0) -> None:
-        """Link the pack in, start the server and wait until it answers."""
+        """Check the interpreter, link the pack in, start the server and wait until it answers."""
+        try:
+            self.check_interpreter()
+        except ComfyUIUnavailable:
+            self.stop()  # nothing was started, but the temporary base directory must go
+            raise
         for folder in ("custom_nodes", "input", "output", "user", "temp", "models"):
             (self.base_dir / folder).mkdir(parents=True, exist_ok=True)
         link = self.base_dir / "custom_nodes" / self.pack_folder_name

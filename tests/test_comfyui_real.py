@@ -1,9 +1,9 @@
 """The pack inside a real ComfyUI: it loads, its nodes are listed, and every example workflow runs.
 
 Runs only when COMFYUI_DIR points at a ComfyUI checkout (COMFYUI_PYTHON / COMFYUI_PYTHONPATH pick its
-interpreter and extra import paths). ComfyUI talks to the pack's in-process emulator, so nothing is paid
-and no network is used. A recognisable fake key is put in ComfyUI's environment to prove that it never
-reaches a saved PNG or the prompt history.
+interpreter and extra import paths); the harness's interpreter check runs always. ComfyUI talks to the
+pack's in-process emulator, so nothing is paid and no network is used. A recognisable fake key is put in
+ComfyUI's environment to prove that it never reaches a saved PNG or the prompt history.
 """
 
 from __future__ import annotations
@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from comfy_harness import COMFYUI_DIR_ENV, PACK_DIR, ComfyUI
+from comfy_harness import COMFYUI_DIR_ENV, COMFYUI_PYTHON_ENV, PACK_DIR, ComfyUI, ComfyUIUnavailable
 from PIL import Image
-
-pytestmark = pytest.mark.skipif(
-    not os.environ.get(COMFYUI_DIR_ENV),
-    reason="set COMFYUI_DIR to a ComfyUI checkout to run the real-ComfyUI tests",
-)
 
 FAKE_KEY = "rf_live_SECRETSECRET1234"
 NODE_IDS = {"RunflowProductIsolation", "RunflowProductIsolationFromURL", "RunflowStageImage"}
@@ -40,6 +37,11 @@ EXPECTED_SAVES = {
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyUI]:
+    """A real ComfyUI with the pack. Without COMFYUI_DIR these tests skip, saying so. With COMFYUI_DIR
+    set but an interpreter that cannot run ComfyUI they *fail*, naming COMFYUI_PYTHON: whoever set
+    COMFYUI_DIR asked for these tests, and a skip would let a misconfigured CI pass without running them."""
+    if not os.environ.get(COMFYUI_DIR_ENV):
+        pytest.skip("set COMFYUI_DIR to a ComfyUI checkout to run the real-ComfyUI tests")
     state = tmp_path_factory.mktemp("runflow-state")
     server = ComfyUI(
         env={
@@ -55,8 +57,14 @@ def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyUI]:
         if sample.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"):
             server.input_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy(sample, server.input_dir / sample.name)
-    with server:
+    try:
+        server.start()
+    except ComfyUIUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +134,63 @@ def test_a_second_execution_is_served_from_the_cache(comfy: ComfyUI, object_info
         summaries.extend(entry["outputs"][str(node["id"])]["runflow"])
     assert summaries[-1]["cached"] == 1 and summaries[-1]["paid_runs"] == 0
     assert summaries[-1]["emulator"] is True and summaries[-1]["cost"] == "0.00"
+
+
+# -- the harness refuses an interpreter that cannot run ComfyUI, before starting it ----------------------
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real interpreter with nothing installed: what COMFYUI_PYTHON unset gives when the test venv
+    lacks ComfyUI's dependencies."""
+    venv = tmp_path_factory.mktemp("bare-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    return str(venv / "bin" / "python")
+
+
+@pytest.fixture
+def fake_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder that passes for a ComfyUI checkout; its main.py leaves a mark if anyone ever runs it."""
+    checkout = tmp_path / "ComfyUI"
+    checkout.mkdir()
+    (checkout / "main.py").write_text("open('STARTED', 'w').close()\n")
+    monkeypatch.setenv(COMFYUI_DIR_ENV, str(checkout))
+    return checkout
+
+
+def test_an_interpreter_without_comfyuis_modules_is_named_before_comfyui_starts(
+    bare_python: str, fake_checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(COMFYUI_PYTHON_ENV, bare_python)
+    server = ComfyUI()
+    with pytest.raises(ComfyUIUnavailable) as caught:
+        server.start()
+    message = str(caught.value)
+    assert COMFYUI_PYTHON_ENV in message and bare_python in message
+    assert "torch" in message and "aiohttp" in message and "yaml" in message
+    assert not (fake_checkout / "STARTED").exists(), "ComfyUI was started anyway"
+    assert not server.base_dir.exists(), "the temporary base directory was left behind"
+
+
+def test_an_unset_comfyui_python_falls_back_to_this_python_and_says_so(
+    bare_python: str, fake_checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reported failure: COMFYUI_DIR set, COMFYUI_PYTHON not, and the tests' Python lacks ComfyUI's
+    modules (here a bare interpreter stands in for the tests' own)."""
+    monkeypatch.delenv(COMFYUI_PYTHON_ENV, raising=False)
+    monkeypatch.setattr(sys, "executable", bare_python)
+    with pytest.raises(ComfyUIUnavailable) as caught:
+        ComfyUI().start()
+    assert f"Set {COMFYUI_PYTHON_ENV} (it is unset, so the tests' own Python was used)" in str(caught.value)
+    assert not (fake_checkout / "STARTED").exists()
+
+
+def test_a_comfyui_python_that_does_not_exist_is_named(
+    fake_checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-python"
+    monkeypatch.setenv(COMFYUI_PYTHON_ENV, str(missing))
+    with pytest.raises(ComfyUIUnavailable) as caught:
+        ComfyUI().start()
+    assert f"{missing} cannot be run" in str(caught.value) and COMFYUI_PYTHON_ENV in str(caught.value)
+    assert not (fake_checkout / "STARTED").exists()
