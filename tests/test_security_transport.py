@@ -43,6 +43,7 @@ from runflow_api import (
     Timeouts,
 )
 from runflow_api.http import Transport, external_url_refusal
+from runflow_api.redact import redact
 
 PACKAGE_DIR = Path(runflow_api.__file__).resolve().parent
 REAL_SERVICE = "https://api.runflow.io"
@@ -325,6 +326,13 @@ def test_key_echoed_by_the_service_is_redacted_from_errors_and_logs(serve, caplo
     assert not [line for line in shown if "testsuite_0001" in line]
     assert "Invalid API key [redacted]" in str(caught.value)
 
+
+
+def test_any_key_shaped_token_is_redacted_not_only_the_callers_key():
+    other_key = EMULATOR_KEY.replace("0001", "0002")  # e.g. a revoked key the service still quotes
+    shown = redact(f"key {other_key} was revoked; yours is rf_live_…0001", [EMULATOR_KEY])
+    assert other_key not in shown and "testsuite" not in shown
+    assert shown.endswith("yours is rf_live_…0001"), "the masked form stays readable"
 
 # -- 7. a password in RUNFLOW_API_BASE -----------------------------------------------------------------
 
