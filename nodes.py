@@ -156,16 +156,25 @@ def status_payload(node_id: str, snapshot: TallySnapshot, *, final: bool) -> dic
 
 
 def tensor_to_arrays(image: torch.Tensor) -> list[np.ndarray]:
-    """ComfyUI IMAGE [B, H, W, C] float 0..1 -> one uint8 HxWxC array per batch item (clamped, rounded)."""
+    """ComfyUI IMAGE [B, H, W, C] float 0..1 -> one uint8 HxWxC array per batch item.
+
+    Each item goes through the library's own input checks (NaN, infinities, 0..255 floats, size), so
+    a broken upstream node is refused here, before anything is uploaded or paid, as a script's array
+    would be; only the overshoot a graph may clip is wider (images.GRAPH_FLOAT_TOLERANCE)."""
     if image.ndim != 4:
         raise InputRejected(f"Expected an IMAGE batch shaped [B, H, W, C], got shape {tuple(image.shape)}.")
     if image.shape[0] == 0:
         raise InputRejected("The image batch is empty: connect at least one image.")
-    arrays = []
-    for item in image.detach():  # one item at a time: a whole-batch float copy of 16 2K images is 800 MB
-        data = item.to("cpu", torch.float32).clamp(0, 1).mul_(255).round_().to(torch.uint8).numpy()
-        arrays.append(data[..., 0] if data.shape[-1] == 1 else data)
-    return arrays
+    count = image.shape[0]
+    # One item at a time: a whole-batch float copy of 16 2K images is 800 MB.
+    return [
+        images.to_array(
+            item.to("cpu", torch.float32).numpy(),
+            name=f"image {index + 1} of {count} (input 'image')",
+            float_tolerance=images.GRAPH_FLOAT_TOLERANCE,
+        )
+        for index, item in enumerate(image.detach())
+    ]
 
 
 def assemble_outputs(

@@ -40,6 +40,9 @@ _ACCEPTED_SHAPES = "HxW (grey), HxWx1, HxWx3 (RGB) or HxWx4 (RGBA)"
 # Float inputs may overshoot 0..1 by rounding (resampling, colour maths); more than this is a real
 # range error (e.g. 0..255 data stored as float) and silently clipping it would upload a white image.
 _FLOAT_TOLERANCE = 0.01
+# ComfyUI graphs: colour and sharpening nodes often overshoot by far more than rounding, and the nodes
+# have always clipped that. 0..255 data stored as float still stands out (its maximum is far above 1.5).
+GRAPH_FLOAT_TOLERANCE = 0.5
 
 # `warnings.catch_warnings` swaps a process-wide filter list; two threads entering and leaving it out of
 # order can leave the "error" filter installed for everyone. This lock keeps our own decodes in order.
@@ -58,17 +61,18 @@ class EncodedImage:
 # -- input ----------------------------------------------------------------------------------------------
 
 
-def to_array(image: ImageInput, *, name: str = "image") -> np.ndarray:
+def to_array(image: ImageInput, *, name: str = "image", float_tolerance: float = _FLOAT_TOLERANCE) -> np.ndarray:
     """Normalise any supported input to a C-contiguous uint8 array, HxWx3 (opaque) or HxWx4 (with alpha).
 
     `name` labels the input in error messages ("image 3 has 2 channels ..."), so a user with a batch can
     tell which item was refused. A valid C-contiguous uint8 array is returned as is, without a copy:
-    callers must not modify it while a job that hashed it is still running.
+    callers must not modify it while a job that hashed it is still running. Float arrays may overshoot
+    0..1 by `float_tolerance` (then clipped); beyond that they are refused as a range error.
     """
     if isinstance(image, Image.Image):
         return _array_from_pil(image, name)
     if isinstance(image, np.ndarray):
-        return _array_from_numpy(image, name)
+        return _array_from_numpy(image, name, float_tolerance)
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         if not data:
@@ -148,7 +152,7 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _array_from_numpy(array: np.ndarray, name: str) -> np.ndarray:
+def _array_from_numpy(array: np.ndarray, name: str, float_tolerance: float = _FLOAT_TOLERANCE) -> np.ndarray:
     if array.ndim not in (2, 3):
         hint = " It looks like a batch: pass one image at a time." if array.ndim == 4 else ""
         raise InputRejected(f"{name} has {array.ndim} dimensions (shape {array.shape}); pass {_ACCEPTED_SHAPES}.{hint}")
@@ -160,7 +164,7 @@ def _array_from_numpy(array: np.ndarray, name: str) -> np.ndarray:
     if array.dtype == np.uint8:
         pixels = array
     elif np.issubdtype(array.dtype, np.floating):
-        pixels = _float_to_uint8(array, name)
+        pixels = _float_to_uint8(array, name, float_tolerance)
     else:
         raise InputRejected(f"{name} has dtype {array.dtype}; pass uint8 (0..255) or float32/float64 scaled to 0..1.")
     if channels == 1:
@@ -168,7 +172,7 @@ def _array_from_numpy(array: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def _float_to_uint8(array: np.ndarray, name: str) -> np.ndarray:
+def _float_to_uint8(array: np.ndarray, name: str, tolerance: float) -> np.ndarray:
     """0..1 floats -> uint8, rounding to nearest. min/max first (no full-size temporaries) because that
     also reveals NaN and inf, which compare as neither in nor out of range."""
     low, high = float(array.min()), float(array.max())
@@ -176,7 +180,7 @@ def _float_to_uint8(array: np.ndarray, name: str) -> np.ndarray:
         raise InputRejected(f"{name} contains NaN values. Fix the node that produced it (often a division by 0).")
     if np.isinf(low) or np.isinf(high):
         raise InputRejected(f"{name} contains infinite values. Fix the node that produced it.")
-    if low < -_FLOAT_TOLERANCE or high > 1 + _FLOAT_TOLERANCE:
+    if low < -tolerance or high > 1 + tolerance:
         raise InputRejected(
             f"{name} is a float array with values from {low:.4g} to {high:.4g}; floats must be in 0..1. "
             "Divide 0..255 data by 255, or pass it as uint8."

@@ -14,6 +14,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -23,6 +25,7 @@ from typing import Any
 from .fsutil import atomic_write
 
 log = logging.getLogger("runflow_api")
+_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,12 @@ def _has_type(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
-def idempotency_key(cache_key: str, generation: int) -> str:
-    """Derived, not random: two processes (or a retry after a crash) that create the same run at the same
-    generation send the same key, so the service replays the first create instead of billing again."""
-    return f"rf-{cache_key[:48]}-g{generation}"
+def idempotency_key(journal_id: str, cache_key: str, generation: int) -> str:
+    """Derived, not random: processes sharing a journal that create the same input at the same generation
+    send the same key, so the service replays the first create instead of billing again. The journal's
+    own id keeps apart machines and wiped disks, whose staged inputs (and so request bodies) differ:
+    the same key with another body would only earn a 409."""
+    return f"rf-{journal_id}-{cache_key[:40]}-g{generation}"
 
 
 class RunJournal:
@@ -90,9 +95,17 @@ class RunJournal:
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._id: str | None = None
 
     def _path(self, cache_key: str) -> Path:
         return self.directory / f"{cache_key}.json"
+
+    @property
+    def journal_id(self) -> str:
+        """A random id made once per journal directory and shared by every process that uses it."""
+        if self._id is None:
+            self._id = _shared_random_id(self.directory / "journal-id")
+        return self._id
 
     def _read(self, path: Path) -> JournalEntry | None:
         try:
@@ -160,9 +173,8 @@ class RunJournal:
             if existing is not None and not existing.closed:
                 return existing
             generation = existing.generation if existing is not None else 0
-            entry = JournalEntry(
-                cache_key, idempotency_key(cache_key, generation), service_id, params=params, generation=generation
-            )
+            key = idempotency_key(self.journal_id, cache_key, generation)
+            entry = JournalEntry(cache_key, key, service_id, params=params, generation=generation)
             self._write(entry)
             return entry
 
@@ -200,6 +212,33 @@ class RunJournal:
             if entry is not None:
                 entries.append(entry)
         return entries
+
+
+def _shared_random_id(path: Path) -> str:
+    """Read the id at `path`, or create it: written to a temporary file, then linked into place, which
+    fails if another process got there first (its id then wins), so no reader sees a half-written id."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+        if _ID_PATTERN.fullmatch(text):
+            return text
+    except (OSError, UnicodeDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    candidate.write_text(secrets.token_hex(6), encoding="ascii")
+    try:
+        os.link(candidate, path)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links, or an unreadable id: replace it outright
+        os.replace(candidate, path)
+    finally:
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+    text = path.read_text(encoding="ascii").strip()
+    if not _ID_PATTERN.fullmatch(text):  # a damaged id file: this process's keys stay unique anyway
+        return secrets.token_hex(6)
+    return text
 
 
 def _salvage_run_id(raw: bytes) -> str | None:

@@ -27,7 +27,7 @@ from .config import is_loopback_url
 from .errors import Conflict, InputRejected, NotFound, RunFailed, RunflowCancelled, SignedUrlExpired
 from .http import CancelCheck, Transport
 from .journal import JournalEntry, RunJournal
-from .ledger import Ledger
+from .ledger import Ledger, plausible_cost
 from .product_isolation import PRICE_PER_IMAGE, IsolationParams
 from .recent import RecentResults
 from .results import IsolationResult
@@ -39,6 +39,7 @@ Emit = Callable[..., None]
 _DOWNLOAD_ATTEMPTS = 3
 _ENCODE_EARLY_BYTES = 40 * 1024 * 1024
 _REPLAY_WINDOW_S = 600.0  # signed input URLs live minutes; past this, stage again
+_CONFLICT_GENERATIONS = 8  # 409s to step over before giving up; each costs one request and no money
 
 
 class RunSlots:
@@ -166,12 +167,12 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
             return None
         if engine.recent is not None:
             engine.recent.put(job.cache_key, image, hit)
-    meta = hit.meta
+    run_id, cost, output_url = _stored_facts(hit.meta, job.cache_key)
     return IsolationResult(
         image=image,
-        run_id=meta.get("run_id"),
-        cost=Decimal(meta["cost"]) if meta.get("cost") else None,
-        output_url=meta.get("output_url"),
+        run_id=run_id,
+        cost=cost,
+        output_url=output_url,
         cached=True,
         aspect_ratio=job.params.aspect_ratio,
         resolution=job.params.resolution,
@@ -179,6 +180,25 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
         index=job.index,
         image_bytes=hit.image_bytes,
     )
+
+
+_warned_meta: set[str] = set()
+
+
+def _stored_facts(meta: dict[str, Any], cache_key: str) -> tuple[str | None, Decimal | None, str | None]:
+    """(run id, cost, output URL) from a cached entry's metadata, each None when malformed.
+
+    The image itself is checksummed and decoded, so a hand-edited or foreign metadata field only loses
+    that fact (with one warning), never the paid result: treating the entry as a miss would pay again."""
+    run_id, output_url, raw_cost = meta.get("run_id"), meta.get("output_url"), meta.get("cost")
+    clean_run_id = run_id if isinstance(run_id, str) else None
+    clean_url = output_url if isinstance(output_url, str) else None
+    cost = plausible_cost(raw_cost)
+    damaged = (clean_run_id, clean_url) != (run_id, output_url) or (cost is None) != (raw_cost is None)
+    if damaged and cache_key not in _warned_meta:
+        _warned_meta.add(cache_key)
+        log.warning("Result cache: entry %s has malformed metadata; its run id or cost is not shown.", cache_key[:16])
+    return clean_run_id, cost, clean_url
 
 
 def _intent(engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, earlier: JournalEntry | None
@@ -214,23 +234,29 @@ def _send_create(engine: Engine, entry: JournalEntry, should_cancel: CancelCheck
     )
 
 
+def _is_key_reuse(exc: Conflict) -> bool:
+    """The contract names no code for "same key, other body"; the emulator answers IDEMPOTENCY_KEY_REUSED.
+    Any other 409 is not ours to step over."""
+    return "IDEMPOTEN" in (exc.code or "").upper()
+
+
 def _create(engine: Engine, job: Job, entry: JournalEntry, emit: Emit, should_cancel: CancelCheck) -> Run:
     """Send the journaled create: the journal entry exists before money can move."""
     if should_cancel():
         raise RunflowCancelled("Cancelled before the run was created.")
-    try:
-        run = _send_create(engine, entry, should_cancel)
-    except Conflict:
-        # This generation's key was used with another body: by a machine that does not share our
-        # stores, or before this journal was lost. Nothing was billed for this attempt; move to the
-        # next generation once, with the same staged input, rather than fail an input that can run.
-        log.warning(
-            "Runflow has already seen Idempotency-Key %s with another request; retrying under a new key.",
-            entry.idempotency_key,
-        )
-        engine.journal.complete(job.cache_key)
-        entry = engine.journal.record_intent(job.cache_key, service_id=engine.service_id, params=entry.params)
-        run = _send_create(engine, entry, should_cancel)
+    for attempt in range(1, _CONFLICT_GENERATIONS + 1):
+        try:
+            run = _send_create(engine, entry, should_cancel)
+            break
+        except Conflict as exc:
+            # This generation's key was used with another body, before this journal forgot the
+            # generation (closed entries are pruned after a day). Nothing was billed for this attempt:
+            # move on to the next generation, with the same staged input. Any other 409 is final.
+            if not _is_key_reuse(exc) or attempt == _CONFLICT_GENERATIONS:
+                raise
+            log.info("Idempotency-Key %s was used before; moving to the next one.", entry.idempotency_key)
+            engine.journal.complete(job.cache_key)
+            entry = engine.journal.record_intent(job.cache_key, service_id=engine.service_id, params=entry.params)
     engine.journal.record_run(job.cache_key, run.id)
     emit("created", run_id=run.id, status=run.status)
     return run

@@ -173,6 +173,28 @@ def test_truncated_cache_entry_is_a_miss_not_a_crash(emu, client_for, tmp_path):
     assert not again.cached and emu.stats["creates"] == 2
 
 
+@pytest.mark.parametrize(
+    "meta_patch",
+    [{"cost": "abc"}, {"cost": "sNaN"}, {"cost": 1e9}, {"run_id": 12345}, {"output_url": ["x"]}],
+    ids=["cost-abc", "cost-snan", "cost-huge", "run-id-number", "url-list"],
+)
+def test_malformed_cache_metadata_keeps_the_paid_image(emu, client_for, caplog, meta_patch):
+    """A hand-edited or foreign metadata field loses only that fact: the checksummed image is served."""
+    client = client_for(emu)
+    first = client.isolate(product_photo(), resolution="1K")
+    cache = client.cache
+    stored = cache.get(first.cache_key)
+    cache.put(first.cache_key, stored.image_bytes, {**stored.meta, **meta_patch})
+    shared_recent_results().clear()
+    for _ in range(2):
+        again = client_for(emu).isolate(product_photo(), resolution="1K")
+        assert again.cached and again.image.size == first.image.size
+    assert emu.stats["creates"] == 1, "nothing paid again"
+    assert caplog.text.count("malformed metadata") == 1
+    field = next(iter(meta_patch))
+    assert getattr(again, field) is None
+
+
 def test_ledger_records_each_paid_run_once(emu, client_for, tmp_path):
     client = client_for(emu)
     client.isolate_many([product_photo(1), product_photo(2), product_photo(1)], resolution="1K")

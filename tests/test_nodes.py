@@ -283,6 +283,25 @@ def test_tensor_conversion_clamps_and_rounds() -> None:
     assert array.tolist() == [[[0, 128, 255], [255, 0, 255]]]
 
 
+@pytest.mark.parametrize(
+    ("make_bad", "message"),
+    [
+        (lambda t: t.index_put_((torch.tensor([1]),), torch.tensor(float("nan"))), "NaN"),
+        (lambda t: t.mul_(255), "0..1"),
+        (lambda t: t.index_put_((torch.tensor([1]),), torch.tensor(float("inf"))), "infinite"),
+    ],
+    ids=["nan", "0-255-floats", "inf"],
+)
+def test_a_broken_tensor_is_refused_before_anything_is_paid(bound: Bound, make_bad: Any, message: str) -> None:
+    batch = torch.rand((2, 32, 32, 3))
+    batch[1] = make_bad(batch[1].reshape(-1)).reshape(32, 32, 3)
+    for node_call in (lambda: isolate(batch), lambda: nodes.RunflowStageImage().stage(batch)):
+        with pytest.raises(errors.InputRejected, match=message) as refused:
+            node_call()
+        assert "image 2 of 2" in refused.value.message, "the message names the batch item"
+    assert bound.emu.stats["requests"] == 0
+
+
 def test_an_empty_batch_is_a_clear_error_and_costs_nothing(bound: Bound) -> None:
     with pytest.raises(errors.InputRejected, match="empty"):
         isolate(torch.zeros((0, 64, 64, 3)))
@@ -394,7 +413,7 @@ def test_progress_bar_and_status_line_follow_the_batch(bound: Bound, comfy: Fake
     statuses = [data for event, data in comfy.events if event == "runflow.status"]
     assert len(statuses) == len(comfy.texts)
     assert set(statuses[-1]) == {
-        "node", "text", "total", "done", "cached", "resumed", "failed", "queued", "running", "cost",
+        "node", "text", "total", "done", "cached", "resumed", "failed", "queued", "running", "waiting", "cost",
         "elapsed_s", "emulator", "final",
     }  # fmt: skip
     assert statuses[-1]["final"] is True and not any(status["final"] for status in statuses[:-1])

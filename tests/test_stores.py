@@ -127,11 +127,13 @@ def test_journal_intent_run_complete_and_key_reuse(tmp_path):
 
 
 def test_idempotency_keys_are_derived_and_move_on_after_each_attempt(tmp_path):
-    """Two processes creating the same input send the same key (the service replays, not bills); a new
-    attempt after a finished one (failed, evicted, forced) needs a new key, or it would replay the old run."""
-    one, two = RunJournal(tmp_path / "a"), RunJournal(tmp_path / "b")
-    first, second = (journal.record_intent("k" * 64, "svc", {}) for journal in (one, two))
-    assert first.idempotency_key == second.idempotency_key
+    """Two processes sharing a journal send the same key for the same input (the service replays, not
+    bills); another machine's or a wiped disk's differs (its body differs too, which would be a 409); a
+    new attempt after a finished one (failed, evicted, forced) needs a new key, or it would replay."""
+    one, same_dir, other_dir = RunJournal(tmp_path / "a"), RunJournal(tmp_path / "a"), RunJournal(tmp_path / "b")
+    assert one.record_intent("x" * 64, "svc", {}).idempotency_key == same_dir.find("x" * 64).idempotency_key
+    assert one.journal_id == same_dir.journal_id != other_dir.journal_id
+    assert "x" * 40 in one.find("x" * 64).idempotency_key, "derived from the cache key"
     keys = []
     for _ in range(3):
         keys.append(one.record_intent("k" * 64, "svc", {}).idempotency_key)
