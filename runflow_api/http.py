@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -270,8 +270,9 @@ def _internal_kind(host: str) -> str | None:
     return None if address.is_global else "non-public"
 
 
-def _same_origin(a: Any, b: Any) -> bool:
-    return bool(a.scheme == b.scheme and a.hostname == b.hostname and a.port == b.port)
+def _same_origin(a: SplitResult, b: SplitResult) -> bool:
+    """Same scheme, host and port: the service's own address, which already receives the key."""
+    return a.scheme == b.scheme and a.hostname == b.hostname and a.port == b.port
 
 
 def external_url_refusal(url: str, *, base_url: str, allow_insecure: bool = False) -> str | None:
