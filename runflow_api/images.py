@@ -43,6 +43,7 @@ _FLOAT_TOLERANCE = 0.01
 # ComfyUI graphs: colour and sharpening nodes often overshoot by far more than rounding, and the nodes
 # have always clipped that. 0..255 data stored as float still stands out (its maximum is far above 1.5).
 GRAPH_FLOAT_TOLERANCE = 0.5
+JPEG_MAX_SIDE = 65_500  # libjpeg's largest width or height
 
 # `warnings.catch_warnings` swaps a process-wide filter list; two threads entering and leaving it out of
 # order can leave the "error" filter installed for everyone. This lock keeps our own decodes in order.
@@ -214,6 +215,9 @@ def has_alpha(arr: np.ndarray) -> bool:
 def encode_for_upload(arr: np.ndarray, *, lossless: bool = False) -> EncodedImage:
     """Encode a `to_array` result for the asset upload.
 
+    A side longer than JPEG's limit (65,500 px: a panorama strip, a 1-pixel-high tensor) goes as PNG,
+    which has no such limit, rather than failing inside the encoder.
+
     Opaque images go as JPEG q95 without chroma subsampling (edges of the product keep full colour
     resolution): on a 4096² photo 0.13 s and 4 MB, against 2.2 s and 27.5 MB for PNG level 1, and
     visually lossless. Alpha cannot go through JPEG, and `lossless` asks for exact pixels, so those go as
@@ -225,7 +229,7 @@ def encode_for_upload(arr: np.ndarray, *, lossless: bool = False) -> EncodedImag
         arr = arr[:, :, :3]
     buffer = io.BytesIO()
     image = Image.fromarray(np.ascontiguousarray(arr))
-    if arr.shape[2] == 4 or lossless:
+    if arr.shape[2] == 4 or lossless or max(arr.shape[:2]) > JPEG_MAX_SIDE:
         image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return EncodedImage(buffer.getvalue(), "image/png", "input.png")
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False)

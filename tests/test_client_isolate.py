@@ -160,3 +160,9 @@ def test_importing_the_engine_loads_neither_torch_nor_comfyui():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("shape", "ratio"), [((1, 100_000, 3), "21:9"), ((70_000, 2, 3), "9:16")])
+def test_very_long_images_run_instead_of_failing_as_a_bug(emu, client_for, shape, ratio):
+    result = client_for(emu).isolate(np.full(shape, 128, np.uint8), aspect_ratio="auto", resolution="1K")
+    assert result.aspect_ratio == ratio and emu.stats["creates"] == 1

@@ -469,3 +469,11 @@ def test_parse_color_rejects(text: str) -> None:
 
 def test_parse_color_rejects_non_text() -> None:
     rejected(lambda: images.parse_color((1, 2, 3)), "must be text")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shape", [(1, 100_000, 3), (70_000, 2, 3), (65_501, 1, 3)])
+def test_a_side_past_jpegs_limit_goes_as_png_with_exact_pixels(shape: tuple[int, int, int]) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    encoded = images.encode_for_upload(images.to_array(pixels))
+    assert encoded.mime_type == "image/png"
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(encoded.data))), pixels)
