@@ -272,7 +272,10 @@ def _internal_kind(host: str) -> str | None:
 
 def _same_origin(a: SplitResult, b: SplitResult) -> bool:
     """Same scheme, host and port: the service's own address, which already receives the key."""
-    return a.scheme == b.scheme and a.hostname == b.hostname and a.port == b.port
+    try:
+        return a.scheme == b.scheme and a.hostname == b.hostname and a.port == b.port
+    except ValueError:  # a malformed port in the base URL: then nothing is its origin
+        return False
 
 
 def external_url_refusal(url: str, *, base_url: str, allow_insecure: bool = False) -> str | None:
