@@ -26,7 +26,7 @@ from .runflow_api.client import RunflowClient
 from .runflow_api.errors import InputRejected, RunflowCancelled, RunflowError
 from .runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 from .runflow_api.progress import ProgressTally, TallySnapshot
-from .runflow_api.results import IsolationResult, ProgressEvent
+from .runflow_api.results import ImageURL, IsolationResult, ProgressEvent
 
 log = logging.getLogger("runflow")
 
@@ -463,19 +463,21 @@ class RunflowProductIsolation(_IsolationNode):
         )
 
 
-def parse_urls(text: str) -> list[str]:
-    """One URL per non-empty line; the engine checks each one (https, or http on loopback)."""
-    urls = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    if not urls:
+def parse_urls(text: str) -> list[ImageURL]:
+    """One URL per non-empty line. Each is an ImageURL, so the engine only ever treats it as a URL
+    (https, or http to the local emulator), never as a file on this server."""
+    lines = [(number, line.strip()) for number, line in enumerate((text or "").splitlines(), 1) if line.strip()]
+    if not lines:
         raise InputRejected("image_urls is empty: give one https image URL per line.")
-    return urls
+    return [ImageURL(url, label=f"line {number} of image_urls") for number, url in lines]
 
 
 class RunflowProductIsolationFromURL(_IsolationNode):
     DESCRIPTION = (
         "Like Runflow Product Isolation, for images already online: one https image URL per line, each "
-        f"line a run (${PRICE_PER_IMAGE} per image). Results are cached by the URL text, so a new signed "
-        "URL of the same image runs again. Connect Runflow Stage Image's url output, or type URLs."
+        f"line a run (${PRICE_PER_IMAGE} per image). Each image is read once to key the cache by its "
+        "pixels, so a re-signed URL of the same image costs nothing. Connect Runflow Stage Image's url "
+        "output, or type URLs."
     )
 
     @classmethod
@@ -491,7 +493,9 @@ class RunflowProductIsolationFromURL(_IsolationNode):
                     },
                 ),
                 "aspect_ratio": _aspect_input(
-                    ASPECT_RATIOS, ASPECT_RATIOS[0], "No 'auto' here: it needs the image's pixels."
+                    (*ASPECT_RATIOS, AUTO_ASPECT),
+                    ASPECT_RATIOS[0],
+                    "'auto' picks the ratio nearest to each image's own (each image is read once anyway).",
                 ),
                 "resolution": _RESOLUTION_INPUT,
             },

@@ -35,11 +35,11 @@ from .errors import (  # noqa: E402
 )
 from .http import RetryPolicy, Timeouts  # noqa: E402
 from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS  # noqa: E402
-from .results import BatchPlan, IsolationResult, ProgressEvent  # noqa: E402
+from .results import BatchPlan, ImageURL, IsolationResult, ProgressEvent  # noqa: E402
 from .runs import PollPolicy  # noqa: E402
 
 __all__ = [
-    "APIError", "ASPECT_RATIOS", "AuthenticationFailed", "BadRequest", "Balance", "BatchPlan", "Conflict",
+    "APIError", "ASPECT_RATIOS", "AuthenticationFailed", "BadRequest", "Balance", "BatchPlan", "Conflict", "ImageURL",
     "InputRejected", "InsufficientCredit", "IsolationResult", "MODEL_ID", "MissingApiKey", "NetworkError",
     "NotFound", "OutputRejected", "PRICE_PER_IMAGE", "PermissionDenied", "PollPolicy", "ProgressEvent",
     "RESOLUTIONS", "RateLimited", "RetryPolicy", "RunFailed", "RunflowCancelled", "RunflowClient",

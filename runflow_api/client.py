@@ -324,10 +324,7 @@ class RunflowClient:
     # -- internals -----------------------------------------------------------------------------------
 
     def _job(self, image: Any, params: IsolationParams, index: int, lossless: bool) -> Job:
-        return prepare_job(
-            image, params, index=index, lossless=lossless, service_id=self._engine.service_id,
-            model_id=self._engine.model_id,
-        )
+        return prepare_job(image, params, index=index, lossless=lossless, engine=self._engine)
 
     def _prepare(
         self, images_in: Sequence[Any], aspect_ratio: str, resolution: str, prompt: str | None, lossless: bool

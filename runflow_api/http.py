@@ -313,7 +313,7 @@ def external_url_refusal(url: str, *, base_url: str, allow_insecure: bool = Fals
         return None
     kind = _internal_kind(host)
     if kind is not None:
-        return f"it points at a {kind} address, which the real service never hands out"
+        return f"it points at a {kind} address, which is never fetched when working with the real service"
     return None
 
 
@@ -668,7 +668,7 @@ def _check_image_headers(response: requests.Response, *, max_bytes: int, what: s
     """Refuse an answer that says it is not an image or is over the cap, before reading its body."""
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type and not (content_type.startswith("image/") or content_type == "application/octet-stream"):
-        raise OutputRejected(f"{what}: the output is {content_type!r}, not an image.")
+        raise OutputRejected(f"{what}: the answer is {content_type!r}, not an image.")
     declared = _declared_length(response)
     if declared > max_bytes:
-        raise OutputRejected(f"{what}: the output is {declared} bytes, over the {max_bytes}-byte limit.")
+        raise OutputRejected(f"{what}: the answer is {declared} bytes, over the {max_bytes}-byte limit.")

@@ -7,7 +7,6 @@ re-created; a new run is journaled *before* its create is sent, with the Idempot
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -20,17 +19,18 @@ from typing import Any
 import numpy as np
 
 from . import images
-from .assets import StagedAsset, check_upload_size, stage_bytes
+from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_bytes
 from .cache import CachedResult, ResultCache, cache_key
 from .claims import Claims
 from .config import is_loopback_url
-from .errors import Conflict, InputRejected, NotFound, RunFailed, RunflowCancelled, SignedUrlExpired
-from .http import CancelCheck, Transport
+from .errors import Conflict, InputRejected, NotFound, RunFailed, RunflowCancelled, RunflowError, SignedUrlExpired
+from .http import CancelCheck, Transport, external_url_refusal
 from .journal import JournalEntry, RunJournal
 from .ledger import Ledger, plausible_cost
 from .product_isolation import PRICE_PER_IMAGE, IsolationParams
 from .recent import RecentResults
-from .results import IsolationResult
+from .redact import url_for_display
+from .results import ImageURL, IsolationResult
 from .runs import DurationModel, PollPolicy, Run, create_run, get_run, wait_for_run
 
 log = logging.getLogger("runflow_api")
@@ -92,45 +92,72 @@ class Job:
     encoded: images.EncodedImage | None = None
 
 
-def _is_url(image: Any) -> bool:
-    return isinstance(image, str) and image.lower().startswith(("https://", "http://"))
+def _as_url(image: Any) -> str | None:
+    """The URL an input names: an ImageURL always, a str only when it starts like one (a script's other
+    strings are paths, which the caller meant)."""
+    if isinstance(image, ImageURL):
+        return image.url
+    if isinstance(image, str) and image.strip().lower().startswith(("https://", "http://")):
+        return image.strip()
+    return None
 
 
-def prepare_job(
-    image: Any, params: IsolationParams, *, index: int, lossless: bool, service_id: str, model_id: str
-) -> Job:
-    """Validate one input and compute its cache key; no network, so bad input costs nothing."""
-    name = f"image {index}"
-    if _is_url(image):
-        if image.lower().startswith("http://") and not is_loopback_url(image):
-            raise InputRejected(f"{name}: the URL {image!r} is not https. Runflow only fetches https image URLs.")
-        if params.aspect_ratio == "auto":
-            raise InputRejected(
-                f"{name}: aspect_ratio 'auto' needs the image's pixels, but this input is a URL. "
-                "Pick a ratio, or pass the image itself."
-            )
-        digest = "url:" + hashlib.sha256(image.encode("utf-8")).hexdigest()
-        array = None
-        resolved = params
-    else:
-        array = images.to_array(image, name=name)
-        digest = images.pixel_digest(array)
-        resolved = params.resolved_for(array.shape[1], array.shape[0])
+def input_url_refusal(url: str, *, base_url: str) -> str | None:
+    """Why an input URL is not used, or None. https only (http only to this machine, for the emulator);
+    with the real service, no address of this machine or its network: the URL is downloaded here first."""
+    if any(char.isspace() or ord(char) < 32 for char in url):
+        return "it contains spaces or control characters"
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in ("https", "http"):
+        return "it is not an https URL (file paths and other text are never read here)"
+    if scheme == "http" and not is_loopback_url(base_url):
+        return "it is plain http, and Runflow only fetches https image URLs"
+    if is_loopback_url(base_url) and not is_loopback_url(url):
+        return "the local emulator has no internet access and reads only URLs on this machine (Runflow Stage Image)"
+    return external_url_refusal(url, base_url=base_url)
+
+
+def _url_pixels(engine: Engine, url: str, name: str) -> np.ndarray:
+    """Download an input URL once, so its cache key is its pixels: a re-signed URL of the same image, or
+    a copy on another host, then costs nothing, and a CDN URL whose query selects another version or
+    crop (`?v=2`, `?w=400`) is never mistaken for the old one."""
+    shown = url_for_display(url)
+    reason = input_url_refusal(url, base_url=engine.transport.base_url)
+    if reason is not None:
+        raise InputRejected(f"{name}: {shown!r} is refused: {reason}. Give one https image URL per line.")
+    try:
+        data = engine.transport.download(url, max_bytes=MAX_UPLOAD_BYTES, what=f"Reading {name} from {shown}")
+    except RunflowError as exc:
+        raise InputRejected(
+            f"{name}: the image at {shown!r} could not be read ({exc.message}). Check that the URL opens "
+            "in a browser and has not expired. Nothing was paid."
+        ) from exc
+    return images.to_array(data, name=name)
+
+
+def prepare_job(image: Any, params: IsolationParams, *, index: int, lossless: bool, engine: Engine) -> Job:
+    """Validate one input and compute its cache key. Nothing is paid here: bad input costs nothing. The
+    only request is the download of a URL input (to key it by its pixels)."""
+    name = image.label if isinstance(image, ImageURL) and image.label else f"image {index}"
+    url = _as_url(image)
+    array = _url_pixels(engine, url, name) if url is not None else images.to_array(image, name=name)
+    resolved = params.resolved_for(array.shape[1], array.shape[0])
     encoded = None
-    if array is not None and array.nbytes > _ENCODE_EARLY_BYTES:
+    if url is None and array.nbytes > _ENCODE_EARLY_BYTES:
         # Big enough that the upload might pass 50 MiB: find out now, before any item of the batch pays.
         encoded = images.encode_for_upload(array, lossless=lossless)
         check_upload_size(len(encoded.data), what=name)
     key = cache_key(
-        pixel_digest=digest,
-        model=model_id,
+        pixel_digest=images.pixel_digest(array),
+        model=engine.model_id,
         aspect_ratio=resolved.aspect_ratio,
         resolution=resolved.resolution,
         prompt=resolved.prompt,
-        service_id=service_id,
+        service_id=engine.service_id,
         lossless=lossless,
     )
-    return Job(index, resolved, key, array, image if array is None else None, lossless, encoded)
+    # A URL input is sent as its URL (the service fetches it): its pixels are not kept in memory.
+    return Job(index, resolved, key, array if url is None else None, url, lossless, encoded)
 
 
 def stage_array(

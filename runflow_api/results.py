@@ -61,3 +61,12 @@ class ProgressEvent:
     status: str | None = None
     detail: str | None = None
     cost: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ImageURL:
+    """An image named by URL where only a URL is meant, such as a graph's text widget: it is never read
+    as a local path, so whoever can queue a prompt cannot make the server upload its files."""
+
+    url: str
+    label: str | None = None  # how messages name it, e.g. "line 2 of image_urls"

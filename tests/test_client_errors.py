@@ -205,7 +205,7 @@ def _bad_inputs() -> list[tuple[object, dict, str]]:
         (good, {"resolution": "8K"}, "resolution"),
         (good, {"prompt": "x" * 5000}, "prompt"),
         ("http://example.com/photo.jpg", {}, "https"),
-        ("https://example.com/photo.jpg", {"aspect_ratio": "auto"}, "auto"),
+        ("https://example.com/photo.jpg", {"aspect_ratio": "auto"}, "this machine"),
     ]
 
 

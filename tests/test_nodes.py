@@ -395,8 +395,46 @@ def test_stage_image_returns_hosted_urls_that_the_url_node_isolates(bound: Bound
     assert image.shape == (2, 768, 1024, 3) and mask.shape == (2, 768, 1024)
     assert torch.allclose(centre(image, 1), torch.tensor([30, 30, 200]) / 255, atol=0.02)
     assert [line["aspect_ratio"] for line in run_info(output)] == ["4:3", "4:3"]
-    with pytest.raises(errors.InputRejected, match="auto"):
-        nodes.RunflowProductIsolationFromURL().isolate(urls[0], aspect_ratio="auto", resolution="1K")
+    auto = nodes.RunflowProductIsolationFromURL().isolate(urls[0], aspect_ratio="auto", resolution="1K")
+    assert run_info(auto)[0]["aspect_ratio"] == "1:1", "a URL's pixels are read, so 'auto' works"
+
+
+def test_a_re_signed_url_of_the_same_image_is_not_paid_again(bound: Bound) -> None:
+    photo = product_photo((200, 30, 30))
+    first, second = (nodes.RunflowStageImage().stage(photo)[0] for _ in range(2))
+    assert first != second, "two uploads, two signed URLs"
+    runs = [nodes.RunflowProductIsolationFromURL().isolate(url, aspect_ratio="1:1", resolution="1K")
+            for url in (first, second)]
+    assert bound.emu.stats["creates"] == 1
+    assert [run_info(output)[0]["cached"] for output in runs] == [False, True]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["{photo}", "{missing}", "/etc/passwd", "file://{photo}", "relative/photo.png", "ftp://127.0.0.1/x.png",
+     "https://127.0.0.1/a b.png"],
+)
+def test_the_url_node_never_reads_a_local_file(bound: Bound, tmp_path: Path, line: str) -> None:
+    """With --listen, anyone who can queue a prompt types this input: a path must not upload the file."""
+    photo = tmp_path / "secret.png"
+    Image.new("RGB", (64, 64), (10, 200, 10)).save(photo)
+    text = "\n" + line.format(photo=photo, missing=tmp_path / "missing.png")
+    with pytest.raises(errors.InputRejected) as refused:
+        nodes.RunflowProductIsolationFromURL().isolate(text, aspect_ratio="1:1", resolution="1K")
+    message = refused.value.message
+    assert "line 2 of image_urls" in message and "https" in message
+    assert "not found" not in message.lower() and str(Path.cwd()) not in message, "no file-existence oracle"
+    assert bound.emu.stats["requests"] == 0
+
+
+def test_a_password_in_an_input_url_is_never_shown(bound: Bound) -> None:
+    host = bound.emu.base_url.split("//", 1)[1]
+    url = f"http://shopuser:hunter2secret@{host}/files/no-such-photo.png?sig=abc"  # answers 4xx at once
+    with pytest.raises(errors.InputRejected) as refused:
+        nodes.RunflowProductIsolationFromURL().isolate(url, aspect_ratio="1:1", resolution="1K")
+    shown = str(refused.value)
+    assert "hunter2secret" not in shown and "shopuser" not in shown and "sig=abc" not in shown
+    assert f"{host}/files/no-such-photo.png" in shown and bound.emu.stats["creates"] == 0
 
 
 # -- progress and cancel -------------------------------------------------------------------------------

@@ -113,7 +113,9 @@ def test_combos_equal_the_engine_tables(pack: ModuleType) -> None:
     image_node = _inputs(pack.NODE_CLASS_MAPPINGS["RunflowProductIsolation"])
     url_node = _inputs(pack.NODE_CLASS_MAPPINGS["RunflowProductIsolationFromURL"])
     assert image_node["aspect_ratio"][0] == ["auto", *model.ASPECT_RATIOS]
-    assert url_node["aspect_ratio"][0] == list(model.ASPECT_RATIOS)
+    # 'auto' came later to the URL node, appended so every saved value keeps its place; default unchanged.
+    assert url_node["aspect_ratio"][0] == [*model.ASPECT_RATIOS, "auto"]
+    assert url_node["aspect_ratio"][1]["default"] == "1:1"
     for inputs in (image_node, url_node):
         assert inputs["resolution"][0] == list(model.RESOLUTIONS) == ["1K", "2K", "4K"]
         assert inputs["resolution"][1]["default"] == "2K"
