@@ -286,13 +286,13 @@ def resolve_base_url(explicit: str | None = None) -> str:
     parts = urlsplit(base)
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise InputRejected(
-            f"The Runflow base URL {base!r} is not an http(s) address. Set RUNFLOW_API_BASE to something "
-            f"like {DEFAULT_BASE_URL}, or unset it."
+            f"The Runflow base URL {url_for_display(base)!r} is not an http(s) address. Set RUNFLOW_API_BASE "
+            f"to something like {DEFAULT_BASE_URL}, or unset it."
         )
     if parts.scheme == "http" and not is_loopback_url(base):
         raise InputRejected(
-            f"The Runflow base URL {base!r} uses plain http on a non-local host, which would send the key "
-            "unencrypted. Use https, or a loopback address for the emulator."
+            f"The Runflow base URL {url_for_display(base)!r} uses plain http on a non-local host, which would "
+            "send the key unencrypted. Use https, or a loopback address for the emulator."
         )
     return base
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from .errors import InputRejected, RunFailed, RunflowTimeout, ServiceUnavailable
 from .http import CancelCheck, Transport, cancellable_sleep
 from .ledger import MAX_COST_PER_RUN, plausible_cost
+from .redact import redact
 
 log = logging.getLogger("runflow_api")
 
@@ -60,15 +61,20 @@ def _cost(value: Any, *, run_id: str) -> Decimal | None:
             _warned_costs.add(run_id)
         if first:
             log.warning(
-                "Run %s: Runflow reported an implausible cost %.60r (expected an amount from 0 to %s dollars); "
+                "Run %s: Runflow reported an implausible cost %.60s (expected an amount from 0 to %s dollars); "
                 "the ledger records the list price instead. Check the run's charge in your Runflow account.",
-                run_id, value, MAX_COST_PER_RUN,
+                run_id, redact(repr(value)), MAX_COST_PER_RUN,
             )
     return cost
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _shown(text: str | None) -> str | None:
+    """Service text as it may be shown: key-shaped tokens, Authorization values and URL userinfo hidden."""
+    return redact(text) if text else text
 
 
 def _timestamp(value: Any) -> float | None:
@@ -138,9 +144,9 @@ class Run:
             output=body.get("output"),
             cost=_cost(body.get("cost"), run_id=body["id"]),
             duration_ms=body.get("duration_ms") if isinstance(body.get("duration_ms"), int) else None,
-            failure_code=_text(body.get("failure_code")) or _text(error.get("code")),
-            failure_message=_text(body.get("failure_message")) or _text(error.get("message")),
-            failure_stage=_text(body.get("failure_stage_code")) or _text(body.get("failure_stage")),
+            failure_code=_shown(_text(body.get("failure_code")) or _text(error.get("code"))),
+            failure_message=_shown(_text(body.get("failure_message")) or _text(error.get("message"))),
+            failure_stage=_shown(_text(body.get("failure_stage_code")) or _text(body.get("failure_stage"))),
             created_at=_timestamp(body.get("created_at")),
             completed_at=_timestamp(body.get("completed_at")),
             raw=body,
@@ -168,7 +174,7 @@ class Run:
         """The error for a run that ended without a usable result, with every failure field present."""
         if self.succeeded:
             return RunFailed(
-                f"Run {self.id} succeeded but returned no image URL (output: {str(self.output)[:200]}). "
+                f"Run {self.id} succeeded but returned no image URL (output: {redact(str(self.output))[:200]}). "
                 "It was probably billed: report the run id to Runflow support.",
                 run_id=self.id,
                 status=self.status,

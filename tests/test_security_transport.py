@@ -42,8 +42,10 @@ from runflow_api import (
     ServiceUnavailable,
     Timeouts,
 )
+from runflow_api.config import resolve_base_url
 from runflow_api.http import Transport, external_url_refusal
 from runflow_api.redact import redact
+from runflow_api.runs import Run
 
 PACKAGE_DIR = Path(runflow_api.__file__).resolve().parent
 REAL_SERVICE = "https://api.runflow.io"
@@ -462,3 +464,17 @@ def test_presigned_upload_and_download_carry_no_authorization(serve):
     assert [method for method, _, _ in server.requests] == ["PUT", "GET"]
     assert all("Authorization" not in headers for _, _, headers in server.requests)
 
+
+
+def test_failure_text_from_a_run_and_bad_base_urls_never_repeat_secrets():
+    """A failed run's fields come from the service; a base URL comes from the user's environment."""
+    secret = "rf_live_" + "S3CR3T" * 4
+    run = Run.from_json(
+        {"id": "run_1", "status": "failed", "failure_message": f"Bearer {secret} was refused",
+         "failure_code": f"https://user:pw0rd@x.example/{secret}"},
+        what="Reading the run",
+    )
+    assert secret not in str(run.failure()) and "pw0rd" not in str(run.failure())
+    with pytest.raises(InputRejected) as bad_base:
+        resolve_base_url("ftp://admin:hunter2base@files.example.com")
+    assert "hunter2base" not in str(bad_base.value)
