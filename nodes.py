@@ -26,7 +26,8 @@ from .runflow_api.client import RunflowClient
 from .runflow_api.errors import InputRejected, RunflowCancelled, RunflowError
 from .runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 from .runflow_api.progress import ProgressTally, TallySnapshot
-from .runflow_api.results import ImageURL, IsolationResult, ProgressEvent
+from .runflow_api.redact import strip_userinfo
+from .runflow_api.results import Charges, ImageURL, IsolationResult, ProgressEvent
 
 log = logging.getLogger("runflow")
 
@@ -213,18 +214,15 @@ def run_info_lines(results: Sequence[IsolationResult], *, emulator: bool) -> lis
     """One record per image, in batch order. `cost` is what this execution was charged for the item:
     "0.00" for a cached result, for a repeat of an identical image earlier in the same batch (it shares
     that image's run) and in emulator mode."""
-    seen_runs: set[str] = set()
+    charges = Charges(emulator=emulator)
     lines = []
     for index, result in enumerate(results):
-        charged = not result.cached and result.run_id not in seen_runs
-        if result.run_id:
-            seen_runs.add(result.run_id)
         lines.append(
             {
                 "index": index,
                 "run_id": result.run_id,
-                "output_url": result.output_url,
-                "cost": _dollars(result.cost if charged else None, emulator=emulator),
+                "output_url": strip_userinfo(result.output_url) if result.output_url else None,
+                "cost": _dollars(charges.charge(result), emulator=emulator),
                 "cached": result.cached,
                 "resumed": result.resumed,
                 "aspect_ratio": result.aspect_ratio,

@@ -24,7 +24,7 @@ from .errors import InsufficientCredit, RunflowCancelled, RunflowError, SpendLim
 from .ledger import Ledger
 from .product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 from .progress import ProgressTally
-from .results import BatchPlan, IsolationResult
+from .results import BatchPlan, Charges, IsolationResult
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -75,7 +75,10 @@ class Summary:
     cost: Decimal = Decimal(0)
     emulator: bool = False
     rows: list[dict[str, Any]] = field(default_factory=list)
-    runs_counted: set[str] = field(default_factory=set)
+    charges: Charges = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.charges = Charges(emulator=self.emulator)
 
 
 class _Display:
@@ -198,7 +201,7 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: An
             outcome = RunflowError(f"Could not write {item.output}: {exc}. The result is cached; fix and re-run.")
     if isinstance(outcome, IsolationResult):
         status = "cached" if outcome.cached else "done"
-        cost = _charged(outcome, summary)
+        cost = summary.charges.charge(outcome)
         summary.cached += outcome.cached
         summary.done += not outcome.cached
         summary.resumed += outcome.resumed
@@ -208,17 +211,6 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: An
                                  seconds=round(outcome.elapsed_s, 3)))
     else:
         _fail(item, str(outcome), summary, run_id=outcome.run_id)
-
-
-def _charged(result: IsolationResult, summary: Summary) -> Decimal:
-    """What this command paid for the item, by the rule of the node's run_info: nothing for a cached
-    result, for a photo that shared a run already counted (identical pixels), or on the emulator."""
-    repeat = result.run_id in summary.runs_counted
-    if result.run_id:
-        summary.runs_counted.add(result.run_id)
-    if summary.emulator or result.cached or repeat or result.cost is None:
-        return Decimal(0)
-    return result.cost
 
 
 def _fail(item: catalogue.Item, error: str, summary: Summary, run_id: str | None = None) -> None:

@@ -70,3 +70,21 @@ class ImageURL:
 
     url: str
     label: str | None = None  # how messages name it, e.g. "line 2 of image_urls"
+
+
+class Charges:
+    """What one execution paid for each of its results, asked in the order they are reported: nothing
+    for a cached result, for a repeat of a run already counted (identical pixels share one run) or on
+    the emulator. The node's run_info and the CLI's report and summary all use it, so they agree."""
+
+    def __init__(self, *, emulator: bool) -> None:
+        self.emulator = emulator
+        self._counted: set[str] = set()
+
+    def charge(self, result: IsolationResult) -> Decimal:
+        repeat = result.run_id in self._counted
+        if result.run_id:
+            self._counted.add(result.run_id)
+        if self.emulator or result.cached or repeat or result.cost is None:
+            return Decimal(0)
+        return result.cost
