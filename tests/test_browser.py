@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,17 @@ def node_flow(page: Any, comfy: ComfyUI, shots: Path) -> None:
     page.screenshot(path=str(shots / "node-after-run.png"), clip=canvas_clip(page))
     summary = page.evaluate(f"{node}.runflow.summary")
     assert summary["images"] == 1 and summary["emulator"] is True, summary
+    wait_until_idle(comfy)  # our node reports before Save Image downstream has written its PNG
+
+
+def wait_until_idle(comfy: ComfyUI, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        queue = comfy.get_json("/queue")
+        if not queue["queue_running"] and not queue["queue_pending"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"ComfyUI's queue did not empty within {timeout:g} s")
 
 
 def assert_no_key(where: str, text: str | bytes) -> None:
