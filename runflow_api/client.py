@@ -23,6 +23,7 @@ from .assets import StagedAsset
 from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
 from .cache import ResultCache
 from .claims import LocalClaims
+from .durations import DurationModel, DurationStore
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .http import CancelCheck, RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
@@ -31,7 +32,7 @@ from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
 from .results import BatchPlan, IsolationResult
-from .runs import DurationModel, PollPolicy
+from .runs import PollPolicy
 
 log = logging.getLogger("runflow_api")
 
@@ -120,7 +121,9 @@ class RunflowClient:
             journal=RunJournal(data / "journal", max_age_s=journal_max_age_s),
             claims=LocalClaims(data / "claims"),
             ledger=self.ledger,
-            durations=DurationModel(),
+            durations=DurationModel(
+                store=DurationStore(data / "durations.json"), scope=f"{service_id or self.base_url}\t{model_id}"
+            ),
             poll=poll or PollPolicy(),
             service_id=service_id or self.base_url,
             model_id=model_id,

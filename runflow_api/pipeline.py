@@ -23,6 +23,7 @@ from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_byte
 from .cache import CachedResult, ResultCache, cache_key
 from .claims import Claims
 from .config import is_loopback_url
+from .durations import DurationModel
 from .errors import Conflict, InputRejected, NotFound, RunFailed, RunflowCancelled, RunflowError, SignedUrlExpired
 from .http import CancelCheck, Transport, external_url_refusal
 from .journal import JournalEntry, RunJournal
@@ -31,7 +32,7 @@ from .product_isolation import PRICE_PER_IMAGE, IsolationParams
 from .recent import RecentResults
 from .redact import url_for_display
 from .results import ImageURL, IsolationResult
-from .runs import DurationModel, PollPolicy, Run, create_run, get_run, wait_for_run
+from .runs import PollPolicy, Run, create_run, get_run, wait_for_run
 
 log = logging.getLogger("runflow_api")
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from .durations import DurationModel
 from .errors import InputRejected, RunFailed, RunflowTimeout, ServiceUnavailable
 from .http import CancelCheck, Transport, cancellable_sleep
 from .ledger import MAX_COST_PER_RUN, plausible_cost
@@ -241,43 +242,6 @@ def _check_created_run_id(answer: Any, idempotency_key: str) -> None:
 def get_run(transport: Transport, run_id: str, *, should_cancel: CancelCheck | None = None) -> Run:
     answer = transport.api("GET", run_path(run_id), what=f"Reading run {run_id}", should_cancel=should_cancel)
     return Run.from_json(answer, what=f"Reading run {run_id}")
-
-
-class DurationModel:
-    """Learns how long runs take from create to end, per kind (e.g. resolution), to time the polls.
-
-    The run object's own timestamps give the duration exactly when the service sends them. Otherwise a
-    run is known to have ended between two polls: when they were close (dense polling), the midpoint is
-    a precise sample; when far apart (the first, unlearned runs), only the earlier poll is a safe
-    estimate. A precise sample replaces a coarse estimate; precise samples are then averaged, leaning low
-    on purpose (polling a little early costs one request, polling late costs the user waiting time); a
-    coarse sample only ever lowers the estimate, when the run clearly ended sooner than expected.
-    """
-
-    PRECISE_GAP_S = 0.5
-
-    def __init__(self, weight: float = 0.3) -> None:
-        self._weight = weight
-        self._estimates: dict[str, tuple[float, bool]] = {}
-        self._lock = threading.Lock()
-
-    def expected(self, kind: str) -> float | None:
-        with self._lock:
-            entry = self._estimates.get(kind)
-        return entry[0] if entry else None
-
-    def observe(self, kind: str, ended_after: float, ended_by: float) -> None:
-        """The run ended after `ended_after` and by `ended_by` seconds from its create."""
-        precise = ended_by - ended_after <= self.PRECISE_GAP_S
-        sample = (ended_after + ended_by) / 2 if precise else ended_after
-        with self._lock:
-            old = self._estimates.get(kind)
-            if old is None or (precise and not old[1]):
-                self._estimates[kind] = (sample, precise)
-            elif precise:
-                self._estimates[kind] = (min(sample, old[0] + self._weight * (sample - old[0])), True)
-            elif ended_by < old[0]:
-                self._estimates[kind] = (sample, False)
 
 
 @dataclass(frozen=True)
