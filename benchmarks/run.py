@@ -107,22 +107,36 @@ def bench_overhead(tmp: Path, latency: float) -> list[Row]:
     return rows
 
 
-def bench_batch(tmp: Path, latency: float) -> tuple[list[Row], float]:
+def _one_and_batch(tmp: Path, latency: float, name: str) -> tuple[float, float]:
+    """Wall time of one 2K image, then of 16 at once, against the emulator in its own process."""
     arrays = [photo(2048, seed) for seed in range(200, 216)]
     with ExternalEmulator(latency) as emu:
-        client = client_for(emu, tmp, "batch", max_concurrency=16)
+        client = client_for(emu, tmp, name, max_concurrency=16)
         client.isolate(photo(2048, 199), resolution="2K")  # warm-up: learn the 2K duration
         single = photo(2048, 198)  # made before the clock starts, like the batch's photos
         one, _ = timed(lambda: client.isolate(single, resolution="2K"))
         batch, outcomes = timed(lambda: client.isolate_many(arrays, resolution="2K"))
         assert all(not isinstance(o, Exception) for o in outcomes)
         client.close()
+    return one, batch
+
+
+def bench_batch(tmp: Path, latency: float) -> tuple[list[Row], float]:
+    one, batch = _one_and_batch(tmp, latency, "batch")
     ratio = batch / one
     return [
         row("one 2K image, wall", one, "s", "", None),
         row("batch of 16 2K images, wall", batch, "s", "", None),
         row("batch-16 / one image", ratio, "x", "<= 1.35x", ratio <= 1.35),
     ], batch
+
+
+def bench_batch_floor(tmp: Path, latency: float) -> list[Row]:
+    """What each extra image of a batch costs: (16 at once - one) / 16, median of three rounds."""
+    samples = [(batch - one) / 16 for one, batch in (_one_and_batch(tmp, latency, f"floor{n}") for n in range(3))]
+    value = statistics.median(samples)
+    return [row(f"batch overhead per image, (16 at once - one) / 16, 2K, L = {latency:g} s", value * 1000, "ms",
+                "<= 60 ms", value <= 0.060, f"rounds: {', '.join(f'{s * 1000:.0f}' for s in samples)} ms")]
 
 
 def bench_peer(tmp: Path, latency: float, ours: float) -> list[Row]:
@@ -184,6 +198,66 @@ def bench_cache_hit(tmp: Path) -> list[Row]:
         row("cache hit, 2K, after a restart (disk)", on_disk * 1000, "ms", "<= 100 ms", on_disk <= 0.100,
             f"range {min(disk) * 1000:.0f}-{max(disk) * 1000:.0f} ms; PNG decode is ~85 ms of it"),
     ]
+
+
+FIRST_RUN_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, {repo!r}); sys.path.insert(0, {bench!r})
+from run import photo, KEY
+from runflow_api import RunflowClient
+base_url, data, seed, resolution = sys.argv[1:5]
+image = photo(2048, int(seed))
+with RunflowClient(KEY, base_url, data_dir=data, cache_dir=data + "/cache", memory_cache=False) as client:
+    started = time.monotonic()
+    result = client.isolate(image, aspect_ratio="1:1", resolution=resolution)
+    returned = time.monotonic()
+print(json.dumps({{"wall": returned - started, "returned": returned, "run_id": result.run_id}}))
+"""
+
+
+def _first_runs(emu: Emulator, data: Path, seeds: list[int], *, together: bool) -> list[dict[str, Any]]:
+    """One new process per seed, each isolating one fresh 2K photo with `data` as its data directory:
+    one after the other (so they do not share the two cores), or all at once (for long runs)."""
+    script = textwrap.dedent(FIRST_RUN_SCRIPT.format(repo=str(REPO), bench=str(Path(__file__).resolve().parent)))
+
+    def start(seed: int) -> subprocess.Popen[str]:
+        argv = [sys.executable, "-c", script, emu.base_url, str(data), str(seed), "2K"]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    children = [start(seed) for seed in seeds] if together else []
+    results = []
+    for seed in seeds:
+        child = children.pop(0) if together else start(seed)
+        out, err = child.communicate(timeout=300)
+        if child.returncode != 0:
+            raise RuntimeError(f"first-run child failed: {err.strip()[-500:]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def bench_first_run(tmp: Path) -> list[Row]:
+    """The figure a user who queues one image per restart feels: the first run of a new process, with
+    nothing learned (a new machine) and after an earlier process on the same machine ran once."""
+    rows = []
+    with Emulator(api_key=KEY, latency=2.0, cheap=True) as emu:
+        cold = [_first_runs(emu, tmp / f"first-cold-{n}", [600 + n], together=False)[0] for n in range(3)]
+        _first_runs(emu, tmp / "first-warm", [610], together=False)  # the earlier process
+        warm = _first_runs(emu, tmp / "first-warm", [611, 612, 613], together=False)
+    cold_over = statistics.median(r["wall"] for r in cold) - 2.0
+    warm_over = statistics.median(r["wall"] for r in warm) - 2.0
+    rows.append(row("first run of a new process, 2K, L = 2 s: wall - L", warm_over * 1000, "ms", "<= 200 ms",
+                    warm_over <= 0.200, f"after one earlier process; {cold_over * 1000:.0f} ms with nothing learned"))
+    with Emulator(api_key=KEY, latency=10.0, cheap=True) as emu:
+        _first_runs(emu, tmp / "first-10s", [620], together=False)
+        runs = _first_runs(emu, tmp / "first-10s", [621, 622, 623], together=True)
+        fresh = _first_runs(emu, tmp / "first-10s-cold", [624, 625, 626], together=True)
+        delays = [r["returned"] - emu.runs[r["run_id"]].completed_at_monotonic for r in runs]
+        cold_delays = [r["returned"] - emu.runs[r["run_id"]].completed_at_monotonic for r in fresh]
+    median = statistics.median(delays)
+    rows.append(row("first run of a new process: detection delay, median, L = 10 s", median * 1000, "ms",
+                    "<= 150 ms", median <= 0.150,
+                    f"3 processes; {statistics.median(cold_delays) * 1000:.0f} ms with nothing learned"))
+    return rows
 
 
 NODE_MEMORY_SCRIPT = """
@@ -301,9 +375,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         add(bench_overhead(tmp, latency=1.0))
+        add(bench_first_run(tmp))
         batch_rows, ours = bench_batch(tmp, latency=3.0)
         add(batch_rows)
         add(bench_peer(tmp, latency=3.0, ours=ours))
+        add(bench_batch_floor(tmp, latency=2.0))
         add(bench_detection(tmp, latency=2.0, runs=5))
         add(bench_detection(tmp, latency=10.0, runs=5))
         add(bench_cache_hit(tmp))
