@@ -381,7 +381,9 @@ def _body_chunks(
                 "size cap at Timeouts.body_min_bytes_per_s."
             )
         try:
-            chunk = response.raw.read1(_READ_CHUNK)
+            # Decoded (requests opens bodies with decode_content off): a gzip answer must parse, and the
+            # caps count what is kept, not what was sent, so a compression bomb stops at the cap too.
+            chunk = response.raw.read1(_READ_CHUNK, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError as exc:
             raise requests.ReadTimeout(exc) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:

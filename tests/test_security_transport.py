@@ -10,7 +10,9 @@ request and never connects anywhere but this machine.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import inspect
+import io
 import json
 import logging
 import socket
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import trustme
+from PIL import Image
 from requests.adapters import HTTPAdapter
 from support import EMULATOR_KEY, FAST_RETRY
 
@@ -384,6 +387,25 @@ def test_oversized_error_body_still_gives_the_typed_error(serve):
     with pytest.raises(runflow_api.NotFound, match="Runflow answered 404") as caught:
         transport.api("GET", "/v1/runs/x", what="Checking the run")
     assert "xxxx" not in str(caught.value)
+
+
+def test_gzip_encoded_answers_are_decoded_and_capped_by_their_decoded_size(serve):
+    """APIs behind CDNs compress: the capped reader must decode, and count what it keeps, so a small
+    compressed body that inflates past the cap (a compression bomb) is refused all the same."""
+    run = gzip.compress(json.dumps({"id": "run_1", "status": "queued"}).encode())
+    server = serve(lambda h: answer(h, 200, run, Content_Type="application/json", Content_Encoding="gzip"))
+    transport = Transport(server.base_url, EMULATOR_KEY, retry=FAST_RETRY)
+    assert transport.api("GET", "/v1/runs/run_1", what="Checking the run")["id"] == "run_1"
+    bomb = gzip.compress(b" " * (8 * 1024 * 1024))
+    bombing = serve(lambda h: answer(h, 200, bomb, Content_Type="application/json", Content_Encoding="gzip"))
+    with pytest.raises(ServiceUnavailable, match="4194304-byte limit"):
+        Transport(bombing.base_url, EMULATOR_KEY, retry=FAST_RETRY).api("GET", "/v1/runs/x", what="Checking")
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(png, format="PNG")
+    image = serve(lambda h: answer(h, 200, gzip.compress(png.getvalue()), Content_Type="image/png",
+                                   Content_Encoding="gzip"))
+    data = Transport(image.base_url, EMULATOR_KEY).download(image.base_url + "/o.png", max_bytes=1 << 20, what="x")
+    assert data == png.getvalue()
 
 
 # -- 11. the key in frame locals, and presigned requests without it ----------------------------------
