@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import images
+from . import images, originals
 from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_bytes
 from .cache import CachedResult, ResultCache, cache_key
 from .claims import Claims
@@ -141,10 +141,10 @@ def prepare_job(image: Any, params: IsolationParams, *, index: int, lossless: bo
     only request is the download of a URL input (to key it by its pixels)."""
     name = image.label if isinstance(image, ImageURL) and image.label else f"image {index}"
     url = _as_url(image)
-    array = _url_pixels(engine, url, name) if url is not None else images.to_array(image, name=name)
+    # A file already in a form the service reads as we do is uploaded as it is (originals.py).
+    array, encoded = (_url_pixels(engine, url, name), None) if url is not None else originals.read(image, name=name)
     resolved = params.resolved_for(array.shape[1], array.shape[0])
-    encoded = None
-    if url is None and array.nbytes > _ENCODE_EARLY_BYTES:
+    if url is None and encoded is None and array.nbytes > _ENCODE_EARLY_BYTES:
         # Big enough that the upload might pass 50 MiB: find out now, before any item of the batch pays.
         encoded = images.encode_for_upload(array, lossless=lossless)
         check_upload_size(len(encoded.data), what=name)
