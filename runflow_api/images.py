@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import threading
 import warnings
 from collections.abc import Callable
@@ -22,6 +23,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputRejected, OutputRejected, RunflowError
+
+try:  # optional (`pip install pyspng`): libspng decodes the PNG outputs 2-10x faster than Pillow
+    import pyspng as _spng
+except ImportError:  # pragma: no cover - depends on the environment
+    _spng = None
 
 # 8192 x 8192. The model renders at most 4096 on the long side, so a bigger input only costs upload time
 # (a JPEG of this size is already tens of MB, near the 50 MB upload cap) and memory on both ends.
@@ -260,7 +266,58 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     def reject(problem: str) -> RunflowError:
         return OutputRejected(f"The output image {problem}. Run the job again; if it repeats, report it.")
 
+    fast = _decode_png_fast(data, max_pixels)
+    if fast is not None:
+        return fast
     return _normalise_mode(_decode_guarded(io.BytesIO(data), max_pixels, reject))
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_FAST_PNG_MODES = {2: "RGB", 6: "RGBA"}  # IHDR colour types: truecolour, truecolour with alpha
+_CHUNK_HEAD = struct.Struct(">I4s")
+
+
+def _decode_png_fast(data: bytes, max_pixels: int) -> Image.Image | None:
+    """The image through libspng when pyspng is installed and the PNG is one whose pixels it gives
+    exactly as Pillow does; None sends everything else (and anything libspng refuses) to Pillow, so
+    refusals and their messages stay Pillow's. At 2K a real RGBA output decodes in 38 ms instead of 86,
+    a flat one in 3 ms instead of 23."""
+    if _spng is None or _fast_png_mode(data, max_pixels) is None:
+        return None
+    try:
+        pixels = _spng.load(data)
+    except (RuntimeError, ValueError):
+        return None
+    image = Image.fromarray(pixels)
+    # An RGBA array is mapped read-only, and a read-only image refuses `image.load()[x, y] = ...`;
+    # Pillow's own decoder hands out a writable image, so this one must be too.
+    return image.copy() if image.readonly else image
+
+
+def _fast_png_mode(data: bytes, max_pixels: int) -> str | None:
+    """The mode ("RGB" or "RGBA") of an 8-bit truecolour PNG, not interlaced, without a tRNS chunk
+    (Pillow turns that into alpha), within both pixel limits (ours and Pillow's bomb limit); else None."""
+    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+    if depth != 8 or colour not in _FAST_PNG_MODES or interlace or not 0 < width * height <= limit:
+        return None
+    return None if _has_chunk_before_pixels(data, b"tRNS") else _FAST_PNG_MODES[colour]
+
+
+def _has_chunk_before_pixels(data: bytes, wanted: bytes) -> bool:
+    """Whether a chunk of type `wanted` comes before the first IDAT (where PNG puts tRNS); a malformed
+    chunk list counts as yes, so Pillow gets to judge it."""
+    offset = len(_PNG_SIGNATURE)
+    while offset + _CHUNK_HEAD.size <= len(data):
+        length, kind = _CHUNK_HEAD.unpack_from(data, offset)
+        if kind == b"IDAT":
+            return False
+        if kind == wanted:
+            return True
+        offset += _CHUNK_HEAD.size + length + 4  # + CRC
+    return True
 
 
 def split_rgba(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:

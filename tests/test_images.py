@@ -381,6 +381,68 @@ def test_decode_checks_the_header_before_the_pixels() -> None:
     assert "truncated" not in message
 
 
+def model_output(size: int) -> bytes:
+    """A realistic result: the emulator's stand-in model isolating a photo (RGBA PNG, soft edges)."""
+    from runflow_api.emulator import model
+
+    photo = np.asarray(Image.fromarray(smooth_rgb(size, size)).resize((size, size)))
+    return model.isolate(images.encode_for_upload(photo).data, (size, size))
+
+
+FAST_PNGS = {
+    "model RGBA": lambda: model_output(256),
+    "RGB": lambda: encoded(Image.fromarray(smooth_rgb(97, 131))),
+    "RGBA level 9": lambda: encoded(Image.fromarray(smooth_rgb()).convert("RGBA"), compress_level=9),
+    "flat RGBA": lambda: encoded(Image.new("RGBA", (300, 200), (128, 128, 128, 255)), compress_level=1),
+}
+
+
+@pytest.mark.parametrize("name", FAST_PNGS)
+def test_png_fast_path_gives_pillows_pixels(name: str) -> None:
+    pytest.importorskip("pyspng")
+    data = FAST_PNGS[name]()
+    fast = images._decode_png_fast(data, max_pixels=10**7)
+    assert fast is not None, "an 8-bit truecolour PNG must take the libspng path"
+    expected = Image.open(io.BytesIO(data))
+    assert fast.mode == expected.mode and fast.size == expected.size
+    np.testing.assert_array_equal(np.asarray(fast), np.asarray(expected))
+    out = images.decode_image(data, max_pixels=10**7)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(expected))
+    out.load()[0, 0] = (1, 2, 3, 4)[: len(out.getbands())]  # writable, like Pillow's own result
+    assert out.getpixel((0, 0)) == (1, 2, 3, 4)[: len(out.getbands())]
+
+
+def interlaced(data: bytes) -> bytes:
+    """The same PNG with its IHDR interlace flag set (CRC fixed): enough for the header check."""
+    patched = bytearray(data)
+    patched[28] = 1
+    patched[29:33] = zlib.crc32(bytes(patched[12:29])).to_bytes(4, "big")
+    return bytes(patched)
+
+
+def test_png_fast_path_leaves_other_pngs_to_pillow() -> None:
+    rgb = Image.fromarray(smooth_rgb())
+    others = {
+        "tRNS": encoded(rgb, transparency=(40, 60, 128)),
+        "16-bit": encoded(Image.fromarray(np.asarray(rgb.convert("L")).astype(np.uint16) * 257)),
+        "palette": encoded(rgb.convert("P")),
+        "grey": encoded(rgb.convert("L")),
+        "interlaced": interlaced(encoded(rgb)),
+        "JPEG": encoded(rgb, "JPEG"),
+    }
+    for name, data in others.items():
+        assert images._decode_png_fast(data, max_pixels=10**7) is None, name
+    assert images._decode_png_fast(encoded(rgb), max_pixels=128 * 96 - 1) is None  # over our limit
+
+
+def test_png_fast_path_hands_damaged_data_to_pillow() -> None:
+    data = model_output(128)
+    for damaged in (data[: len(data) // 2], data[:60] + bytes([data[60] ^ 0xFF]) + data[61:]):
+        assert images._decode_png_fast(damaged, max_pixels=10**7) is None
+        rejected(lambda damaged=damaged: images.decode_image(damaged, max_pixels=10**7), "could not be decoded",
+                 kind=OutputRejected)
+
+
 # -- split_rgba / composite -----------------------------------------------------------------------------
 
 
