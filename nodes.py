@@ -560,13 +560,10 @@ class RunflowStageImage:
             feedback = _Feedback(len(arrays), unique_id, emulator=client.service_id == service.EMULATOR_SERVICE_ID)
 
             def stage_all() -> list[str]:
-                urls = []
-                for index, array in enumerate(arrays):
-                    if feedback.should_cancel():
-                        raise RunflowCancelled(f"Cancelled after staging {index} of {len(arrays)} image(s).")
-                    urls.append(client.stage(array, lossless=lossless, should_cancel=feedback.should_cancel).url)
-                    feedback.on_progress(ProgressEvent("done", index))
-                return urls
+                staged = client.stage_many(
+                    arrays, lossless=lossless, should_cancel=feedback.should_cancel, on_progress=feedback.on_progress
+                )
+                return [asset.url for asset in staged]
 
             return ("\n".join(feedback.run(stage_all)),)
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from . import config, images
+from . import config, originals
 from .assets import StagedAsset
 from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
 from .cache import ResultCache
@@ -31,12 +32,13 @@ from .ledger import Ledger
 from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
-from .results import BatchPlan, IsolationResult
+from .results import BatchPlan, IsolationResult, ProgressEvent
 from .runs import PollPolicy
 
 log = logging.getLogger("runflow_api")
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3
+_CANCEL_TICK_S = 0.05  # the contract: should_cancel is polled at least every 50 ms
 MAX_CONCURRENCY = 64
 
 
@@ -307,8 +309,57 @@ class RunflowClient:
 
     def stage(self, image: Any, *, lossless: bool = False, should_cancel: CancelCheck | None = None) -> StagedAsset:
         """Upload an image and return its hosted https URL (short-lived), to pass to other API nodes."""
-        array = images.to_array(image)
-        return stage_array(self._engine.transport, array, lossless=lossless, should_cancel=should_cancel)
+        return self._stage_one(image, "image", lossless, should_cancel)
+
+    def stage_many(
+        self,
+        images_in: Sequence[Any],
+        *,
+        lossless: bool = False,
+        should_cancel: CancelCheck | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[StagedAsset]:
+        """Upload a batch, up to `max_concurrency` at once; the assets in input order.
+
+        Uploads are free and mostly waiting on the network, so one after another wastes the batch's
+        time. `should_cancel` is polled on the calling thread every 50 ms (ComfyUI's hooks must run on
+        it) and `on_progress` gets a "done" event there as each upload finishes; the uploads themselves
+        see a private flag. The first error (or a Cancel) stops the rest and is raised."""
+        if isinstance(images_in, (str, bytes)) or not isinstance(images_in, Sequence):
+            raise InputRejected("images must be a list of images; for a single image use stage().")
+        if should_cancel is not None and should_cancel():
+            raise RunflowCancelled("Cancelled before anything was staged.")
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=max(1, min(len(images_in), self.max_concurrency)),
+                                  thread_name_prefix="runflow-stage")
+        pending = {
+            pool.submit(self._stage_one, image, f"image {index}", lossless, stop.is_set): index
+            for index, image in enumerate(images_in)
+        }
+        staged: dict[int, StagedAsset] = {}
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=_CANCEL_TICK_S, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    staged[index] = future.result()
+                    if on_progress is not None:
+                        on_progress(ProgressEvent("done", index))
+                if pending and should_cancel is not None and should_cancel():
+                    raise RunflowCancelled(
+                        f"Cancelled after staging {len(staged)} of {len(images_in)} image(s). Uploads cost nothing."
+                    )
+        finally:
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+        return [staged[index] for index in range(len(images_in))]
+
+    def _stage_one(self, image: Any, name: str, lossless: bool, should_cancel: CancelCheck | None) -> StagedAsset:
+        """A file in a form the service reads as we do goes as it is (originals.py); the rest is encoded."""
+        array, original = originals.read(image, name=name)
+        return stage_array(
+            self._engine.transport, array, lossless=lossless, encoded=original, should_cancel=should_cancel
+        )
 
     # -- account -------------------------------------------------------------------------------------
 

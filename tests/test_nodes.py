@@ -10,6 +10,7 @@ behaving as ComfyUI's do.
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import sys
 import threading
@@ -20,10 +21,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from comfy_harness import load_pack
 from PIL import Image
+from test_stage_many import UploadWatch, fetched, hold_puts
 
 PACK = load_pack()
 nodes = PACK.nodes
@@ -407,6 +410,36 @@ def test_a_re_signed_url_of_the_same_image_is_not_paid_again(bound: Bound) -> No
             for url in (first, second)]
     assert bound.emu.stats["creates"] == 1
     assert [run_info(output)[0]["cached"] for output in runs] == [False, True]
+
+
+def test_stage_image_uploads_a_batch_together_in_order_with_progress(bound: Bound, comfy: FakeComfy) -> None:
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
+    batch = torch.cat([product_photo(colour) for colour in colours])
+    hold_puts(bound.emu, 0.3)
+    with UploadWatch(bound.emu) as watch:
+        (text,) = nodes.RunflowStageImage().stage(batch, lossless=True, unique_id="9")
+    assert watch.most >= 2, "the uploads overlapped"
+    for colour, url in zip(colours, text.split("\n"), strict=True):
+        pixels = np.asarray(Image.open(io.BytesIO(fetched(url))))
+        assert tuple(pixels[48, 48]) == colour, "URLs in batch order"
+    assert comfy.bar_updates[-1] == (6, 6) and comfy.events[-1][1]["final"] is True
+
+
+def test_stage_image_cancel_stops_the_batch(bound: Bound, comfy: FakeComfy) -> None:
+    hold_puts(bound.emu, 1.0)
+    batch = torch.cat([product_photo((10 * i, 30, 30)) for i in range(16)])
+
+    def press_cancel_once_uploading() -> None:
+        while not bound.emu.assets:
+            time.sleep(0.005)
+        comfy.interrupted = True
+
+    known = len(bound.emu.assets)
+    threading.Thread(target=press_cancel_once_uploading, daemon=True).start()
+    with pytest.raises(FakeComfy.InterruptProcessingException):
+        nodes.RunflowStageImage().stage(batch, unique_id="9")
+    assert len(bound.emu.assets) - known <= 8, "queued uploads never started (the client's bound is 8)"
+    assert bound.emu.stats["confirmations"] == 0
 
 
 @pytest.mark.parametrize(
