@@ -72,23 +72,27 @@ def realistic_output(size: int) -> bytes:
 def profile_steps(emu: ExternalEmulator, repeats: int) -> None:
     transport = Transport(emu.base_url, KEY)
     for tier, size in TIERS:
-        print(f"steps, one {tier} image ({size}² photo in, {tier} flat canvas out from cheap mode):")
-        array = photo(size, 11)
-        encoded = images.encode_for_upload(array)
-        show("pixel_digest (sha256 of the pixels)", median_ms(lambda: images.pixel_digest(array), repeats))
-        show(f"encode_for_upload (JPEG, {len(encoded.data) / 1e6:.1f} MB)",
-             median_ms(lambda: images.encode_for_upload(array), repeats))
-        show("stage_bytes (3 requests + PUT)", median_ms(
-            lambda: stage_bytes(transport, encoded.data, mime_type=encoded.mime_type, filename=encoded.filename),
-            repeats))
-        canvas = model.flat_canvas((size, size))
-        staged = stage_bytes(transport, canvas, mime_type="image/png", filename="canvas.png")
-        show(f"download of a PNG ({len(canvas) / 1e3:.0f} kB flat canvas)",
-             median_ms(lambda: transport.download(staged.url, max_bytes=1 << 28, what="profile"), repeats))
-        show("decode_image (flat canvas)", median_ms(lambda: images.decode_image(canvas, max_pixels=1 << 27), repeats))
-        decoded = images.decode_image(canvas, max_pixels=1 << 27)
-        show("split_rgba", median_ms(lambda: images.split_rgba(decoded), repeats))
+        profile_tier(transport, tier, size, repeats)
     transport.close()
+
+
+def profile_tier(transport: Transport, tier: str, size: int, repeats: int) -> None:
+    print(f"steps, one {tier} image ({size}² photo in, {tier} flat canvas out from cheap mode):")
+    array = photo(size, 11)
+    encoded = images.encode_for_upload(array)
+    show("pixel_digest (sha256 of the pixels)", median_ms(lambda: images.pixel_digest(array), repeats))
+    show(f"encode_for_upload (JPEG, {len(encoded.data) / 1e6:.1f} MB)",
+         median_ms(lambda: images.encode_for_upload(array), repeats))
+    show("stage_bytes (3 requests + PUT)", median_ms(
+        lambda: stage_bytes(transport, encoded.data, mime_type=encoded.mime_type, filename=encoded.filename),
+        repeats))
+    canvas = model.flat_canvas((size, size))
+    staged = stage_bytes(transport, canvas, mime_type="image/png", filename="canvas.png")
+    show(f"download of a PNG ({len(canvas) / 1e3:.0f} kB flat canvas)",
+         median_ms(lambda: transport.download(staged.url, max_bytes=1 << 28, what="profile"), repeats))
+    show("decode_image (flat canvas)", median_ms(lambda: images.decode_image(canvas, max_pixels=1 << 27), repeats))
+    decoded = images.decode_image(canvas, max_pixels=1 << 27)
+    show("split_rgba", median_ms(lambda: images.split_rgba(decoded), repeats))
 
 
 def profile_decode(repeats: int) -> None:

@@ -266,6 +266,21 @@ def test_results_of_different_sizes_are_letterboxed_centred_into_one_batch() -> 
     assert torch.equal(on_white[0, 0], torch.ones(8, 3)) and torch.equal(on_white[1, :, 0], torch.ones(6, 3))
 
 
+def test_assembled_tensors_are_exactly_each_level_over_255() -> None:
+    """Every float is the correctly rounded k/255 of its 8-bit source, in all three outputs, with and
+    without a background: computed here the plain way (astype, then divide) and compared bit for bit."""
+    pixels = np.random.default_rng(3).integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    ref_rgb = pixels[..., :3].astype(np.float32) / 255
+    ref_alpha = pixels[..., 3].astype(np.float32) / 255
+    for color in (None, (10, 200, 30)):
+        image, mask, rgba = nodes.assemble_outputs([result_of(Image.fromarray(pixels))], color)
+        composite = _engine("images").composite
+        shown = ref_rgb if color is None else composite(pixels[..., :3], ref_alpha, color).astype(np.float32) / 255
+        assert np.array_equal(rgba[0].numpy(), np.dstack([ref_rgb, ref_alpha]))
+        assert np.array_equal(mask[0].numpy(), ref_alpha)
+        assert np.array_equal(image[0].numpy(), shown)
+
+
 def test_run_info_charges_each_paid_run_once() -> None:
     red = Image.new("RGB", (4, 4), (255, 0, 0))
     results = [
