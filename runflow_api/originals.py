@@ -42,7 +42,8 @@ _WEBP_ANIMATION_FLAG = 0x02  # in the VP8X chunk's flags byte
 def read(image: Any, *, name: str) -> tuple[np.ndarray, images.EncodedImage | None]:
     """The input's pixels (as `images.to_array` reads them) and, for a file whose bytes can be uploaded as
     they are, those bytes; None means "encode the pixels". Only paths qualify: other inputs have no
-    original bytes worth keeping (tensors, arrays) or are a script's in-memory data."""
+    original bytes worth keeping (tensors, arrays) or are a script's in-memory data. The pixels are
+    decoded from the very bytes uploaded, so a file rewritten meanwhile cannot split key and upload."""
     if not isinstance(image, (str, Path)):
         return images.to_array(image, name=name), None
     data = _read_small(Path(image))
@@ -68,7 +69,8 @@ def _read_small(path: Path) -> bytes | None:
 
 def as_upload(data: bytes) -> images.EncodedImage | None:
     """`data` labelled for the asset upload, or None when it must be re-encoded (`refusal` says why).
-    The pixels are decoded (and size-checked) by the caller first: this only reads the header."""
+    The pixels are decoded (and size-checked) by the caller first; this reads the header (and a PNG's
+    pixels once more: its EXIF may follow them), far cheaper than a PNG encode."""
     with Image.open(io.BytesIO(data)) as image:
         if refusal(image, data) is not None:
             return None
