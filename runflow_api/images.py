@@ -126,6 +126,8 @@ def _decode_guarded(handle: BinaryIO, max_pixels: int, reject: Callable[[str], R
         raise reject("is not an image Pillow can read") from exc
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise reject(f"is refused as a possible decompression bomb ({exc})") from exc
+    except (OSError, ValueError, SyntaxError) as exc:  # e.g. a JPEG cut off inside its header
+        raise reject(f"could not be read ({exc}): it is truncated or corrupt") from exc
     width, height = image.size
     if width * height > max_pixels:
         raise reject(f"is {width}x{height} ({width * height:,} pixels), over the limit of {max_pixels:,}")

@@ -539,3 +539,11 @@ def test_a_side_past_jpegs_limit_goes_as_png_with_exact_pixels(shape: tuple[int,
     encoded = images.encode_for_upload(images.to_array(pixels))
     assert encoded.mime_type == "image/png"
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(encoded.data))), pixels)
+
+
+@pytest.mark.parametrize("cut", [10, 100, 300])
+def test_a_jpeg_cut_off_inside_its_header_is_refused_by_name(cut: int) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(buffer, format="JPEG")
+    with pytest.raises(InputRejected, match="photo.jpg: .*truncated or corrupt"):
+        images.to_array(buffer.getvalue()[:cut], name="photo.jpg")
