@@ -8,6 +8,7 @@ re-created; a new run is journaled *before* its create is sent, with the Idempot
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ Emit = Callable[..., None]
 _DOWNLOAD_ATTEMPTS = 3
 _ENCODE_EARLY_BYTES = 40 * 1024 * 1024
 _REPLAY_WINDOW_S = 600.0  # signed input URLs live minutes; past this, stage again
+_ENCODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
 _CONFLICT_GENERATIONS = 8  # 409s to step over before giving up; each costs one request and no money
 
 
@@ -169,8 +171,14 @@ def stage_array(
     encoded: images.EncodedImage | None = None,
     should_cancel: CancelCheck | None = None,
 ) -> StagedAsset:
-    """Encode (JPEG q95 for opaque photos, PNG with alpha or on request) and upload."""
-    encoded = encoded or images.encode_for_upload(array, lossless=lossless)
+    """Encode (JPEG q95 for opaque photos, PNG with alpha or on request) and upload.
+
+    At most one encode per core runs at a time (process-wide): sixteen encodes started together all
+    finish late, so every run of a batch was created late and all ended at once, piling their downloads
+    into the batch's tail. One per core, the first runs start at once and the rest follow in step."""
+    if encoded is None:
+        with _ENCODE_SLOTS:
+            encoded = images.encode_for_upload(array, lossless=lossless)
     return stage_bytes(
         transport, encoded.data, mime_type=encoded.mime_type, filename=encoded.filename, should_cancel=should_cancel
     )
