@@ -234,10 +234,9 @@ def state_changing(handler: JsonHandler) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if not host_allowed(request.headers.get("Host")):
-            log.warning("Runflow: refused a %s %s addressed to host %r", request.method, request.path,
-                        request.headers.get("Host"))
-            return _foreign_host(request.headers.get("Host"))
+        refused = _refuse_foreign_host(request)
+        if refused is not None:
+            return refused
         if not origin_allowed(request.headers.get("Origin"), request.headers.get("Host")):
             log.warning("Runflow: refused a %s %s from origin %s", request.method, request.path,
                         request.headers.get("Origin"))
@@ -253,6 +252,25 @@ def state_changing(handler: JsonHandler) -> Handler:
         return await handler(request, body)
 
     return guarded
+
+
+def readable(handler: Handler) -> Handler:
+    """A read-only route answers only requests addressed to this machine too: a DNS-rebinding page
+    could otherwise read the masked key, the service mode and what has been spent."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        return _refuse_foreign_host(request) or await handler(request)
+
+    return guarded
+
+
+def _refuse_foreign_host(request: web.Request) -> web.Response | None:
+    host = request.headers.get("Host")
+    if host_allowed(host):
+        return None
+    log.warning("Runflow: refused a %s %s addressed to host %r", request.method, request.path, host)
+    return _foreign_host(host)
 
 
 def _foreign_host(host: str | None) -> web.Response:
@@ -353,14 +371,14 @@ async def get_price(request: web.Request) -> web.Response:
 
 def add_routes(routes: web.RouteTableDef) -> None:
     """Put every /runflow/ route on a route table (ComfyUI's, or a test app's)."""
-    routes.get("/runflow/key")(get_key)
+    routes.get("/runflow/key")(readable(get_key))
     routes.post("/runflow/key")(post_key)
     routes.delete("/runflow/key")(delete_key)
     routes.post("/runflow/test")(post_test)
-    routes.get("/runflow/ledger")(get_ledger)
-    routes.get("/runflow/mode")(get_mode)
+    routes.get("/runflow/ledger")(readable(get_ledger))
+    routes.get("/runflow/mode")(readable(get_mode))
     routes.post("/runflow/mode")(post_mode)
-    routes.get("/runflow/price")(get_price)
+    routes.get("/runflow/price")(readable(get_price))
 
 
 def _register_with_comfyui() -> None:

@@ -252,6 +252,14 @@ def test_a_rebound_name_is_refused_even_when_origin_matches_host(
     assert call("GET", "/runflow/mode").body["mode"] == "runflow"
 
 
+@pytest.mark.parametrize("path", ["/runflow/key", "/runflow/ledger", "/runflow/mode", "/runflow/price"])
+def test_a_rebound_name_cannot_read_either(call: Call, path: str) -> None:
+    """Reads too: a rebinding page must not learn the masked key, the mode or what has been spent."""
+    answer = call("GET", path, headers={"Host": "rebind.evil.example:8188"})
+    assert answer.status == 403 and answer.body["error"]["reason"] == "forbidden_host"
+    assert call("GET", path, headers={"Host": "127.0.0.1:8188"}).status == 200
+
+
 def test_a_name_in_the_allowlist_is_accepted(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(routes.ALLOWED_HOSTS_ENV, "studio.lan, comfy.example")
     headers = {"Host": "comfy.example:8188", "Origin": "http://comfy.example:8188"}
