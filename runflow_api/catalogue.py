@@ -11,6 +11,7 @@ re-run would mistake for a finished one.
 from __future__ import annotations
 
 import glob
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -151,13 +152,11 @@ def save_result(result: IsolationResult, path: Path, fmt: str, background: tuple
 
 
 def write_atomically(image: Image.Image, path: Path, fmt: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        if fmt == "webp":
-            image.save(tmp, format="WEBP", quality=92, method=4, exact=True)
-        else:
-            image.save(tmp, format="PNG", compress_level=3)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Encode in memory, then replace `path` through a randomly named temporary file (fsutil): a name
+    another user could predict inside --out could be planted as a link and written through."""
+    buffer = io.BytesIO()
+    if fmt == "webp":
+        image.save(buffer, format="WEBP", quality=92, method=4, exact=True)
+    else:
+        image.save(buffer, format="PNG", compress_level=3)
+    atomic_write(path, buffer.getvalue(), durable=False)

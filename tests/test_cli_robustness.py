@@ -165,3 +165,19 @@ def test_paid_runs_are_counted_once_in_the_report(service_env: Emulator, tmp_pat
     assert service_env.stats["creates"] == 1
     assert sorted(row["cost"] for row in data["items"]) == ["0.00", f"{PRICE_PER_IMAGE:.2f}"]
     assert data["summary"]["cost"] == f"{PRICE_PER_IMAGE:.2f}"
+
+
+def test_an_output_write_never_follows_a_link_planted_beside_it(tmp_path):
+    from PIL import Image
+
+    from runflow_api import catalogue
+
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("untouched")
+    for planted in (f".photo.png.{os.getpid()}.part", ".photo.png.tmp"):
+        (out / planted).symlink_to(victim)
+    catalogue.write_atomically(Image.new("RGB", (8, 8), (1, 2, 3)), out / "photo.png", "png")
+    assert victim.read_text() == "untouched"
+    assert Image.open(out / "photo.png").getpixel((0, 0)) == (1, 2, 3)
+    assert sorted(p.name for p in out.iterdir() if not p.is_symlink()) == ["photo.png"], "no temporary file left"
