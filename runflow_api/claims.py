@@ -13,6 +13,7 @@ input stuck. The shared store (Redis) implements the same `Claims` protocol acro
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import RunflowCancelled
+
+log = logging.getLogger("runflow_api")
 
 CancelCheck = Callable[[], bool]
 _TICK_S = 0.05
@@ -84,6 +87,7 @@ class LocalClaims:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        self._warned = False
 
     def _path(self, cache_key: str) -> Path:
         return self.directory / f"{cache_key}.lock"
@@ -93,7 +97,18 @@ class LocalClaims:
         self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[], None] = lambda: None
     ) -> Iterator[bool]:
         path = self._path(cache_key)
-        fd, waited = self._acquire(path, should_cancel, on_wait)
+        try:
+            fd, waited = self._acquire(path, should_cancel, on_wait)
+        except OSError as exc:
+            # No claim is no reason to withhold a result: this process still never pays twice on its own.
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "Cannot claim inputs in %s (%s): another process sharing this cache could pay for the "
+                    "same image at the same moment. Make the folder writable.", self.directory, exc,
+                )
+            yield False
+            return
         try:
             yield waited
         finally:

@@ -144,8 +144,8 @@ class RunJournal:
             self._warned.add(key)
             log.warning(message, *args)
 
-    def _write(self, entry: JournalEntry) -> None:
-        atomic_write(self._path(entry.cache_key), json.dumps(asdict(entry)).encode("utf-8"))
+    def _write(self, entry: JournalEntry, *, durable: bool = True) -> None:
+        atomic_write(self._path(entry.cache_key), json.dumps(asdict(entry)).encode("utf-8"), durable=durable)
 
     def _current(self, cache_key: str) -> JournalEntry | None:
         """The entry on disk, open or closed; None (and pruned) when older than `max_age_s`."""
@@ -197,8 +197,8 @@ class RunJournal:
                 cache_key, "", entry.service_id, generation=entry.generation + 1, closed=True,
                 created_at=time.time(),
             )
-            try:
-                self._write(closed)
+            try:  # not fsynced: losing it on a crash only costs one 409 step to the next generation
+                self._write(closed, durable=False)
             except OSError as exc:  # the attempt is over either way; a new one then reuses this generation
                 log.warning("Run journal: cannot write %s (%s).", self._path(cache_key), exc)
                 with contextlib.suppress(OSError):

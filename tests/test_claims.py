@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import product_photo
 
 from runflow_api.claims import LocalClaims
 from runflow_api.errors import RunflowCancelled
@@ -93,3 +94,14 @@ def test_threads_of_one_process_exclude_each_other(tmp_path):
     for thread in threads:
         thread.join(timeout=20)
     assert most == 1
+
+
+def test_an_unusable_claims_folder_warns_once_and_still_delivers(emu, client_for, tmp_path, caplog):
+    """A file where the claims folder should be: the result still comes, with one warning saying what
+    is lost (protection against another process paying at the same moment)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "claims").write_text("not a folder")
+    client = client_for(emu)
+    for seed in range(2):
+        assert client.isolate(product_photo(seed), resolution="1K").run_id
+    assert caplog.text.count("Cannot claim inputs") == 1 and emu.stats["creates"] == 2
