@@ -26,6 +26,7 @@ from .fsutil import atomic_write
 
 log = logging.getLogger("runflow_api")
 _ID_PATTERN = re.compile(r"[0-9a-f]{12}")
+_PRUNE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class RunJournal:
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._id: str | None = None
+        self._pruned_at = -_PRUNE_EVERY_S  # the first completion in a process prunes
 
     def _path(self, cache_key: str) -> Path:
         return self.directory / f"{cache_key}.json"
@@ -203,6 +205,28 @@ class RunJournal:
                 log.warning("Run journal: cannot write %s (%s).", self._path(cache_key), exc)
                 with contextlib.suppress(OSError):
                     self._path(cache_key).unlink()
+        self._prune_if_due()
+
+    def _prune_if_due(self) -> None:
+        """Delete entries nobody has touched for `max_age_s`, at most once an hour per process.
+
+        Every finished input leaves a closed entry, and most inputs are never asked for again, so
+        without this the folder would gain a file per image for good. The file's modification time is
+        its last write, so an entry in use is never older than that."""
+        now = time.monotonic()
+        if now - self._pruned_at < _PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        oldest = time.time() - self.max_age_s
+        try:
+            with os.scandir(self.directory) as found:
+                stale = [entry.path for entry in found if entry.name.endswith(".json")
+                         and entry.stat().st_mtime < oldest]
+        except OSError:
+            return
+        for path in stale:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     def pending(self) -> list[JournalEntry]:
         """Open entries; closed ones past `max_age_s` are pruned on the way."""

@@ -150,6 +150,22 @@ def test_journal_entries_expire(tmp_path):
     assert not list(tmp_path.glob("*.json")), "expired entries are pruned"
 
 
+def test_finished_inputs_do_not_leave_a_file_each_for_good(tmp_path):
+    """Closed entries of inputs never asked for again are deleted once they are past max_age_s."""
+    journal = RunJournal(tmp_path, max_age_s=3600)
+    for key in ("old1", "old2", "recent"):
+        journal.record_intent(key, "svc", {})
+    journal.record_intent("open-old", "svc", {})
+    for key in ("old1", "old2"):
+        journal.complete(key)
+    long_ago = time.time() - 7200
+    for key in ("old1", "old2", "open-old"):
+        os.utime(tmp_path / f"{key}.json", (long_ago, long_ago))
+    RunJournal(tmp_path, max_age_s=3600).complete("recent")  # a new process's first completion prunes
+    assert sorted(path.name for path in tmp_path.glob("*.json")) == ["recent.json"]
+    assert (tmp_path / "journal-id").exists(), "only entries are pruned"
+
+
 def test_corrupt_journal_entry_is_absent_and_kept_aside(tmp_path, caplog):
     (tmp_path / "k1.json").write_text("{not json")
     assert RunJournal(tmp_path).find("k1") is None
