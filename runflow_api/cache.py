@@ -18,10 +18,12 @@ import os
 import struct
 import threading
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from .fsutil import atomic_write
+from .ledger import plausible_cost
 
 log = logging.getLogger("runflow_api")
 
@@ -29,6 +31,10 @@ SCHEMA = "runflow-cache-v1"
 _MAGIC = b"RFC1"
 _HEADER = struct.Struct(">4sI32s")  # magic, metadata length, sha256 of the image bytes
 _RESCAN_EVERY = 200
+# Process-wide, not per cache object: the nodes build a client per execution, and an entry whose
+# metadata is malformed stays (its image is good), so a per-object memory would warn on every queue.
+_MALFORMED_WARNED: set[str] = set()
+_MALFORMED_LOCK = threading.Lock()
 
 
 def cache_key(
@@ -59,6 +65,25 @@ def cache_key(
 class CachedResult:
     image_bytes: bytes
     meta: dict[str, Any]
+
+
+def stored_facts(key: str, meta: dict[str, Any]) -> tuple[str | None, Decimal | None, str | None]:
+    """(run id, cost, output URL) from an entry's metadata, each None when malformed.
+
+    The image itself is checksummed and decoded, so a hand-edited or foreign metadata field only loses
+    that fact (with one warning), never the paid result: treating the entry as a miss would pay again."""
+    run_id, output_url, raw_cost = meta.get("run_id"), meta.get("output_url"), meta.get("cost")
+    clean_run_id = run_id if isinstance(run_id, str) else None
+    clean_url = output_url if isinstance(output_url, str) else None
+    cost = plausible_cost(raw_cost)
+    damaged = (clean_run_id, clean_url) != (run_id, output_url) or (cost is None) != (raw_cost is None)
+    with _MALFORMED_LOCK:
+        first = damaged and key not in _MALFORMED_WARNED
+        if first:
+            _MALFORMED_WARNED.add(key)
+    if first:
+        log.warning("Result cache: entry %s has malformed metadata; its run id or cost is not shown.", key[:16])
+    return clean_run_id, cost, clean_url
 
 
 class ResultCache:

@@ -14,21 +14,20 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from . import images, originals
 from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_bytes
-from .cache import CachedResult, ResultCache, cache_key
+from .cache import CachedResult, ResultCache, cache_key, stored_facts
 from .claims import Claims
 from .config import is_loopback_url
 from .durations import DurationModel
 from .errors import Conflict, InputRejected, NotFound, RunFailed, RunflowCancelled, RunflowError, SignedUrlExpired
 from .http import CancelCheck, Transport, external_url_refusal
 from .journal import JournalEntry, RunJournal
-from .ledger import Ledger, plausible_cost
+from .ledger import Ledger
 from .product_isolation import PRICE_PER_IMAGE, IsolationParams
 from .recent import RecentResults
 from .redact import url_for_display
@@ -203,7 +202,7 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
             return None
         if engine.recent is not None:
             engine.recent.put(job.cache_key, image, hit)
-    run_id, cost, output_url = _stored_facts(hit.meta, job.cache_key)
+    run_id, cost, output_url = stored_facts(job.cache_key, hit.meta)
     return IsolationResult(
         image=image,
         run_id=run_id,
@@ -216,25 +215,6 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
         index=job.index,
         image_bytes=hit.image_bytes,
     )
-
-
-_warned_meta: set[str] = set()
-
-
-def _stored_facts(meta: dict[str, Any], cache_key: str) -> tuple[str | None, Decimal | None, str | None]:
-    """(run id, cost, output URL) from a cached entry's metadata, each None when malformed.
-
-    The image itself is checksummed and decoded, so a hand-edited or foreign metadata field only loses
-    that fact (with one warning), never the paid result: treating the entry as a miss would pay again."""
-    run_id, output_url, raw_cost = meta.get("run_id"), meta.get("output_url"), meta.get("cost")
-    clean_run_id = run_id if isinstance(run_id, str) else None
-    clean_url = output_url if isinstance(output_url, str) else None
-    cost = plausible_cost(raw_cost)
-    damaged = (clean_run_id, clean_url) != (run_id, output_url) or (cost is None) != (raw_cost is None)
-    if damaged and cache_key not in _warned_meta:
-        _warned_meta.add(cache_key)
-        log.warning("Result cache: entry %s has malformed metadata; its run id or cost is not shown.", cache_key[:16])
-    return clean_run_id, cost, clean_url
 
 
 def _intent(engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, earlier: JournalEntry | None
