@@ -112,9 +112,7 @@ def input_url_refusal(url: str, *, base_url: str) -> str | None:
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in ("https", "http"):
         return "it is not an https URL (file paths and other text are never read here)"
-    if scheme == "http" and not is_loopback_url(base_url):
-        return "it is plain http, and Runflow only fetches https image URLs"
-    if is_loopback_url(base_url) and not is_loopback_url(url):
+    if is_loopback_url(base_url) and not is_loopback_url(url):  # said for inputs; the policy below agrees
         return "the local emulator has no internet access and reads only URLs on this machine (Runflow Stage Image)"
     return external_url_refusal(url, base_url=base_url)
 
