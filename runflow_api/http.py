@@ -393,6 +393,18 @@ def _body_chunks(
         yield chunk
 
 
+def _join_capped(chunks: Iterator[bytes], limit: int) -> bytes | None:
+    """The chunks joined, or None as soon as they pass `limit` (the rest is never read)."""
+    kept: list[bytes] = []
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if received > limit:
+            return None
+        kept.append(chunk)
+    return b"".join(kept)
+
+
 class Transport:
     """A pooled HTTP session bound to one service and key. Thread-safe: batch workers share one."""
 
@@ -499,19 +511,13 @@ class Transport:
         still produces its typed error without the client holding megabytes of someone's text."""
         limit = self.max_json_bytes
         deadline = _Deadline.after(self.timeouts.for_body(limit))
-        declared = _declared_length(response)
-        chunks: list[bytes] = []
-        received = 0
-        if declared <= limit:
-            for chunk in _body_chunks(response, what=what, deadline=deadline, should_cancel=should_cancel):
-                received += len(chunk)
-                if received > limit:
-                    break
-                chunks.append(chunk)
-        over = declared > limit or received > limit
+        body = None
+        if _declared_length(response) <= limit:
+            chunks = _body_chunks(response, what=what, deadline=deadline, should_cancel=should_cancel)
+            body = _join_capped(chunks, limit)
         response.close()  # drops the connection if bytes are left; a fully read one is already back in the pool
-        response._content = b"" if over else b"".join(chunks)
-        if over and 200 <= response.status_code < 300:
+        response._content = body or b""
+        if body is None and 200 <= response.status_code < 300:
             raise ServiceUnavailable(
                 f"{what}: Runflow's answer is larger than the {limit}-byte limit for API answers, so it was not "
                 "read. Check RUNFLOW_API_BASE points at the Runflow API; if it does, report this.",
@@ -651,19 +657,16 @@ class Transport:
         deadline: _Deadline,
         should_cancel: CancelCheck | None,
     ) -> bytes:
-        chunks = []
-        received = 0
         try:
-            for chunk in _body_chunks(response, what=what, deadline=deadline, should_cancel=should_cancel):
-                received += len(chunk)
-                if received > max_bytes:
-                    raise OutputRejected(f"{what}: the output is over the {max_bytes}-byte limit.")
-                chunks.append(chunk)
+            chunks = _body_chunks(response, what=what, deadline=deadline, should_cancel=should_cancel)
+            body = _join_capped(chunks, max_bytes)
         except requests.RequestException as exc:
             raise NetworkError(
                 f"{what}: the download broke off: {_network_reason(exc, self._secrets)}."
             ) from exc
-        return b"".join(chunks)
+        if body is None:
+            raise OutputRejected(f"{what}: the output is over the {max_bytes}-byte limit.")
+        return body
 
 
 def _check_image_headers(response: requests.Response, *, max_bytes: int, what: str) -> None:
