@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import RunflowCancelled, RunflowError
-from .http import CancelCheck
+from .http import CANCEL_TICK_S, CancelCheck
 from .pipeline import Engine, Job, lookup_cached, run_job
 from .results import IsolationResult, ProgressEvent
 
@@ -31,7 +31,6 @@ log = logging.getLogger("runflow_api")
 ProgressCallback = Callable[[ProgressEvent], None]
 Outcome = IsolationResult | RunflowError
 Source = tuple[int, Callable[[], Job]]
-_CANCEL_TICK_S = 0.05
 
 
 class _Reporter:
@@ -170,7 +169,7 @@ def stream_outcomes(
     try:
         refill()
         while inflight:
-            done, _ = wait(inflight, timeout=_CANCEL_TICK_S, return_when=FIRST_COMPLETED)
+            done, _ = wait(inflight, timeout=CANCEL_TICK_S, return_when=FIRST_COMPLETED)
             for future in done:
                 index = inflight.pop(future)
                 outcome, shared = future.result()

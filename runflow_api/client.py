@@ -26,7 +26,7 @@ from .cache import ResultCache
 from .claims import LocalClaims
 from .durations import DurationModel, DurationStore
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
-from .http import CancelCheck, RetryPolicy, Timeouts, Transport
+from .http import CANCEL_TICK_S, CancelCheck, RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
 from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
@@ -38,7 +38,6 @@ from .runs import PollPolicy
 log = logging.getLogger("runflow_api")
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3
-_CANCEL_TICK_S = 0.05  # the contract: should_cancel is polled at least every 50 ms
 MAX_CONCURRENCY = 64
 
 
@@ -117,6 +116,7 @@ class RunflowClient:
             allow_insecure=allow_insecure,
             verify=verify,
         )
+        service = service_id or self.base_url
         self._engine = Engine(
             transport=transport,
             cache=ResultCache(Path(cache_dir) if cache_dir else config.cache_dir(), cache_max_bytes) if cache else None,
@@ -124,10 +124,10 @@ class RunflowClient:
             claims=LocalClaims(data / "claims"),
             ledger=self.ledger,
             durations=DurationModel(
-                store=DurationStore(data / "durations.json"), scope=f"{service_id or self.base_url}\t{model_id}"
+                store=DurationStore(data / "durations.json"), scope=f"{service}\t{model_id}"
             ),
             poll=poll or PollPolicy(),
-            service_id=service_id or self.base_url,
+            service_id=service,
             model_id=model_id,
             slots=RunSlots(self.max_concurrency),
             recent=shared_recent_results() if cache and memory_cache else None,
@@ -339,7 +339,7 @@ class RunflowClient:
         staged: dict[int, StagedAsset] = {}
         try:
             while pending:
-                done, _ = wait(pending, timeout=_CANCEL_TICK_S, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=CANCEL_TICK_S, return_when=FIRST_COMPLETED)
                 for future in done:
                     index = pending.pop(future)
                     staged[index] = future.result()

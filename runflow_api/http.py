@@ -52,7 +52,7 @@ from .redact import redact
 log = logging.getLogger("runflow_api")
 
 CancelCheck = Callable[[], bool]
-_CANCEL_TICK_S = 0.05
+CANCEL_TICK_S = 0.05  # the contract: should_cancel is polled at least every 50 ms
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
@@ -110,7 +110,7 @@ def cancellable_sleep(seconds: float, should_cancel: CancelCheck | None) -> None
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
-        time.sleep(min(_CANCEL_TICK_S, remaining))
+        time.sleep(min(CANCEL_TICK_S, remaining))
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:
