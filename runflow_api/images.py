@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -274,7 +274,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     return _normalise_mode(_decode_guarded(io.BytesIO(data), max_pixels, reject))
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FAST_PNG_MODES = {2: "RGB", 6: "RGBA"}  # IHDR colour types: truecolour, truecolour with alpha
 _CHUNK_HEAD = struct.Struct(">I4s")
 
@@ -296,22 +296,38 @@ def _decode_png_fast(data: bytes, max_pixels: int) -> Image.Image | None:
     return image.copy() if image.readonly else image
 
 
+class PngHeader(NamedTuple):
+    width: int
+    height: int
+    depth: int  # bits per channel
+    colour: int  # IHDR colour type: 0 grey, 2 truecolour, 3 palette, 4 grey+alpha, 6 truecolour+alpha
+    interlace: int
+
+
+def png_header(data: bytes) -> PngHeader | None:
+    """The IHDR fields of PNG bytes (Pillow does not report the bit depth of RGB PNGs); None if not a PNG."""
+    if len(data) < 33 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    return PngHeader(width, height, depth, colour, interlace)
+
+
 def _fast_png_mode(data: bytes, max_pixels: int) -> str | None:
     """The mode ("RGB" or "RGBA") of an 8-bit truecolour PNG, not interlaced, without a tRNS chunk
     (Pillow turns that into alpha), within both pixel limits (ours and Pillow's bomb limit); else None."""
-    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    header = png_header(data)
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
-    if depth != 8 or colour not in _FAST_PNG_MODES or interlace or not 0 < width * height <= limit:
+    if header is None or header.depth != 8 or header.colour not in _FAST_PNG_MODES or header.interlace:
         return None
-    return None if _has_chunk_before_pixels(data, b"tRNS") else _FAST_PNG_MODES[colour]
+    if not 0 < header.width * header.height <= limit:
+        return None
+    return None if _has_chunk_before_pixels(data, b"tRNS") else _FAST_PNG_MODES[header.colour]
 
 
 def _has_chunk_before_pixels(data: bytes, wanted: bytes) -> bool:
     """Whether a chunk of type `wanted` comes before the first IDAT (where PNG puts tRNS); a malformed
     chunk list counts as yes, so Pillow gets to judge it."""
-    offset = len(_PNG_SIGNATURE)
+    offset = len(PNG_SIGNATURE)
     while offset + _CHUNK_HEAD.size <= len(data):
         length, kind = _CHUNK_HEAD.unpack_from(data, offset)
         if kind == b"IDAT":

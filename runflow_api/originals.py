@@ -35,7 +35,6 @@ UPLOAD_FORMATS = {
 _PLAIN_MODES = ("RGB", "RGBA")
 # Pillow's `info` keys for an embedded ICC profile (JPEG APP2, PNG iCCP, WebP ICCP) and PNG gAMA / cHRM.
 _COLOUR_MANAGEMENT = ("icc_profile", "gamma", "chromaticity")
-_PNG_BIT_DEPTH_OFFSET = 24  # signature (8) + IHDR length (4) + type (4) + width (4) + height (4)
 _WEBP_ANIMATION_FLAG = 0x02  # in the VP8X chunk's flags byte
 
 
@@ -86,8 +85,9 @@ def refusal(image: ImageFile.ImageFile, data: bytes) -> str | None:
         return "it is over the 50 MiB upload limit"
     if image.mode not in _PLAIN_MODES:
         return f"its colour mode is {image.mode}; we convert it to RGB(A), another reader may convert it otherwise"
-    if image.format == "PNG" and data[_PNG_BIT_DEPTH_OFFSET] != 8:
-        return f"it has {data[_PNG_BIT_DEPTH_OFFSET]} bits per channel; we read 8"
+    header = images.png_header(data) if image.format == "PNG" else None
+    if header is not None and header.depth != 8:
+        return f"it has {header.depth} bits per channel; we read 8"
     if _is_animated(image, data):
         return "it is animated; we read the first frame"
     managed = [key for key in _COLOUR_MANAGEMENT if image.info.get(key)]
