@@ -84,13 +84,13 @@ def collect(arguments: list[str], out_dir: Path, fmt: str) -> list[Item]:
     seen: set[Path] = set()
     for argument in arguments:
         base, found = _expand(argument, out_root)
-        files = [source for source in found if not _inside(source.resolve(), out_root)]
+        files = [(source, resolved) for source in found if not _inside(resolved := source.resolve(), out_root)]
         if not files:
             raise InputRejected(_no_images_message(argument, out_dir, outputs_only=bool(found)))
-        for source in files:
-            if source.resolve() in seen:
+        for source, resolved in files:
+            if resolved in seen:
                 continue
-            seen.add(source.resolve())
+            seen.add(resolved)
             relative = source.relative_to(base)
             output = _mirrored(out_dir, relative.with_suffix(f".{fmt}"))
             if output in taken:  # photo.jpg and photo.png in one folder: keep both results
