@@ -2,10 +2,11 @@
 the very first run of every process.
 
 Most ComfyUI users queue one image at a time, and every CLI call, ComfyUI restart or new worker starts
-a fresh process. With durations learned in memory only, each first run polled on a coarse schedule and
-was seen about half a second late. The estimates are small (a number per service, model and
-resolution), so one JSON file in the data directory, replaced atomically, serves every process that
-shares the directory; the fleet store shares the same figures across machines.
+a fresh process. With durations learned in memory only, each first run polled on a coarse schedule (at
+2K and L = 2 s it ended 478 ms over L, against 101 ms once learned). The estimates are small (a number
+per service, model and resolution), so one JSON file in the data directory, replaced atomically, serves
+every process that shares the directory. `DurationStore` is the one place a store shared across
+machines would plug in; none exists yet.
 """
 
 from __future__ import annotations
