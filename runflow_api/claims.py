@@ -7,7 +7,7 @@ has ended), so the second process waits and then finds the result, or the journa
 
 The local backend is an OS file lock (`flock` on POSIX, `msvcrt.locking` on Windows) on a small file per
 key: the kernel releases it when its holder exits or is killed, so a crashed process never leaves an
-input stuck. The shared store (Redis) implements the same `Claims` protocol across machines.
+input stuck. A store shared across machines (Redis, not built yet) would implement the same `Claims` protocol.
 """
 
 from __future__ import annotations
