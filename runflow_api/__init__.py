@@ -31,6 +31,7 @@ from .errors import (  # noqa: E402
     ServiceUnavailable,
     SignedUrlExpired,
     SpendLimitExceeded,
+    TeamBudgetExceeded,
     ValidationFailed,
 )
 from .http import RetryPolicy, Timeouts  # noqa: E402
@@ -44,5 +45,5 @@ __all__ = [
     "NotFound", "OutputRejected", "PRICE_PER_IMAGE", "PermissionDenied", "PollPolicy", "ProgressEvent",
     "RESOLUTIONS", "RateLimited", "RetryPolicy", "RunFailed", "RunflowCancelled", "RunflowClient",
     "RunflowError", "RunflowTimeout", "ServiceUnavailable", "SignedUrlExpired", "SpendLimitExceeded",
-    "Timeouts", "ValidationFailed",
+    "TeamBudgetExceeded", "Timeouts", "ValidationFailed",
 ]

@@ -62,9 +62,17 @@ class _Reporter:
         if isinstance(outcome, IsolationResult):
             kind = "cached" if outcome.cached else "done"
             cost = None if shared or outcome.cached else outcome.cost  # a duplicate rode on another's run
-            self.send(ProgressEvent(kind, index, run_id=outcome.run_id, cost=cost))
+            self.send(ProgressEvent(kind, index, run_id=outcome.run_id, cost=cost, detail=_provenance(outcome)))
         else:
             self.send(ProgressEvent("failed", index, run_id=outcome.run_id, detail=outcome.message))
+
+
+def _provenance(result: IsolationResult) -> str | None:
+    """Where a stored result came from, for the counts people read: "waited:machine" (another machine of
+    the fleet produced it while this one waited), "shared" (the fleet's store had it) or None."""
+    if result.waited_for:
+        return f"waited:{result.waited_for}"
+    return "shared" if result.shared_hit else None
 
 
 class _Leaders:

@@ -86,6 +86,31 @@ def stored_facts(key: str, meta: dict[str, Any]) -> tuple[str | None, Decimal | 
     return clean_run_id, cost, clean_url
 
 
+def encode_entry(image_bytes: bytes, meta: dict[str, Any]) -> bytes:
+    """One entry as bytes: the same form on disk and in a fleet's shared store."""
+    encoded_meta = json.dumps(meta, default=str).encode("utf-8")
+    header = _HEADER.pack(_MAGIC, len(encoded_meta), hashlib.sha256(image_bytes).digest())
+    return header + encoded_meta + image_bytes
+
+
+def decode_entry(blob: bytes) -> CachedResult | None:
+    """The entry in `blob`, or None when it is truncated, corrupt or not ours (checked by its checksum)."""
+    if len(blob) < _HEADER.size:
+        return None
+    magic, meta_length, digest = _HEADER.unpack_from(blob)
+    meta_end = _HEADER.size + meta_length
+    if magic != _MAGIC or meta_end > len(blob):
+        return None
+    image = blob[meta_end:]
+    if not image or hashlib.sha256(image).digest() != digest:
+        return None
+    try:
+        meta = json.loads(blob[_HEADER.size:meta_end])
+    except ValueError:
+        return None
+    return CachedResult(image, meta) if isinstance(meta, dict) else None
+
+
 class ResultCache:
     """A bounded, least-recently-used store of result images, safe to share between processes."""
 
@@ -120,7 +145,7 @@ class ResultCache:
         except OSError as exc:
             self._warn_once(key, "Result cache: cannot read %s (%s); treating it as a miss.", path, exc)
             return None
-        entry = self._parse(blob)
+        entry = decode_entry(blob)
         if entry is None:
             self._warn_once(key, "Result cache: %s is damaged (truncated or corrupt); it will be fetched again.", path)
             with contextlib.suppress(OSError):
@@ -130,28 +155,12 @@ class ResultCache:
             os.utime(path)  # recency for least-recently-used eviction
         return entry
 
-    @staticmethod
-    def _parse(blob: bytes) -> CachedResult | None:
-        if len(blob) < _HEADER.size:
-            return None
-        magic, meta_length, digest = _HEADER.unpack_from(blob)
-        meta_end = _HEADER.size + meta_length
-        if magic != _MAGIC or meta_end > len(blob):
-            return None
-        image = blob[meta_end:]
-        if not image or hashlib.sha256(image).digest() != digest:
-            return None
-        try:
-            meta = json.loads(blob[_HEADER.size:meta_end])
-        except ValueError:
-            return None
-        return CachedResult(image, meta) if isinstance(meta, dict) else None
-
     def put(self, key: str, image_bytes: bytes, meta: dict[str, Any]) -> None:
         """Store atomically; a failure (disk full, permissions) is a warning, never an exception."""
-        encoded_meta = json.dumps(meta, default=str).encode("utf-8")
-        header = _HEADER.pack(_MAGIC, len(encoded_meta), hashlib.sha256(image_bytes).digest())
-        blob = header + encoded_meta + image_bytes
+        self.put_blob(key, encode_entry(image_bytes, meta))
+
+    def put_blob(self, key: str, blob: bytes) -> None:
+        """Store an entry already encoded (by `encode_entry`, here or on another machine of the fleet)."""
         path = self._path(key)
         try:
             atomic_write(path, blob, durable=False)

@@ -7,7 +7,7 @@ has ended), so the second process waits and then finds the result, or the journa
 
 The local backend is an OS file lock (`flock` on POSIX, `msvcrt.locking` on Windows) on a small file per
 key: the kernel releases it when its holder exits or is killed, so a crashed process never leaves an
-input stuck. A store shared across machines (Redis, not built yet) would implement the same `Claims` protocol.
+input stuck. A fleet with a shared Redis store adds a claim there on top (`fleet.claims.FleetClaims`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ class Claims(Protocol):
     """Exclusive, crash-safe ownership of one cache key while its result is being produced."""
 
     def hold(
-        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[], None]
+        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[str], None]
     ) -> contextlib.AbstractContextManager[bool]:
         """Block (cancellably) until this caller owns `cache_key`; the context yields True when it had to
-        wait for another holder, whose result the caller should then look for first."""
+        wait for another holder, whose result the caller should then look for first. `on_wait` is told
+        once who holds it: "process" (on this machine) or "machine" (elsewhere in a fleet)."""
         ...
 
 
@@ -94,7 +95,7 @@ class LocalClaims:
 
     @contextlib.contextmanager
     def hold(
-        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[], None] = lambda: None
+        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[str], None] = lambda who: None
     ) -> Iterator[bool]:
         path = self._path(cache_key)
         try:
@@ -119,7 +120,7 @@ class LocalClaims:
             _unlock(fd)
             os.close(fd)
 
-    def _acquire(self, path: Path, should_cancel: CancelCheck, on_wait: Callable[[], None]) -> tuple[int, bool]:
+    def _acquire(self, path: Path, should_cancel: CancelCheck, on_wait: Callable[[str], None]) -> tuple[int, bool]:
         self.directory.mkdir(parents=True, exist_ok=True)
         waited = False
         while True:
@@ -127,7 +128,7 @@ class LocalClaims:
             while not _try_lock(fd):
                 if not waited:
                     waited = True
-                    on_wait()
+                    on_wait("process")
                 if should_cancel():
                     os.close(fd)
                     raise RunflowCancelled("Cancelled while another process was producing this image's result.")

@@ -23,9 +23,13 @@ from . import config, originals
 from .assets import StagedAsset
 from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
 from .cache import ResultCache
-from .claims import LocalClaims
-from .durations import DurationModel, DurationStore
+from .claims import Claims, LocalClaims
+from .durations import DurationModel, DurationStore, EstimateStore
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
+from .fleet import Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
+from .fleet.claims import FleetClaims
+from .fleet.durations import SharedDurations
+from .fleet.journal import SharedJournal
 from .http import CANCEL_TICK_S, CancelCheck, RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
@@ -97,6 +101,8 @@ class RunflowClient:
         verify: bool | str = True,
         service_id: str | None = None,
         model_id: str = MODEL_ID,
+        shared_store: str | SharedStore | None = None,
+        team_budget: Decimal | float | str | None = None,
     ) -> None:
         if not 1 <= int(max_concurrency) <= MAX_CONCURRENCY:
             raise InputRejected(f"max_concurrency must be 1..{MAX_CONCURRENCY}, got {max_concurrency}.")
@@ -117,15 +123,33 @@ class RunflowClient:
             verify=verify,
         )
         service = service_id or self.base_url
+        store = resolve_store(shared_store)
+        budget = _money(team_budget if team_budget is not None else team_budget_from_env(), "team_budget")
+        if budget is not None and store is None:
+            raise InputRejected(
+                "A team budget needs a shared store, where every machine's spend is counted: set "
+                "RUNFLOW_SHARED_STORE=redis://host:port/db (or the client's shared_store), or use spend_limit "
+                "for a limit on this call alone."
+            )
+        local_claims, local_durations = LocalClaims(data / "claims"), DurationStore(data / "durations.json")
+        claims: Claims = local_claims
+        durations: EstimateStore = local_durations
+        mirror: SharedJournal | None = None
+        self.fleet: Fleet | None = None
+        if store is not None:  # each shared tier sits behind its local twin
+            claims = FleetClaims(local_claims, store)
+            durations = SharedDurations(store, local_durations)
+            mirror = SharedJournal(store, max_age_s=journal_max_age_s)
+            money = FleetMoney(store, team_budget=budget, local_ledger=self.ledger)
+            self.fleet = Fleet(store, SharedResults(store), money)
         self._engine = Engine(
             transport=transport,
             cache=ResultCache(Path(cache_dir) if cache_dir else config.cache_dir(), cache_max_bytes) if cache else None,
-            journal=RunJournal(data / "journal", max_age_s=journal_max_age_s),
-            claims=LocalClaims(data / "claims"),
+            journal=RunJournal(data / "journal", max_age_s=journal_max_age_s, mirror=mirror),
+            claims=claims,
             ledger=self.ledger,
-            durations=DurationModel(
-                store=DurationStore(data / "durations.json"), scope=f"{service}\t{model_id}"
-            ),
+            durations=DurationModel(store=durations, scope=f"{service}\t{model_id}"),
+            fleet=self.fleet,
             poll=poll or PollPolicy(),
             service_id=service,
             model_id=model_id,
@@ -292,6 +316,8 @@ class RunflowClient:
                 cost=f"{cost:.2f}",
                 limit=f"{limit:.2f}",
             )
+        if self.fleet is not None:
+            self.fleet.money.check(plan.to_create)
         if plan.to_create < max(1, self.balance_check_min_runs):
             return
         try:
@@ -397,9 +423,13 @@ class RunflowClient:
     def _plan(self, keys: list[str], force_rerun: bool) -> BatchPlan:
         unique = list(dict.fromkeys(keys))
         cache = self._engine.cache
+        local = {key for key in unique if not force_rerun and cache is not None and cache.contains(key)}
+        shared = set()
+        if self.fleet is not None and cache is not None and not force_rerun:
+            shared = self.fleet.results.present([key for key in unique if key not in local])
         cached = resumable = 0
         for key in unique:
-            if not force_rerun and cache is not None and cache.contains(key):
+            if key in local or key in shared:
                 cached += 1
                 continue
             entry = self._engine.journal.find(key)

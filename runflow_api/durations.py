@@ -5,8 +5,8 @@ Most ComfyUI users queue one image at a time, and every CLI call, ComfyUI restar
 a fresh process. With durations learned in memory only, each first run polled on a coarse schedule (at
 2K and L = 2 s it ended 478 ms over L, against 101 ms once learned). The estimates are small (a number
 per service, model and resolution), so one JSON file in the data directory, replaced atomically, serves
-every process that shares the directory. `DurationStore` is the one place a store shared across
-machines would plug in; none exists yet.
+every process that shares the directory; a fleet shares them across machines through its Redis store
+(`fleet.durations.SharedDurations`, which has the same `load` and `save`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .fsutil import atomic_write
 
@@ -27,6 +27,12 @@ Estimate = tuple[float, bool]  # (seconds from create to end, from a precise sam
 
 _FORMAT = "runflow-durations-v1"
 _MAX_SECONDS = 3600.0  # a run longer than the poll policy's whole patience is not a duration to learn
+
+
+class EstimateStore(Protocol):
+    def load(self, scope: str) -> dict[str, Estimate]: ...
+
+    def save(self, scope: str, kind: str, estimate: Estimate) -> Any: ...
 
 
 class DurationStore:
@@ -45,24 +51,26 @@ class DurationStore:
 
     def load(self, scope: str) -> dict[str, Estimate]:
         """The fresh estimates of `scope`, by kind."""
-        prefix = f"{scope}\t"
-        return {
-            name[len(prefix):]: (entry["s"], entry["p"])
-            for name, entry in self._read().items()
-            if name.startswith(prefix)
-        }
+        return {kind: (entry["s"], entry["p"]) for kind, entry in self.load_entries(scope).items()}
 
-    def save(self, scope: str, kind: str, estimate: Estimate) -> None:
-        """Merge one estimate into the file (other processes' entries are kept)."""
+    def load_entries(self, scope: str) -> dict[str, dict[str, Any]]:
+        """The fresh entries of `scope` by kind, with when each was learned (`t`), for merging."""
+        prefix = f"{scope}\t"
+        return {name[len(prefix):]: entry for name, entry in self._read().items() if name.startswith(prefix)}
+
+    def save(self, scope: str, kind: str, estimate: Estimate) -> dict[str, Any]:
+        """Merge one estimate into the file (other processes' entries are kept); the entry written."""
+        entry = {"s": estimate[0], "p": estimate[1], "t": time.time()}
         with self._lock:
             entries = self._read()
-            entries[f"{scope}\t{kind}"] = {"s": estimate[0], "p": estimate[1], "t": time.time()}
+            entries[f"{scope}\t{kind}"] = entry
             newest = sorted(entries.items(), key=lambda item: item[1]["t"], reverse=True)[: self.max_entries]
             data = json.dumps({"format": _FORMAT, "entries": dict(newest)}, sort_keys=True).encode("utf-8")
             try:
                 atomic_write(self.path, data, durable=False)
             except OSError as exc:
                 self._warn(f"cannot write {self.path} ({exc}); run durations are learned afresh by each process")
+        return entry
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
@@ -77,7 +85,7 @@ class DurationStore:
             self._warn(f"ignoring {self.path}: not a {_FORMAT} file")
             return {}
         oldest = time.time() - self.max_age_s
-        return {name: entry for name, entry in entries.items() if _valid(entry) and entry["t"] >= oldest}
+        return {name: entry for name, entry in entries.items() if valid_entry(entry) and entry["t"] >= oldest}
 
     def _warn(self, problem: str) -> None:
         if not self._warned:
@@ -85,7 +93,7 @@ class DurationStore:
             log.warning("Learned run durations: %s.", problem)
 
 
-def _valid(entry: Any) -> bool:
+def valid_entry(entry: Any) -> bool:
     """A well-formed entry: a plausible positive duration, a flag, a timestamp (anything else is ignored)."""
     if not isinstance(entry, dict):
         return False
@@ -114,7 +122,7 @@ class DurationModel:
     PRECISE_GAP_S = 0.5
     SAVE_CHANGE = 0.02
 
-    def __init__(self, weight: float = 0.3, *, store: DurationStore | None = None, scope: str = "") -> None:
+    def __init__(self, weight: float = 0.3, *, store: EstimateStore | None = None, scope: str = "") -> None:
         self._weight = weight
         self._store = store
         self._scope = scope

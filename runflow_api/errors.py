@@ -57,6 +57,10 @@ class SpendLimitExceeded(RunflowError):
         self.limit = limit
 
 
+class TeamBudgetExceeded(SpendLimitExceeded):
+    """The fleet's daily team budget would be passed: refused before the create, so nothing was spent."""
+
+
 class APIError(RunflowError):
     """The service answered with an error status."""
 

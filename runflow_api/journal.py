@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .fsutil import atomic_write
 
@@ -55,7 +55,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _entry_from_json(data: Any) -> JournalEntry:
+def entry_from_json(data: Any) -> JournalEntry:
     """A JournalEntry, or ValueError naming the first field of the wrong type: a hand-edited or foreign
     file must read as "absent", never fail later as a TypeError deep inside a run."""
     if not isinstance(data, dict):
@@ -84,16 +84,31 @@ def idempotency_key(journal_id: str, cache_key: str, generation: int) -> str:
     return f"rf-{journal_id}-{cache_key[:40]}-g{generation}"
 
 
+class JournalMirror(Protocol):
+    """A copy of the open entries where other machines can read them (a fleet's shared store)."""
+
+    def get(self, cache_key: str) -> JournalEntry | None: ...
+
+    def put(self, entry: JournalEntry) -> None: ...
+
+    def delete(self, cache_key: str) -> None: ...
+
+
 class RunJournal:
     """Entries older than `max_age_s` are ignored and pruned: the service will have discarded the run.
 
     A finished attempt leaves a small *closed* entry holding the next generation, so the next attempt for
     the same input (after a failed, unbilled run, an evicted result or a forced re-run) carries a new
-    Idempotency-Key; otherwise the service would replay the finished run instead of starting one."""
+    Idempotency-Key; otherwise the service would replay the finished run instead of starting one.
 
-    def __init__(self, directory: Path, max_age_s: float = 24 * 3600) -> None:
+    With a `mirror`, open entries are copied there too, and an input with no open entry here is looked
+    up there: a run another machine paid for and never collected is collected here instead of bought
+    again. Local entries still come first, and the mirror only ever holds open entries."""
+
+    def __init__(self, directory: Path, max_age_s: float = 24 * 3600, *, mirror: JournalMirror | None = None) -> None:
         self.directory = Path(directory)
         self.max_age_s = max_age_s
+        self.mirror = mirror
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._id: str | None = None
@@ -118,7 +133,7 @@ class RunJournal:
             self._warn_once(path.name, "Run journal: cannot read %s (%s); treating it as absent.", path, exc)
             return None
         try:
-            return _entry_from_json(json.loads(raw))
+            return entry_from_json(json.loads(raw))
         except ValueError as exc:  # includes JSON errors
             self._set_aside(path, raw, str(exc))
             return None
@@ -159,9 +174,14 @@ class RunJournal:
         return entry
 
     def find(self, cache_key: str) -> JournalEntry | None:
-        """The open entry (an intent, or a run not yet collected) for this input, if any."""
+        """The open entry (an intent, or a run not yet collected) for this input, here or in the mirror."""
         entry = self._current(cache_key)
-        return entry if entry is not None and not entry.closed else None
+        if entry is not None and not entry.closed:
+            return entry
+        shared = self.mirror.get(cache_key) if self.mirror is not None else None
+        if shared is not None and time.time() - max(shared.created_at, shared.updated_at) <= self.max_age_s:
+            return shared
+        return None
 
     def next_generation(self, cache_key: str) -> int:
         """The generation a new attempt for this input must use (see the class docstring)."""
@@ -178,7 +198,9 @@ class RunJournal:
             key = idempotency_key(self.journal_id, cache_key, generation)
             entry = JournalEntry(cache_key, key, service_id, params=params, generation=generation)
             self._write(entry)
-            return entry
+        if self.mirror is not None:
+            self.mirror.put(entry)
+        return entry
 
     def record_run(self, cache_key: str, run_id: str) -> None:
         with self._lock:
@@ -186,11 +208,16 @@ class RunJournal:
             if entry is None:
                 log.warning("Run journal: no intent for run %s; recording it anyway.", run_id)
                 entry = JournalEntry(cache_key, "", "")
-            self._write(replace(entry, run_id=run_id, updated_at=time.time()))
+            entry = replace(entry, run_id=run_id, updated_at=time.time())
+            self._write(entry)
+        if self.mirror is not None:
+            self.mirror.put(entry)
 
     def complete(self, cache_key: str) -> None:
         """Close the attempt: what it paid for is collected (or it was not billed). Keeps the next
         generation until the service has forgotten this generation's Idempotency-Key."""
+        if self.mirror is not None:
+            self.mirror.delete(cache_key)
         with self._lock:
             entry = self._current(cache_key)
             if entry is None or entry.closed:

@@ -185,22 +185,29 @@ class Ledger:
                 self.path, exc.strerror or exc, len(self._pending), _advice(exc),
             )
 
-    def record(self, run_id: str, cost: Decimal, cache_key: str, *, service_id: str, list_price: bool) -> None:
-        """Note one paid run, unless this run id is already recorded; never raises on a file problem."""
+    def record(
+        self, run_id: str, cost: Decimal, cache_key: str, *, service_id: str, list_price: bool
+    ) -> dict[str, Any]:
+        """Note one paid run, unless this run id is already recorded; never raises on a file problem.
+        Returns the run's record (the one already known, for a run recorded before)."""
         with self._lock:
             self._catch_up()
-            if run_id in self._known or run_id in self._session:
-                return
-            self._session[run_id] = (cost, service_id)
-            self._pending.append({
+            known = self._known.get(run_id) or next((r for r in self._pending if r["run_id"] == run_id), None)
+            if known is not None:
+                return known
+            record = {
                 "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "run_id": run_id,
                 "cost": str(cost),
                 "cache_key": cache_key,
                 "service_id": service_id,
                 "list_price": list_price,
-            })
-            self._flush()
+            }
+            if run_id not in self._session:
+                self._session[run_id] = (cost, service_id)
+                self._pending.append(record)
+                self._flush()
+            return record
 
     def _records(self) -> list[dict[str, Any]]:
         """Every run known: read from the file, then those of this process still waiting to be written."""
@@ -219,6 +226,15 @@ class Ledger:
                 all_runs=len(records),
                 all_cost=sum((Decimal(r["cost"]) for r in records), Decimal(0)),
             )
+
+    def spent_today(self) -> Decimal:
+        """What this machine's ledger says was spent since midnight UTC (all services)."""
+        today = datetime.now(timezone.utc).date().isoformat()
+        with self._lock:
+            self._flush()
+            self._catch_up()
+            records = self._records()
+        return sum((Decimal(r["cost"]) for r in records if str(r.get("time", "")).startswith(today)), Decimal(0))
 
     def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
         with self._lock:

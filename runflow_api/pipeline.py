@@ -13,18 +13,28 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from . import images, originals
 from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_bytes
-from .cache import CachedResult, ResultCache, cache_key, stored_facts
+from .cache import CachedResult, ResultCache, cache_key, encode_entry, stored_facts
 from .claims import Claims
 from .config import is_loopback_url
 from .durations import DurationModel
-from .errors import Conflict, InputRejected, NotFound, RunFailed, RunflowCancelled, RunflowError, SignedUrlExpired
+from .errors import (
+    APIError,
+    Conflict,
+    InputRejected,
+    NotFound,
+    RunFailed,
+    RunflowCancelled,
+    RunflowError,
+    SignedUrlExpired,
+)
+from .fleet import Fleet
 from .http import CancelCheck, Transport, external_url_refusal
 from .journal import JournalEntry, RunJournal
 from .ledger import Ledger
@@ -77,6 +87,7 @@ class Engine:
     model_id: str
     slots: RunSlots
     recent: RecentResults | None = None
+    fleet: Fleet | None = None
     max_output_pixels: int = 8192 * 8192
     max_output_bytes: int = 256 * 1024 * 1024
 
@@ -181,18 +192,34 @@ def stage_array(
     )
 
 
+def _stored_entry(engine: Engine, job: Job) -> tuple[CachedResult, bool] | None:
+    """This input's stored entry and whether it came from the fleet: the local cache first, then the
+    shared store (whose entry is copied to the local cache, so the next hit costs no network)."""
+    assert engine.cache is not None
+    found = engine.cache.get(job.cache_key)
+    if found is not None:
+        return found, False
+    shared = engine.fleet.results.get(job.cache_key) if engine.fleet is not None else None
+    if shared is None:
+        return None
+    entry, blob = shared
+    engine.cache.put_blob(job.cache_key, blob)
+    return entry, True
+
+
 def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
-    """A stored result for this job (from memory, else from disk), or None. A damaged entry is a miss."""
+    """A stored result for this job (from memory, disk or the fleet), or None. A damaged entry is a miss."""
     if engine.cache is None:
         return None
     recent = engine.recent.get(job.cache_key) if engine.recent is not None else None
+    from_fleet = False
     if recent is not None:
         image, hit = recent
     else:
-        found = engine.cache.get(job.cache_key)
+        found = _stored_entry(engine, job)
         if found is None:
             return None
-        hit = found
+        hit, from_fleet = found
         try:
             image = images.decode_image(hit.image_bytes, max_pixels=engine.max_output_pixels)
         except Exception as exc:  # a stored file that no longer decodes is only a miss
@@ -212,6 +239,7 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
         cache_key=job.cache_key,
         index=job.index,
         image_bytes=hit.image_bytes,
+        shared_hit=from_fleet,
     )
 
 
@@ -254,10 +282,20 @@ def _is_key_reuse(exc: Conflict) -> bool:
     return "IDEMPOTEN" in (exc.code or "").upper()
 
 
+def _release_if_refused(engine: Engine, job: Job, exc: APIError) -> None:
+    """A create the service refused outright (4xx) started no run and bills nothing: give the team budget
+    back. After a network error or a 5xx the outcome is unknown, so the reservation stays until the
+    journaled create is replayed and collected."""
+    if engine.fleet is not None and exc.status_code is not None and 400 <= exc.status_code < 500:
+        engine.fleet.money.release(job.cache_key)
+
+
 def _create(engine: Engine, job: Job, entry: JournalEntry, emit: Emit, should_cancel: CancelCheck) -> Run:
     """Send the journaled create: the journal entry exists before money can move."""
     if should_cancel():
         raise RunflowCancelled("Cancelled before the run was created.")
+    if engine.fleet is not None:
+        engine.fleet.money.reserve(job.cache_key)  # the team budget refuses here, before any create
     for attempt in range(1, _CONFLICT_GENERATIONS + 1):
         try:
             run = _send_create(engine, entry, should_cancel)
@@ -267,10 +305,14 @@ def _create(engine: Engine, job: Job, entry: JournalEntry, emit: Emit, should_ca
             # generation (closed entries are pruned after a day). Nothing was billed for this attempt:
             # move on to the next generation, with the same staged input. Any other 409 is final.
             if not _is_key_reuse(exc) or attempt == _CONFLICT_GENERATIONS:
+                _release_if_refused(engine, job, exc)
                 raise
             log.info("Idempotency-Key %s was used before; moving to the next one.", entry.idempotency_key)
             engine.journal.complete(job.cache_key)
             entry = engine.journal.record_intent(job.cache_key, service_id=engine.service_id, params=entry.params)
+        except APIError as exc:
+            _release_if_refused(engine, job, exc)
+            raise
     engine.journal.record_run(job.cache_key, run.id)
     emit("created", run_id=run.id, status=run.status)
     return run
@@ -343,13 +385,17 @@ def run_job(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck)
 
     The input's claim is held from before staging until the result is stored, so another process (or
     client) asking for the same input waits here and then takes the stored result: one run, one bill."""
-    with engine.claims.hold(
-        job.cache_key, should_cancel=should_cancel, on_wait=lambda: emit("waiting")
-    ) as waited:
+    holders: list[str] = []
+
+    def on_wait(who: str) -> None:
+        holders.append(who)
+        emit("waiting", detail=who)
+
+    with engine.claims.hold(job.cache_key, should_cancel=should_cancel, on_wait=on_wait) as waited:
         # After waiting, the other holder's result is fresh even for a forced re-run: it started after us.
         stored = lookup_cached(engine, job) if waited else None
         if stored is not None:
-            return stored
+            return replace(stored, waited_for=holders[-1] if holders else None)
         return _produce(engine, job, emit=emit, should_cancel=should_cancel)
 
 
@@ -358,9 +404,15 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
     run, resumed = _finished_run(engine, job, emit, should_cancel)
     if not run.succeeded:
         engine.journal.complete(job.cache_key)  # failed runs are not billed: a retry may create anew
+        if engine.fleet is not None:
+            engine.fleet.money.release(job.cache_key)
         raise run.failure()
     cost = run.cost if run.cost is not None else PRICE_PER_IMAGE
-    engine.ledger.record(run.id, cost, job.cache_key, service_id=engine.service_id, list_price=run.cost is None)
+    record = engine.ledger.record(
+        run.id, cost, job.cache_key, service_id=engine.service_id, list_price=run.cost is None
+    )
+    if engine.fleet is not None:
+        engine.fleet.money.commit(job.cache_key, run.id, cost, record)
     try:
         data, url = _download(engine, run, should_cancel)
         image = images.decode_image(data, max_pixels=engine.max_output_pixels)
@@ -371,7 +423,10 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
     if engine.cache is not None:
         meta = {"run_id": run.id, "cost": str(cost), "output_url": url, "aspect_ratio": job.params.aspect_ratio,
                 "resolution": job.params.resolution, "prompt": job.params.prompt, "created_at": time.time()}
-        engine.cache.put(job.cache_key, data, meta)
+        blob = encode_entry(data, meta)
+        engine.cache.put_blob(job.cache_key, blob)
+        if engine.fleet is not None:  # shared before the claim is released: a waiting machine finds it
+            engine.fleet.results.put(job.cache_key, blob)
         if engine.recent is not None:
             engine.recent.put(job.cache_key, image, CachedResult(data, meta))
     engine.journal.complete(job.cache_key)

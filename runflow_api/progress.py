@@ -27,6 +27,9 @@ class TallySnapshot:
     elapsed_s: float
     emulator: bool
     waiting: int = 0  # items whose input another process is producing; they take its result
+    waiting_for_machine: int = 0  # of those, the ones another machine of the fleet is producing
+    shared: int = 0  # cached results the fleet's shared store supplied
+    waited_for_machine: int = 0  # cached results another machine produced while this one waited
 
     @property
     def finished(self) -> int:
@@ -38,10 +41,14 @@ class TallySnapshot:
             parts.append(f"{self.running} running")
         if self.queued:
             parts.append(f"{self.queued} queued")
-        if self.waiting:
-            parts.append(f"{self.waiting} waiting for another process")
+        if self.waiting - self.waiting_for_machine:
+            parts.append(f"{self.waiting - self.waiting_for_machine} waiting for another process")
+        if self.waiting_for_machine:
+            parts.append(f"{self.waiting_for_machine} waiting for another machine")
         if self.cached:
-            parts.append(f"{self.cached} cached")
+            fleet = [f"{self.shared} shared"] if self.shared else []
+            fleet += [f"{self.waited_for_machine} after waiting for another machine"] if self.waited_for_machine else []
+            parts.append(f"{self.cached} cached" + (f" ({', '.join(fleet)})" if fleet else ""))
         if self.resumed:
             parts.append(f"{self.resumed} resumed")
         if self.failed:
@@ -64,6 +71,7 @@ class ProgressTally:
         self._cached: set[int] = set()
         self._failed: set[int] = set()
         self._resumed: set[int] = set()
+        self._provenance: dict[int, str] = {}
         self._cost = Decimal(0)
 
     def update(self, event: ProgressEvent) -> None:
@@ -74,12 +82,14 @@ class ProgressTally:
                 self._resumed.add(event.index)
                 self._status[event.index] = "queued"
             elif event.kind == "waiting":
-                self._status[event.index] = "waiting"
+                self._status[event.index] = f"waiting:{event.detail or 'process'}"
             elif event.kind == "status" and event.status:
                 self._status[event.index] = event.status
             elif event.kind == "cached":
                 self._cached.add(event.index)
                 self._status.pop(event.index, None)
+                if event.detail:
+                    self._provenance[event.index] = event.detail
             elif event.kind == "done":
                 self._done.add(event.index)
                 self._status.pop(event.index, None)
@@ -100,7 +110,10 @@ class ProgressTally:
                 failed=len(self._failed),
                 queued=sum(1 for s in states if s in ("queued", "dispatching")),
                 running=sum(1 for s in states if s == "running"),
-                waiting=sum(1 for s in states if s == "waiting"),
+                waiting=sum(1 for s in states if s.startswith("waiting:")),
+                waiting_for_machine=states.count("waiting:machine"),
+                shared=sum(1 for p in self._provenance.values() if p == "shared"),
+                waited_for_machine=sum(1 for p in self._provenance.values() if p == "waited:machine"),
                 cost=self._cost,
                 elapsed_s=time.monotonic() - self._started,
                 emulator=self.emulator,

@@ -26,6 +26,8 @@ class IsolationResult:
     elapsed_s: float = 0.0
     index: int = 0
     image_bytes: bytes = field(default=b"", repr=False)  # as the service sent it: saving needs no re-encode
+    shared_hit: bool = False  # found in the fleet's shared store (paid for by another machine, or earlier)
+    waited_for: str | None = None  # "process" or "machine" that was producing the same input meanwhile
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class BatchPlan:
 class ProgressEvent:
     """Something happened to item `index`. Kinds: planned, cached, staged, waiting (another process is
     producing the same input), created, resumed, status, downloaded, done, failed. Emitted from worker
-    threads."""
+    threads. `detail` says who is waited for ("process" or "machine") and, on "cached", where a stored
+    result came from ("shared", "waited:machine", "waited:process")."""
 
     kind: str
     index: int

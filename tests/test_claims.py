@@ -42,10 +42,10 @@ def test_a_killed_holder_releases_its_claim(tmp_path):
     killer = threading.Timer(0.5, lambda: os.kill(process.pid, signal.SIGKILL))
     killer.start()
     started = time.monotonic()
-    with LocalClaims(tmp_path).hold("k1", should_cancel=lambda: False, on_wait=lambda: waits.append(1)) as waited:
+    with LocalClaims(tmp_path).hold("k1", should_cancel=lambda: False, on_wait=lambda who: waits.append(who)) as waited:
         elapsed = time.monotonic() - started
     process.wait(timeout=10)
-    assert waited and waits == [1], "the second process knew it had waited (and said so once)"
+    assert waited and waits == ["process"], "the second process knew it had waited (and said so once)"
     assert 0.4 < elapsed < 5, elapsed
 
 
