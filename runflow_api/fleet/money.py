@@ -50,10 +50,12 @@ if total + tonumber(ARGV[3]) > tonumber(ARGV[4]) then return {0, total} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
 return {1, total}
 """
-# KEYS: spent, reservations, ledger. ARGV: input, run id, amount, record, ttl. Counts a run once.
+# KEYS: spent, reservations, ledger. ARGV: input, run id, amount, record, ttl. Counts a run once; a
+# counter that is not a number (not ours) restarts from this run.
 _COMMIT = """
 redis.call('HDEL', KEYS[2], ARGV[1])
 if redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[4]) == 1 then
+  if redis.call('GET', KEYS[1]) and not tonumber(redis.call('GET', KEYS[1])) then redis.call('DEL', KEYS[1]) end
   redis.call('INCRBY', KEYS[1], ARGV[3])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('EXPIRE', KEYS[3], ARGV[5])

@@ -115,6 +115,7 @@ class SharedStore:
         from redis.retry import Retry
 
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._refusals: tuple[type[BaseException], ...] = (redis.ResponseError,)
         # No retries inside redis-py: a failed call marks the store down at once and the background probe
         # reconnects, so a dead or black-holed Redis costs one timeout, not one per retry per call.
         self.redis = redis.Redis.from_url(
@@ -145,6 +146,9 @@ class SharedStore:
             return fallback
         try:
             return operation(self.redis)
+        except self._refusals as exc:  # Redis answered, but refused (wrong type, a script error, no auth)
+            self.warn_foreign(what, f"Redis refused it: {exc}")
+            return fallback
         except self._errors as exc:
             self._mark_down(exc, what)
             return fallback
