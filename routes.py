@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 if __package__:  # inside ComfyUI the pack folder is a package and the engine its subpackage
-    from .runflow_api import config, errors, http, ledger, product_isolation, service
+    from .runflow_api import config, errors, fleet, http, ledger, product_isolation, service
 else:  # tests load this file on its own, with the engine installed beside it
-    from runflow_api import config, errors, http, ledger, product_isolation, service  # type: ignore[no-redef]
+    from runflow_api import config, errors, fleet, http, ledger, product_isolation, service  # type: ignore[no-redef]
 
 log = logging.getLogger("runflow_api.routes")
 
@@ -208,6 +208,27 @@ def ledger_totals() -> dict[str, Any]:
     }
 
 
+def shared_store_status() -> dict[str, Any]:
+    """The fleet store for the settings panel: masked address, connected or not, and today's team spend.
+    Never the password; the address itself comes from RUNFLOW_SHARED_STORE, never from the browser."""
+    try:
+        store = fleet.store_from_env()
+    except errors.InputRejected as exc:
+        return {"configured": True, "connected": False, "problem": exc.message}
+    if store is None:
+        return {"configured": False}
+    ledger_path = config.data_dir() / "ledger.jsonl"
+    budget = fleet.team_budget_from_env()
+    money = fleet.FleetMoney(store, team_budget=None, local_ledger=ledger.Ledger.for_path(ledger_path))
+    spent, reserved, whole_fleet = money.today()
+    return {
+        "configured": True,
+        **store.state(),
+        "team_budget": budget,
+        "today": {"spent": _money(spent), "reserved": _money(reserved), "fleet": whole_fleet},
+    }
+
+
 def mode_status() -> dict[str, Any]:
     """The current service and whether RUNFLOW_MODE pins it (then the browser cannot switch it)."""
     return {
@@ -365,6 +386,10 @@ async def post_mode(request: web.Request, body: dict[str, Any]) -> web.Response:
     return web.json_response(mode_status())
 
 
+async def get_shared_store(request: web.Request) -> web.Response:
+    return web.json_response(await _in_thread(shared_store_status))
+
+
 async def get_price(request: web.Request) -> web.Response:
     return web.json_response({"per_image": f"{product_isolation.PRICE_PER_IMAGE:.2f}", "currency": "USD"})
 
@@ -379,6 +404,7 @@ def add_routes(routes: web.RouteTableDef) -> None:
     routes.get("/runflow/mode")(readable(get_mode))
     routes.post("/runflow/mode")(post_mode)
     routes.get("/runflow/price")(readable(get_price))
+    routes.get("/runflow/shared-store")(readable(get_shared_store))
 
 
 def _register_with_comfyui() -> None:

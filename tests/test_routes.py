@@ -252,7 +252,9 @@ def test_a_rebound_name_is_refused_even_when_origin_matches_host(
     assert call("GET", "/runflow/mode").body["mode"] == "runflow"
 
 
-@pytest.mark.parametrize("path", ["/runflow/key", "/runflow/ledger", "/runflow/mode", "/runflow/price"])
+@pytest.mark.parametrize(
+    "path", ["/runflow/key", "/runflow/ledger", "/runflow/mode", "/runflow/price", "/runflow/shared-store"]
+)
 def test_a_rebound_name_cannot_read_either(call: Call, path: str) -> None:
     """Reads too: a rebinding page must not learn the masked key, the mode or what has been spent."""
     answer = call("GET", path, headers={"Host": "rebind.evil.example:8188"})
@@ -534,6 +536,26 @@ def test_ledger_totals_count_paid_runs(
     assert set(body) == {"session_runs", "session_cost", "all_runs", "all_cost"}
 
 
+def test_shared_store_off_by_default(call: Call) -> None:
+    assert call("GET", "/runflow/shared-store").body == {"configured": False}
+
+
+def test_shared_store_state_is_masked(
+    call: Call, emu: Emulator, client_for: Callable[..., Any], tmp_path: Path, redis_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RUNFLOW_SHARED_STORE", redis_server.url)
+    client = client_for(emu, data_dir=tmp_path / "data")
+    client.isolate(product_photo(1), resolution="1K")
+    body = call("GET", "/runflow/shared-store").body
+    assert body["connected"] is True and body["url"] == redis_server.url
+    assert body["today"] == {"spent": "0.27", "reserved": "0.00", "fleet": True}
+    monkeypatch.setenv("RUNFLOW_SHARED_STORE", "redis://:s3cretpass@127.0.0.1:1/0")
+    down = call("GET", "/runflow/shared-store")
+    assert down.body["connected"] is False and down.body["url"] == "redis://127.0.0.1:1/0 (password set)"
+    assert "s3cretpass" not in down.text
+
+
 # -- registration -------------------------------------------------------------------------------------
 
 
@@ -553,4 +575,5 @@ def test_routes_register_on_comfyuis_table_at_import(monkeypatch: pytest.MonkeyP
         ("GET", "/runflow/mode"),
         ("POST", "/runflow/mode"),
         ("GET", "/runflow/price"),
+        ("GET", "/runflow/shared-store"),
     }

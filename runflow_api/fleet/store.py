@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import InputRejected
-from ..redact import url_for_display
+from ..redact import redact, url_for_display
 
 log = logging.getLogger("runflow_api")
 
@@ -137,7 +137,7 @@ class SharedStore:
         return self._up
 
     def state(self) -> dict[str, Any]:
-        """For the settings panel and `runflow status`: never the password."""
+        """For the settings panel and the CLI: never the password."""
         return {"url": self.display, "connected": self._up, "problem": self._problem}
 
     def call(self, operation: Callable[[Any], T], fallback: T, *, what: str) -> T:
@@ -158,7 +158,7 @@ class SharedStore:
             if not self._up:
                 return
             self._up = False
-            self._problem = f"{type(exc).__name__}: {exc}"
+            self._problem = redact(f"{type(exc).__name__}: {exc}", [urlsplit(self.url).password])
             start_probe = not self._probing
             self._probing = True
         log.warning(
