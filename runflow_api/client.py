@@ -140,7 +140,8 @@ class RunflowClient:
             claims = FleetClaims(local_claims, store)
             durations = SharedDurations(store, local_durations)
             mirror = SharedJournal(store, max_age_s=journal_max_age_s)
-            money = FleetMoney(store, team_budget=budget, local_ledger=self.ledger)
+            money = FleetMoney(store, team_budget=budget, local_ledger=self.ledger,
+                               free=service == config.EMULATOR_SERVICE_ID)
             self.fleet = Fleet(store, SharedResults(store), money)
         self._engine = Engine(
             transport=transport,

@@ -29,6 +29,8 @@ BASE_ENV = "RUNFLOW_API_BASE"
 KEY_FILE_ENV = "RUNFLOW_KEY_FILE"
 CACHE_DIR_ENV = "RUNFLOW_CACHE_DIR"
 DATA_DIR_ENV = "RUNFLOW_DATA_DIR"
+# The service id of the bundled emulator (service.make_client): its runs cost nothing, so no budget counts them.
+EMULATOR_SERVICE_ID = "emulator"
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _MIN_KEY_LENGTH = 12

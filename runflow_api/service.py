@@ -13,12 +13,12 @@ from typing import Any
 
 from . import config
 from .client import RunflowClient
+from .config import EMULATOR_SERVICE_ID
 from .errors import InputRejected
 
 MODES = ("runflow", "emulator")
 MODE_ENV = "RUNFLOW_MODE"
 EMULATOR_KEY = "rf_live_emulator_offline"
-EMULATOR_SERVICE_ID = "emulator"
 LATENCY_ENV = "RUNFLOW_EMULATOR_LATENCY"
 
 _lock = threading.Lock()

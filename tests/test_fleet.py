@@ -209,3 +209,30 @@ def test_an_oversized_result_stays_local(redis_server):
     assert not results.put("k" * 64, encode_entry(b"x" * 2000, {}))
     assert results.put("j" * 64, encode_entry(b"x" * 10, {}))
     assert results.present(["k" * 64, "j" * 64]) == {"j" * 64}
+
+
+def test_the_emulator_mode_shares_results_but_spends_no_budget(redis_server, monkeypatch):
+    from runflow_api import service
+
+    monkeypatch.setenv("RUNFLOW_SHARED_STORE", redis_server.url)
+    monkeypatch.setenv("RUNFLOW_TEAM_BUDGET", "0.27")
+    monkeypatch.setenv("RUNFLOW_EMULATOR_LATENCY", "0.05")
+    with service.make_client("emulator") as client:
+        results = client.isolate_many([product_photo(1), product_photo(2)], resolution="1K")
+        assert all(hasattr(r, "image") for r in results), "stand-in runs are free: no budget refuses them"
+        assert client.fleet is not None and client.fleet.money.today()[:2] == (Decimal(0), Decimal(0))
+
+
+def test_the_status_line_counts_the_fleet():
+    from runflow_api.progress import ProgressTally
+    from runflow_api.results import ProgressEvent
+
+    tally = ProgressTally(5)
+    tally.update(ProgressEvent("waiting", 0, detail="machine"))
+    tally.update(ProgressEvent("waiting", 1, detail="process"))
+    tally.update(ProgressEvent("cached", 2, detail="shared"))
+    tally.update(ProgressEvent("cached", 3, detail="waited:machine"))
+    tally.update(ProgressEvent("cached", 4))
+    line = tally.snapshot().status_line()
+    assert "1 waiting for another process" in line and "1 waiting for another machine" in line, line
+    assert "3 cached (1 shared, 1 after waiting for another machine)" in line, line

@@ -89,9 +89,12 @@ def _dollars(micro: Any) -> Decimal:
 class FleetMoney:
     """The shared ledger and, when `team_budget` is set, the atomic daily team budget."""
 
-    def __init__(self, store: SharedStore, *, team_budget: Decimal | None, local_ledger: Ledger) -> None:
+    def __init__(
+        self, store: SharedStore, *, team_budget: Decimal | None, local_ledger: Ledger, free: bool = False
+    ) -> None:
         self.store = store
-        self.team_budget = team_budget
+        self.team_budget = None if free else team_budget
+        self.free = free  # the bundled emulator: its runs are neither money nor the team's budget
         self.local_ledger = local_ledger
         self._local_reserved: set[str] = set()  # this machine's reservations, for the fallback
         self._lock = threading.Lock()
@@ -148,6 +151,8 @@ class FleetMoney:
 
     def commit(self, cache_key: str, run_id: str, cost: Decimal, record: dict[str, Any]) -> None:
         """A paid run: record it once in the shared ledger and turn its reservation into its cost."""
+        if self.free:
+            return
         with self._lock:
             self._local_reserved.discard(cache_key)
         keys, data = self._keys(_day()), json.dumps(record)
