@@ -236,3 +236,22 @@ def test_the_status_line_counts_the_fleet():
     line = tally.snapshot().status_line()
     assert "1 waiting for another process" in line and "1 waiting for another machine" in line, line
     assert "3 cached (1 shared, 1 after waiting for another machine)" in line, line
+
+
+def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang(client_for, emu, tmp_path, caplog):
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0), backlog=8)  # accepts connections, never says a word
+    try:
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="runflow_api"):
+            client = machine(client_for, emu, url, tmp_path, "a")
+            connect_s = time.monotonic() - started
+            results = client.isolate_many([product_photo(seed) for seed in range(4)])
+        assert 1.5 < connect_s < 4, f"one ~2 s timeout at start, not a hang ({connect_s:.1f} s)"
+        assert all(hasattr(r, "image") for r in results) and emu.stats["creates"] == 4
+        assert time.monotonic() - started < connect_s + 10, "no further waits on the silent store"
+        assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
+    finally:
+        silent.close()
