@@ -137,6 +137,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             todo.append(item)
     options = {"aspect_ratio": args.aspect_ratio, "resolution": args.resolution, "prompt": args.prompt}
     user_metadata = run_metadata.validate(run_metadata.parse_pairs(args.metadata), what="--metadata")
+    _item_metadata("", user_metadata)  # a key the CLI sets itself is refused now, not once per photo
     price = Decimal(0) if emulator else PRICE_PER_IMAGE
     free = " (emulator: free)" if emulator else ""
     if args.dry_run or not _worst_case_passes(client, len(todo), args.max_cost):
@@ -166,7 +167,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     try:
         for index, outcome in client.isolate_stream(
             [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, outputs="all",
-            metadata=lambda index: _item_metadata(todo[index], user_metadata), **options
+            metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
             _settle(todo[index], outcome, summary, background, args.format)
             snapshot = tally.snapshot()
@@ -204,10 +205,10 @@ def _worst_case_passes(client: RunflowClient, count: int, max_cost: Decimal | No
     return True
 
 
-def _item_metadata(item: catalogue.Item, user: dict[str, str]) -> dict[str, str]:
+def _item_metadata(relative: str, user: dict[str, str]) -> dict[str, str]:
     """Where a run came from, for Runflow's dashboard: the CLI and the input's path below its root."""
-    return run_metadata.merge({"source": "cli", "input_path": item.relative[-run_metadata.MAX_VALUE_CHARS:]}, user,
-                              what="--metadata")
+    origin = {"source": "cli", "input_path": relative[-run_metadata.MAX_VALUE_CHARS:]}
+    return run_metadata.merge(origin, user, what="--metadata")
 
 
 def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: Any, fmt: str) -> None:
