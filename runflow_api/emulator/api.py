@@ -299,7 +299,7 @@ class Api:
 
     def poll(self, request: Request) -> Reply:
         run = self.state.get_run(request.params["id"])
-        self.state.count("polls")
+        self.state.count_poll(run)
         return json_reply(200, self.run_json(run, time.monotonic()))
 
     # -- account ----------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class RunRecord:
     source_id: str | None  # the emulator file the input image comes from; None when it cannot be fetched
     canvas: tuple[int, int]
     output_count: int = 1  # images a successful run returns (Faults.output_count at creation)
+    polls: int = 0  # reads of this run answered (GET /v1/runs/{id}): "polls per run" in tests and benchmarks
     billing_settled: bool = False
     output_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

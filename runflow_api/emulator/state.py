@@ -143,6 +143,11 @@ class EmulatorState:
         with self.lock:
             self.stats[key] += 1
 
+    def count_poll(self, run: RunRecord) -> None:
+        with self.lock:
+            self.stats["polls"] += 1
+            run.polls += 1
+
     def reset_stats(self) -> None:
         """Zero the counters in place, so references to `stats` stay live."""
         with self.lock:
