@@ -72,7 +72,7 @@ def output_sources(results: Sequence[IsolationResult], outputs: str) -> list[dic
     (`outputs`). Merged into each run_info line."""
     taken = 1 if check_outputs_mode(outputs) == "first" else None
     return [
-        {"input": result.index, "output": number, "outputs": len(result.images)}
+        {"input": result.index, "output": number, "outputs": result.returned_images}
         for result in results
         for number in range(1, (taken or len(result.images)) + 1)
     ]

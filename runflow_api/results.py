@@ -35,10 +35,13 @@ class IsolationResult:
     images_bytes: list[bytes] = field(default_factory=list, repr=False)
     output_urls: list[str] = field(default_factory=list, repr=False)
     output_number: int = 1
+    returned_images: int = 0  # how many images the run returned, whatever `images` was trimmed to
 
     def __post_init__(self) -> None:
         if not self.images:
             self.images = [self.image]
+        if not self.returned_images:
+            self.returned_images = len(self.images)
         if not self.images_bytes and self.image_bytes:
             self.images_bytes = [self.image_bytes]
         if not self.output_urls and self.output_url:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from comfy_harness import COMFYUI_DIR_ENV, PACK_DIR, ComfyUI, ComfyUIUnavailable, free_port
+from comfy_harness import COMFYUI_DIR_ENV, PACK_DIR, ComfyUI, free_port
 from support import CALLBACK_SECRET, EMULATOR_KEY
 
 from runflow_api import __version__
@@ -53,14 +53,8 @@ def comfy(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     server.input_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(PACK_DIR / "examples" / "sneaker.jpg", server.input_dir / "sneaker.jpg")
-    try:
-        server.start()
-    except ComfyUIUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with server:  # an interpreter that cannot run ComfyUI raises ComfyUIUnavailable, naming what to set
         yield server
-    finally:
-        server.stop()
 
 
 def test_a_graph_runs_with_callbacks_and_each_run_is_read_at_most_twice(comfy: ComfyUI, emulator: Emulator) -> None:

@@ -211,3 +211,6 @@ def test_the_nodes_layout_of_every_output(emu, client_for):
     assert [view.image for view in select_outputs(results, "first")] == [results[0].image, results[1].image]
     assert output_sources(results, "first") == [{"input": 0, "output": 1, "outputs": 3},
                                                 {"input": 1, "output": 1, "outputs": 3}]
+    trimmed = client_for(emu).isolate_many([product_photo(1)], resolution="1K")  # "first", from the cache
+    assert len(trimmed[0].images) == 1
+    assert output_sources(trimmed, "first") == [{"input": 0, "output": 1, "outputs": 3}], "the run's own count"
