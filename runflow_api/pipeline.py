@@ -318,7 +318,8 @@ def _finished_run(engine: Engine, job: Job, emit: Emit, should_cancel: CancelChe
         else:
             run, created_at = resumed
         if not run.terminal:
-            with _wakeup_for(engine, run.id) as wakeup:
+            sent = intent if resumed is None else resumable
+            with _wakeup_for(engine, run.id, sent) as wakeup:
                 run = wait_for_run(
                     engine.transport,
                     run.id,
@@ -334,9 +335,11 @@ def _finished_run(engine: Engine, job: Job, emit: Emit, should_cancel: CancelChe
 
 
 @contextmanager
-def _wakeup_for(engine: Engine, run_id: str) -> Iterator[Wakeup | None]:
-    """The callback alarm of a run while callbacks are on; None (plain polling) otherwise."""
-    if engine.callbacks is None:
+def _wakeup_for(engine: Engine, run_id: str, sent: JournalEntry | None) -> Iterator[Wakeup | None]:
+    """The callback alarm of a run while callbacks are on and its create asked for one; None (plain,
+    learned polling) otherwise: a run resumed from a create sent without a callback_url never calls back,
+    and waiting for it would only add the long fallback interval."""
+    if engine.callbacks is None or sent is None or not sent.params.get("callback_url"):
         yield None
         return
     with shared_wakeups().register(run_id) as wakeup:

@@ -187,3 +187,21 @@ def test_listen_addresses_are_checked(text):
     with pytest.raises(InputRejected):
         parse_listen(text)
     assert parse_listen("0.0.0.0:8189") == ("0.0.0.0", 8189) and parse_listen("[::1]:80") == ("::1", 80)
+
+
+def test_a_run_resumed_from_a_create_without_callback_url_is_polled_not_waited_for(
+    emulator_factory, client_for, receiver
+):
+    """Its create (journaled before callbacks were turned on) asked for no callback: waiting for one
+    would cost the whole fallback interval."""
+    emu = emulator_factory(latency=1.0, callback_secret=CALLBACK_SECRET)
+    created = threading.Event()
+    with pytest.raises(RunflowCancelled):
+        client_for(emu, callbacks=False).isolate(
+            product_photo(), resolution="1K", should_cancel=created.is_set,
+            on_progress=lambda event: created.set() if event.kind == "created" else None)
+    started = time.monotonic()
+    result = client_for(emu, callbacks=settings_for(receiver), poll=LONG_FALLBACK).isolate(
+        product_photo(), resolution="1K")
+    assert result.resumed and emu.stats["creates"] == 1
+    assert time.monotonic() - started < 10, "polled as learned, not left to the 30 s fallback"
