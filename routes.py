@@ -28,9 +28,19 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 if __package__:  # inside ComfyUI the pack folder is a package and the engine its subpackage
-    from .runflow_api import config, errors, fleet, http, ledger, product_isolation, service
+    from .runflow_api import callbacks, config, errors, fleet, http, ledger, product_isolation, service, wakeups
 else:  # tests load this file on its own, with the engine installed beside it
-    from runflow_api import config, errors, fleet, http, ledger, product_isolation, service  # type: ignore[no-redef]
+    from runflow_api import (  # type: ignore[no-redef]
+        callbacks,
+        config,
+        errors,
+        fleet,
+        http,
+        ledger,
+        product_isolation,
+        service,
+        wakeups,
+    )
 
 log = logging.getLogger("runflow_api.routes")
 
@@ -328,20 +338,32 @@ async def post_key(request: web.Request, body: dict[str, Any]) -> web.Response:
     key = body.get("key")
     if not isinstance(key, str):
         return _error(400, 'Send the key as {"key": "rf_live_..."}.', "bad_request")
+    refused = await _save_credential(config.write_key_file, key, what="the key", folder=config.key_file_path().parent,
+                                     file_env=config.KEY_FILE_ENV)
+    if refused is not None:
+        return refused
+    log.info("Runflow: API key %s saved (mode 0600)", config.mask_key(key.strip()))
+    return web.json_response(await _in_thread(key_status))
+
+
+async def _save_credential(
+    write: Callable[[str], Any], value: str, *, what: str, folder: Any, file_env: str
+) -> web.Response | None:
+    """Write a credential file in a worker thread; the error answer, or None once it is saved. The value
+    itself never appears in an answer or a log line (validation messages show only its masked form)."""
     try:
-        path = await _in_thread(config.write_key_file, key)
+        await _in_thread(write, value)
     except errors.InputRejected as exc:
         return _error(400, exc.message, reason_for(exc))
     except OSError as exc:
-        log.warning("Runflow: could not save the API key in %s: %s", config.key_file_path().parent, exc)
+        log.warning("Runflow: could not save %s in %s: %s", what, folder, exc)
         return _error(
             500,
-            f"Could not save the key in {config.key_file_path().parent}: {exc.strerror or exc}. Check that "
-            f"the folder is yours and writable, or set {config.KEY_FILE_ENV} to a file in a private folder.",
+            f"Could not save {what} in {folder}: {exc.strerror or exc}. Check that the folder is yours and "
+            f"writable, or set {file_env} to a file in a private folder.",
             "write_failed",
         )
-    log.info("Runflow: API key %s saved to %s (mode 0600)", config.mask_key(key.strip()), path)
-    return web.json_response(await _in_thread(key_status))
+    return None
 
 
 @state_changing
@@ -394,6 +416,107 @@ async def get_price(request: web.Request) -> web.Response:
     return web.json_response({"per_image": f"{product_isolation.PRICE_PER_IMAGE:.2f}", "currency": "USD"})
 
 
+# -- callbacks: Runflow's run-ended POSTs, and the secret that signs them ---------------------------------
+
+
+def callback_status() -> dict[str, Any]:
+    """What the browser may know about callbacks: whether a secret is stored (masked), where from, the
+    public URL, and whether callbacks are on (both set). An unusable setting is reported, not raised."""
+    source = config.callback_secret_source()
+    if source == "env":
+        secret: str | None = os.environ.get(config.CALLBACK_SECRET_ENV, "").strip()
+    else:
+        secret = config.read_secret_file(config.callback_secret_path())
+    status: dict[str, Any] = {
+        "configured": source is not None,
+        "masked": config.mask_secret(secret) if secret else None,
+        "source": source,
+        "public_url": None,
+        "active": False,
+        "error": None,
+    }
+    try:
+        settings = callbacks.configured_settings()
+        status["public_url"] = config.public_url()
+    except errors.InputRejected as exc:
+        status["error"] = exc.message
+        return status
+    status["active"] = settings is not None
+    return status
+
+
+async def get_callback_secret(request: web.Request) -> web.Response:
+    return web.json_response(await _in_thread(callback_status))
+
+
+def _env_secret_conflict() -> web.Response:
+    return _error(
+        409,
+        f"The callback secret comes from the environment variable {config.CALLBACK_SECRET_ENV}, which takes "
+        "precedence over one saved here. Change or unset it where ComfyUI is started, then restart ComfyUI.",
+        "env_secret",
+    )
+
+
+@state_changing
+async def post_callback_secret(request: web.Request, body: dict[str, Any]) -> web.Response:
+    if config.callback_secret_source() == "env":
+        return _env_secret_conflict()
+    secret = body.get("secret")
+    if not isinstance(secret, str):
+        return _error(400, 'Send the secret as {"secret": "whsec_..."}.', "bad_request")
+    refused = await _save_credential(config.write_callback_secret_file, secret, what="the callback secret",
+                                     folder=config.callback_secret_path().parent,
+                                     file_env=config.CALLBACK_SECRET_FILE_ENV)
+    if refused is not None:
+        return refused
+    log.info("Runflow: callback secret %s saved (mode 0600)", config.mask_secret(secret.strip()))
+    return web.json_response(await _in_thread(callback_status))
+
+
+@state_changing
+async def delete_callback_secret(request: web.Request, body: dict[str, Any]) -> web.Response:
+    if config.callback_secret_source() == "env":
+        return _env_secret_conflict()
+    if await _in_thread(config.delete_callback_secret_file):
+        log.info("Runflow: stored callback secret removed")
+    return web.json_response(await _in_thread(callback_status))
+
+
+def _callback_secrets() -> tuple[str, ...]:
+    """The secret(s) a delivery may be signed with; none (so every delivery is refused) when unset or bad."""
+    try:
+        secret = config.resolve_callback_secret()
+    except errors.InputRejected:
+        return ()
+    return (secret,) if secret else ()
+
+
+async def _body_within(request: web.Request, limit: int) -> bytes | None:
+    """The raw body, or None when it is longer than `limit` (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+async def post_callback(request: web.Request) -> web.Response:
+    """Runflow's POST when a run ends. Not guarded by Host or Origin like the browser's routes: it comes
+    from the internet by the public name, and its signature over the raw body is what makes it genuine."""
+    body = await _body_within(request, callbacks.MAX_BODY_BYTES)
+    answer = callbacks.too_large() if body is None else callbacks.receive(
+        body, request.headers.get(callbacks.SIGNATURE_HEADER), await _in_thread(_callback_secrets))
+    return web.json_response(answer.body, status=answer.status)
+
+
 def add_routes(routes: web.RouteTableDef) -> None:
     """Put every /runflow/ route on a route table (ComfyUI's, or a test app's)."""
     routes.get("/runflow/key")(readable(get_key))
@@ -405,6 +528,10 @@ def add_routes(routes: web.RouteTableDef) -> None:
     routes.post("/runflow/mode")(post_mode)
     routes.get("/runflow/price")(readable(get_price))
     routes.get("/runflow/shared-store")(readable(get_shared_store))
+    routes.get("/runflow/callback-secret")(readable(get_callback_secret))
+    routes.post("/runflow/callback-secret")(post_callback_secret)
+    routes.delete("/runflow/callback-secret")(delete_callback_secret)
+    routes.post(callbacks.CALLBACK_PATH)(post_callback)
 
 
 def _register_with_comfyui() -> None:
@@ -414,6 +541,7 @@ def _register_with_comfyui() -> None:
         return
     if getattr(PromptServer, "instance", None) is not None:
         add_routes(PromptServer.instance.routes)
+        wakeups.shared_wakeups().attach_receiver()  # POST /runflow/callback now wakes this process's runs
 
 
 _register_with_comfyui()

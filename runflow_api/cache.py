@@ -2,8 +2,9 @@
 
 The key hashes decoded pixels, not encoded bytes, so re-saving a photo or passing the same tensor again
 is still a hit. It also holds the service, so emulator results never stand in for paid ones. Each entry
-is one file: a header with the metadata and a checksum of the image, then the image bytes, written
-atomically. A reader can therefore never see half an entry, and a truncated or corrupt file (a crash, a
+is one file: a header with the metadata and a checksum of the image(s), then the image bytes, written
+atomically (`pack_entry` / `unpack_entry` are the only code that knows the layout; a shared store keeps
+the same blobs). A reader can therefore never see half an entry, and a truncated or corrupt file (a crash, a
 full disk, a hand edit) is detected and treated as a miss. The cache can only ever cost a re-run: every
 failure in it is logged once and otherwise ignored.
 """
@@ -17,6 +18,7 @@ import logging
 import os
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,8 +30,11 @@ from .ledger import plausible_cost
 log = logging.getLogger("runflow_api")
 
 SCHEMA = "runflow-cache-v1"
-_MAGIC = b"RFC1"
+_MAGIC = b"RFC1"  # one image: magic, metadata length, sha256 of the image, metadata, image
+_MAGIC_MANY = b"RFC2"  # several: the same, the sha256 over all images, then each image's length (>I) first
 _HEADER = struct.Struct(">4sI32s")  # magic, metadata length, sha256 of the image bytes
+_LENGTH = struct.Struct(">I")
+MAX_IMAGES = 64
 _RESCAN_EVERY = 200
 # Process-wide, not per cache object: the nodes build a client per execution, and an entry whose
 # metadata is malformed stays (its image is good), so a per-object memory would warn on every queue.
@@ -63,8 +68,71 @@ def cache_key(
 
 @dataclass(frozen=True)
 class CachedResult:
+    """A stored result: the first image's bytes, the metadata, and any further images of the same run."""
+
     image_bytes: bytes
     meta: dict[str, Any]
+    more_images: tuple[bytes, ...] = ()
+
+    @property
+    def all_images(self) -> tuple[bytes, ...]:
+        return (self.image_bytes, *self.more_images)
+
+
+def pack_entry(images: Sequence[bytes], meta: dict[str, Any]) -> bytes:
+    """The stored form of a result: every image of the run, whole, with its metadata and a checksum.
+
+    A single image keeps the original `RFC1` layout byte for byte, so entries written before runs could
+    return several images, and by older versions of the pack, read both ways."""
+    if not images or len(images) > MAX_IMAGES or not all(images):
+        raise ValueError(f"a cache entry holds 1..{MAX_IMAGES} non-empty images, got {len(images)}")
+    encoded_meta = json.dumps(meta, default=str).encode("utf-8")
+    if len(images) == 1:
+        return _HEADER.pack(_MAGIC, len(encoded_meta), hashlib.sha256(images[0]).digest()) + encoded_meta + images[0]
+    lengths = _LENGTH.pack(len(images)) + b"".join(_LENGTH.pack(len(image)) for image in images)
+    body = lengths + b"".join(images)
+    return _HEADER.pack(_MAGIC_MANY, len(encoded_meta), hashlib.sha256(body).digest()) + encoded_meta + body
+
+
+def unpack_entry(blob: bytes) -> CachedResult | None:
+    """The result `pack_entry` stored, or None for anything truncated, corrupt or foreign."""
+    if len(blob) < _HEADER.size:
+        return None
+    magic, meta_length, digest = _HEADER.unpack_from(blob)
+    meta_end = _HEADER.size + meta_length
+    if magic not in (_MAGIC, _MAGIC_MANY) or meta_end > len(blob):
+        return None
+    body = blob[meta_end:]
+    if not body or hashlib.sha256(body).digest() != digest:
+        return None
+    try:
+        meta = json.loads(blob[_HEADER.size:meta_end])
+    except ValueError:
+        return None
+    if not isinstance(meta, dict):
+        return None
+    images = [body] if magic == _MAGIC else _split_images(body)
+    if not images:
+        return None
+    return CachedResult(images[0], meta, tuple(images[1:]))
+
+
+def _split_images(body: bytes) -> list[bytes]:
+    """The images of an `RFC2` body, or [] when its lengths do not add up."""
+    if len(body) < _LENGTH.size:
+        return []
+    (count,) = _LENGTH.unpack_from(body)
+    offset = _LENGTH.size * (1 + count)
+    if not 2 <= count <= MAX_IMAGES or offset > len(body):
+        return []
+    lengths = [_LENGTH.unpack_from(body, _LENGTH.size * (1 + n))[0] for n in range(count)]
+    if offset + sum(lengths) != len(body) or 0 in lengths:
+        return []
+    images = []
+    for length in lengths:
+        images.append(body[offset:offset + length])
+        offset += length
+    return images
 
 
 def stored_facts(key: str, meta: dict[str, Any]) -> tuple[str | None, Decimal | None, str | None]:
@@ -84,31 +152,6 @@ def stored_facts(key: str, meta: dict[str, Any]) -> tuple[str | None, Decimal | 
     if first:
         log.warning("Result cache: entry %s has malformed metadata; its run id or cost is not shown.", key[:16])
     return clean_run_id, cost, clean_url
-
-
-def encode_entry(image_bytes: bytes, meta: dict[str, Any]) -> bytes:
-    """One entry as bytes: the same form on disk and in a fleet's shared store."""
-    encoded_meta = json.dumps(meta, default=str).encode("utf-8")
-    header = _HEADER.pack(_MAGIC, len(encoded_meta), hashlib.sha256(image_bytes).digest())
-    return header + encoded_meta + image_bytes
-
-
-def decode_entry(blob: bytes) -> CachedResult | None:
-    """The entry in `blob`, or None when it is truncated, corrupt or not ours (checked by its checksum)."""
-    if len(blob) < _HEADER.size:
-        return None
-    magic, meta_length, digest = _HEADER.unpack_from(blob)
-    meta_end = _HEADER.size + meta_length
-    if magic != _MAGIC or meta_end > len(blob):
-        return None
-    image = blob[meta_end:]
-    if not image or hashlib.sha256(image).digest() != digest:
-        return None
-    try:
-        meta = json.loads(blob[_HEADER.size:meta_end])
-    except ValueError:
-        return None
-    return CachedResult(image, meta) if isinstance(meta, dict) else None
 
 
 class ResultCache:
@@ -145,7 +188,7 @@ class ResultCache:
         except OSError as exc:
             self._warn_once(key, "Result cache: cannot read %s (%s); treating it as a miss.", path, exc)
             return None
-        entry = decode_entry(blob)
+        entry = unpack_entry(blob)
         if entry is None:
             self._warn_once(key, "Result cache: %s is damaged (truncated or corrupt); it will be fetched again.", path)
             with contextlib.suppress(OSError):
@@ -155,12 +198,13 @@ class ResultCache:
             os.utime(path)  # recency for least-recently-used eviction
         return entry
 
-    def put(self, key: str, image_bytes: bytes, meta: dict[str, Any]) -> None:
-        """Store atomically; a failure (disk full, permissions) is a warning, never an exception."""
-        self.put_blob(key, encode_entry(image_bytes, meta))
+    def put(self, key: str, images: bytes | Sequence[bytes], meta: dict[str, Any]) -> None:
+        """Store every image of a result atomically; a failure (disk full, permissions) is a warning,
+        never an exception."""
+        self.put_blob(key, pack_entry([images] if isinstance(images, bytes) else images, meta))
 
     def put_blob(self, key: str, blob: bytes) -> None:
-        """Store an entry already encoded (by `encode_entry`, here or on another machine of the fleet)."""
+        """Store an entry already packed (by `pack_entry`, here or on another machine of the fleet)."""
         path = self._path(key)
         try:
             atomic_write(path, blob, durable=False)

@@ -35,6 +35,7 @@ class Item:
     source: Path
     output: Path
     refused: str | None = None  # why this item must not run at all (nothing is spent on it)
+    relative: str = ""  # the input's path below the folder or glob root it was found under (run metadata)
 
 
 def _is_image(path: Path) -> bool:
@@ -96,7 +97,7 @@ def collect(arguments: list[str], out_dir: Path, fmt: str) -> list[Item]:
             if output in taken:  # photo.jpg and photo.png in one folder: keep both results
                 output = _mirrored(out_dir, relative.with_name(f"{relative.stem}_{relative.suffix.lstrip('.')}.{fmt}"))
             taken.add(output)
-            items.append(Item(source, output, _escape_problem(source, output, out_dir, out_root)))
+            items.append(Item(source, output, _escape_problem(source, output, out_dir, out_root), relative.as_posix()))
     return items
 
 
@@ -148,6 +149,20 @@ def save_result(result: IsolationResult, path: Path, fmt: str, background: tuple
         atomic_write(path, result.image_bytes, durable=False)
     else:
         write_atomically(render(result.image, background), path, fmt)
+
+
+def numbered_outputs(path: Path, count: int) -> list[Path]:
+    """Where the images of one input go when its run returned several: `name.png`, `name-2.png`, ..."""
+    return [path] + [path.with_name(f"{path.stem}-{number}{path.suffix}") for number in range(2, count + 1)]
+
+
+def save_all(result: IsolationResult, path: Path, fmt: str, background: tuple[int, int, int] | None) -> list[Path]:
+    """Write every image of a result (see `numbered_outputs`); the later images first, so that `path`,
+    whose presence marks the input as done, is written last."""
+    paths = numbered_outputs(path, len(result.images))
+    for view, target in reversed(list(zip(result.per_image(), paths, strict=True))):
+        save_result(view, target, fmt, background)
+    return paths
 
 
 def write_atomically(image: Image.Image, path: Path, fmt: str) -> None:

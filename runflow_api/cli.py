@@ -18,9 +18,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import __version__, catalogue, config, fleet, images, service
+from . import __version__, catalogue, config, fleet, images, run_metadata, service
+from .callback_server import CallbackReceiver, parse_listen
+from .callbacks import CallbackSettings
 from .client import RunflowClient
-from .errors import InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
+from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .ledger import Ledger
 from .product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 from .progress import ProgressTally
@@ -54,6 +56,13 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, default=None, help="write a JSON report of every input")
     parser.add_argument("--force", action="store_true", help="redo items whose output exists, and skip the cache")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
+                        help="add KEY=VALUE to every run's metadata in Runflow's dashboard (repeatable)")
+    parser.add_argument("--public-url", default=None, metavar="URL",
+                        help="with --callback-listen: the base URL at which Runflow reaches the receiver; runs "
+                        "then call back instead of being polled (secret: RUNFLOW_CALLBACK_SECRET or its file)")
+    parser.add_argument("--callback-listen", default=None, metavar="HOST:PORT",
+                        help="with --public-url: serve POST /runflow/callback here while the command runs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,6 +141,8 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
         else:
             todo.append(item)
     options = {"aspect_ratio": args.aspect_ratio, "resolution": args.resolution, "prompt": args.prompt}
+    user_metadata = run_metadata.validate(run_metadata.parse_pairs(args.metadata), what="--metadata")
+    _item_metadata("", user_metadata)  # a key the CLI sets itself is refused now, not once per photo
     price = Decimal(0) if emulator else PRICE_PER_IMAGE
     free = " (emulator: free)" if emulator else ""
     if args.dry_run or not _worst_case_passes(client, len(todo), args.max_cost):
@@ -160,7 +171,8 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     started = time.monotonic()
     try:
         for index, outcome in client.isolate_stream(
-            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, **options
+            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, outputs="all",
+            metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
             _settle(todo[index], outcome, summary, background, args.format)
             snapshot = tally.snapshot()
@@ -198,10 +210,17 @@ def _worst_case_passes(client: RunflowClient, count: int, max_cost: Decimal | No
     return True
 
 
+def _item_metadata(relative: str, user: dict[str, str]) -> dict[str, str]:
+    """Where a run came from, for Runflow's dashboard: the CLI and the input's path below its root."""
+    origin = {"source": "cli", "input_path": relative[-run_metadata.MAX_VALUE_CHARS:]}
+    return run_metadata.merge(origin, user, what="--metadata")
+
+
 def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: Any, fmt: str) -> None:
+    written: list[Path] = []
     if isinstance(outcome, IsolationResult):
         try:
-            catalogue.save_result(outcome, item.output, fmt, background)
+            written = catalogue.save_all(outcome, item.output, fmt, background)
         except OSError as exc:
             outcome = RunflowError(f"Could not write {item.output}: {exc}. The result is cached; fix and re-run.")
     if isinstance(outcome, IsolationResult):
@@ -215,7 +234,7 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: An
         summary.cost += cost
         summary.rows.append(_row(item, status, run_id=outcome.run_id, cost=f"{cost:.2f}",
                                  cached=outcome.cached, resumed=outcome.resumed,
-                                 seconds=round(outcome.elapsed_s, 3)))
+                                 seconds=round(outcome.elapsed_s, 3), outputs=[str(path) for path in written]))
     else:
         _fail(item, str(outcome), summary, run_id=outcome.run_id)
 
@@ -249,10 +268,10 @@ def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = Fals
     path.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
-def _client(args: argparse.Namespace, emulator: bool) -> RunflowClient:
+def _client(args: argparse.Namespace, emulator: bool, callbacks: CallbackSettings | None = None) -> RunflowClient:
     # A catalogue is one pass: keeping recent results in memory would only grow the process.
     options: dict[str, Any] = {"max_concurrency": getattr(args, "concurrency", 8), "memory_cache": False,
-                               "team_budget": getattr(args, "team_budget", None)}
+                               "team_budget": getattr(args, "team_budget", None), "callbacks": callbacks or False}
     if getattr(args, "dry_run", False):  # no key needed, and no emulator started, to send nothing
         if emulator:
             options["service_id"] = service.EMULATOR_SERVICE_ID  # so the plan sees the emulator's cache
@@ -316,11 +335,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "spend":
             return run_spend()
-        with _client(args, args.emulator) as client:
-            return run_isolate(args, client, emulator=args.emulator)
+        settings, listen = _callback_options(args)
+        if settings is None or listen is None:
+            with _client(args, args.emulator) as client:
+                return run_isolate(args, client, emulator=args.emulator)
+        with CallbackReceiver(*listen, settings.secret) as receiver:
+            print(f"Receiving callbacks on port {receiver.port} for {settings.callback_url}.", file=sys.stderr)
+            with _client(args, args.emulator, settings) as client:
+                return run_isolate(args, client, emulator=args.emulator)
     except RunflowError as exc:
         print(f"runflow: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+
+
+def _callback_options(args: argparse.Namespace) -> tuple[CallbackSettings | None, tuple[str, int] | None]:
+    """Callbacks for this command: both --public-url and --callback-listen, and a secret; or neither flag."""
+    if args.public_url is None and args.callback_listen is None or args.dry_run:
+        return None, None
+    if args.public_url is None or args.callback_listen is None:
+        raise InputRejected("--public-url and --callback-listen go together: the URL at which Runflow reaches "
+                            "this machine, and the HOST:PORT the receiver listens on behind it.")
+    secret = config.resolve_callback_secret()
+    if secret is None:
+        raise InputRejected(f"Callbacks need the signing secret: set {config.CALLBACK_SECRET_ENV}, or save it in "
+                            f"{config.callback_secret_path()} (mode 0600), or leave out --public-url to poll.")
+    public = config.validate_public_url(args.public_url, what="--public-url")
+    return CallbackSettings(public, secret), parse_listen(args.callback_listen)
 
 
 def isolate_main(argv: Sequence[str] | None = None) -> int:

@@ -19,10 +19,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from . import config, originals
+from . import callbacks, config, originals, run_metadata
 from .assets import StagedAsset
 from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
 from .cache import ResultCache
+from .callbacks import CallbackSettings
 from .claims import Claims, LocalClaims
 from .durations import DurationModel, DurationStore, EstimateStore
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
@@ -36,7 +37,8 @@ from .ledger import Ledger
 from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
-from .results import BatchPlan, IsolationResult, ProgressEvent
+from .results import BatchPlan, IsolationResult, ProgressEvent, check_outputs_mode
+from .run_metadata import MetadataOption
 from .runs import PollPolicy
 
 log = logging.getLogger("runflow_api")
@@ -78,6 +80,9 @@ class RunflowClient:
     `service_id` names the service in cache keys (default: the base URL), so results from the emulator
     and from the real service never mix. `memory_cache` keeps recent results decoded in memory for
     repeats in the same process (ComfyUI re-queues); a one-pass catalogue run turns it off.
+    `callbacks`: settings (public URL and secret) to have Runflow call back instead of polling, False for
+    none, None (default) for RUNFLOW_PUBLIC_URL + RUNFLOW_CALLBACK_SECRET when a receiver runs in this
+    process (ComfyUI's route, a CLI `--callback-listen`).
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class RunflowClient:
         model_id: str = MODEL_ID,
         shared_store: str | SharedStore | None = None,
         team_budget: Decimal | float | str | None = None,
+        callbacks: CallbackSettings | bool | None = None,
     ) -> None:
         if not 1 <= int(max_concurrency) <= MAX_CONCURRENCY:
             raise InputRejected(f"max_concurrency must be 1..{MAX_CONCURRENCY}, got {max_concurrency}.")
@@ -156,6 +162,7 @@ class RunflowClient:
             model_id=model_id,
             slots=RunSlots(self.max_concurrency),
             recent=shared_recent_results() if cache and memory_cache else None,
+            callbacks=_callback_settings(callbacks),
         )
 
     def __repr__(self) -> str:
@@ -195,6 +202,8 @@ class RunflowClient:
         force_rerun: bool = False,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
+        metadata: MetadataOption = None,
+        outputs: str = "first",
     ) -> IsolationResult:
         """One image. Raises the item's error instead of returning it."""
         outcome = self.isolate_many(
@@ -206,6 +215,8 @@ class RunflowClient:
             force_rerun=force_rerun,
             on_progress=on_progress,
             should_cancel=should_cancel,
+            metadata=metadata,
+            outputs=outputs,
         )[0]
         if isinstance(outcome, RunflowError):
             raise outcome
@@ -223,15 +234,20 @@ class RunflowClient:
         spend_limit: Decimal | float | str | None = None,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
+        metadata: MetadataOption = None,
+        outputs: str = "first",
     ) -> list[Outcome]:
         """Every image as its own run, all in flight at once; results (or errors) in input order.
 
-        Every input is validated first: one bad image refuses the whole call before anything is spent."""
-        jobs = self._prepare(images_in, aspect_ratio, resolution, prompt, lossless)
+        Every input (and its `metadata`: one mapping of strings for all, or a function of the input's
+        index) is validated first: one bad input refuses the whole call before anything is spent.
+        `outputs="all"` keeps every image a run returns in `result.images`; "first" only the first."""
+        check_outputs_mode(outputs)
+        jobs = self._prepare(images_in, aspect_ratio, resolution, prompt, lossless, metadata)
         self.check_spend(self._plan([job.cache_key for job in jobs], force_rerun), spend_limit)
         if should_cancel is not None and should_cancel():
             raise RunflowCancelled("Cancelled before anything started.")
-        return run_batch(
+        outcomes = run_batch(
             self._engine,
             jobs,
             concurrency=2 * self.max_concurrency,
@@ -239,6 +255,7 @@ class RunflowClient:
             on_progress=on_progress,
             should_cancel=should_cancel,
         )
+        return [_shaped(outcome, outputs) for outcome in outcomes]
 
     def isolate_stream(
         self,
@@ -251,19 +268,22 @@ class RunflowClient:
         force_rerun: bool = False,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
+        metadata: MetadataOption = None,
+        outputs: str = "first",
     ) -> Iterator[tuple[int, Outcome]]:
         """(index, result or error) as each finishes, for catalogues too big to hold in memory.
 
         Inputs (typically paths) are loaded lazily by the workers, a few per worker at a time; an
-        unreadable file is that item's error, not the stream's. Call `plan` and `check_spend` first to
-        guard the spend: a stream does not know its length in advance."""
+        unreadable file (or its bad `metadata`) is that item's error, not the stream's. Call `plan` and
+        `check_spend` first to guard the spend: a stream does not know its length in advance."""
+        check_outputs_mode(outputs)
         params = IsolationParams(aspect_ratio, resolution, prompt)
 
         def sources() -> Iterator[Source]:
             for index, image in enumerate(images_in):
-                yield index, functools.partial(self._job, image, params, index, lossless)
+                yield index, functools.partial(self._job, image, params, index, lossless, metadata)
 
-        return stream_outcomes(
+        outcomes = stream_outcomes(
             self._engine,
             sources(),
             concurrency=2 * self.max_concurrency,
@@ -272,6 +292,7 @@ class RunflowClient:
             on_progress=on_progress,
             should_cancel=should_cancel,
         )
+        return ((index, _shaped(outcome, outputs)) for index, outcome in outcomes)
 
     def plan(
         self,
@@ -404,11 +425,16 @@ class RunflowClient:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _job(self, image: Any, params: IsolationParams, index: int, lossless: bool) -> Job:
-        return prepare_job(image, params, index=index, lossless=lossless, engine=self._engine)
+    def _job(
+        self, image: Any, params: IsolationParams, index: int, lossless: bool, metadata: MetadataOption = None
+    ) -> Job:
+        secrets = (self._engine.transport._api_key, self._engine.callbacks.secret if self._engine.callbacks else None)
+        return prepare_job(image, params, index=index, lossless=lossless, engine=self._engine,
+                           metadata=run_metadata.resolve(metadata, index, secrets=secrets))
 
     def _prepare(
-        self, images_in: Sequence[Any], aspect_ratio: str, resolution: str, prompt: str | None, lossless: bool
+        self, images_in: Sequence[Any], aspect_ratio: str, resolution: str, prompt: str | None, lossless: bool,
+        metadata: MetadataOption = None,
     ) -> list[Job]:
         if isinstance(images_in, (str, bytes)) or not isinstance(images_in, Sequence):
             raise InputRejected("images must be a list of images; for a single image use isolate().")
@@ -416,10 +442,11 @@ class RunflowClient:
             raise InputRejected("The batch is empty: pass at least one image.")
         params = IsolationParams(aspect_ratio, resolution, prompt)
         if len(images_in) == 1:
-            return [self._job(images_in[0], params, 0, lossless)]
+            return [self._job(images_in[0], params, 0, lossless, metadata)]
         # Hashing 16 2K images takes ~130 ms on one thread; hashlib and Pillow release the GIL, so spread it.
         with ThreadPoolExecutor(max_workers=min(len(images_in), os.cpu_count() or 2)) as pool:
-            return list(pool.map(lambda pair: self._job(pair[1], params, pair[0], lossless), enumerate(images_in)))
+            return list(pool.map(lambda pair: self._job(pair[1], params, pair[0], lossless, metadata),
+                                 enumerate(images_in)))
 
     def _plan(self, keys: list[str], force_rerun: bool) -> BatchPlan:
         unique = list(dict.fromkeys(keys))
@@ -437,6 +464,20 @@ class RunflowClient:
             if entry is not None and entry.run_id:
                 resumable += 1
         return BatchPlan(len(keys), len(unique), cached, resumable, len(unique) - cached - resumable, PRICE_PER_IMAGE)
+
+
+def _callback_settings(option: CallbackSettings | bool | None) -> CallbackSettings | None:
+    """The client's `callbacks` option: explicit settings, off (False), or the host's (None / True)."""
+    if isinstance(option, CallbackSettings):
+        return option
+    return callbacks.host_settings() if option is None or option is True else None
+
+
+def _shaped(outcome: Outcome, outputs: str) -> Outcome:
+    """A result as the caller asked for it: every image of the run, or (the default) only the first."""
+    if outputs == "first" and isinstance(outcome, IsolationResult):
+        return outcome.only_first()
+    return outcome
 
 
 def _money(value: Decimal | float | str | None, name: str) -> Decimal | None:

@@ -31,11 +31,15 @@ CACHE_DIR_ENV = "RUNFLOW_CACHE_DIR"
 DATA_DIR_ENV = "RUNFLOW_DATA_DIR"
 # The service id of the bundled emulator (service.make_client): its runs cost nothing, so no budget counts them.
 EMULATOR_SERVICE_ID = "emulator"
+PUBLIC_URL_ENV = "RUNFLOW_PUBLIC_URL"
+CALLBACK_SECRET_ENV = "RUNFLOW_CALLBACK_SECRET"
+CALLBACK_SECRET_FILE_ENV = "RUNFLOW_CALLBACK_SECRET_FILE"
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _MIN_KEY_LENGTH = 12
 # Only these prefixes are shown by mask_key: they are public (they name the key's kind, not the key).
 PUBLIC_KEY_PREFIXES = ("rf_live_", "rf_test_")
+PUBLIC_SECRET_PREFIXES = ("whsec_",)
 _MASK_TAIL = 4
 # The tail is shown only when at least this many characters stay hidden between prefix and tail.
 _MASK_MIN_HIDDEN = 8
@@ -106,11 +110,20 @@ def mask_key(key: str | None) -> str:
     Whatever the key's shape, nothing of its secret middle is shown: an unknown prefix is hidden (in
     `sk_SECRET_abcd` or `rf_SECRET_ab` the "prefix" would be the secret), and a key too short to keep
     at least eight characters hidden shows no tail at all."""
-    if not key:
+    return _mask(key, PUBLIC_KEY_PREFIXES)
+
+
+def mask_secret(secret: str | None) -> str:
+    """The callback secret as it may be shown: like `mask_key`, with `whsec_` as its public prefix."""
+    return _mask(secret, PUBLIC_SECRET_PREFIXES)
+
+
+def _mask(secret: str | None, public_prefixes: tuple[str, ...]) -> str:
+    if not secret:
         return "(none)"
-    prefix = next((p for p in PUBLIC_KEY_PREFIXES if key.startswith(p)), "")
-    hidden = len(key) - len(prefix) - _MASK_TAIL
-    tail = key[-_MASK_TAIL:] if hidden >= _MASK_MIN_HIDDEN else ""
+    prefix = next((p for p in public_prefixes if secret.startswith(p)), "")
+    hidden = len(secret) - len(prefix) - _MASK_TAIL
+    tail = secret[-_MASK_TAIL:] if hidden >= _MASK_MIN_HIDDEN else ""
     return f"{prefix}…{tail}"
 
 
@@ -141,7 +154,11 @@ def missing_key_message() -> str:
 
 def read_key_file(path: Path | None = None) -> str | None:
     """The key stored in the key file, or None when there is no (readable, non-empty) file."""
-    path = path or key_file_path()
+    return read_secret_file(path or key_file_path())
+
+
+def read_secret_file(path: Path) -> str | None:
+    """A credential file's text, stripped; None when there is no (readable, non-empty) file."""
     try:
         text = path.read_text(encoding="utf-8").strip()
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
@@ -172,9 +189,13 @@ def write_key_file(key: str, path: Path | None = None) -> Path:
 
 
 def delete_key_file(path: Path | None = None) -> bool:
-    """Remove the stored key; True when there was one. Serialised with writers, so a delete and a save
-    racing each other end in one of the two states, never in an error."""
-    path = path or key_file_path()
+    """Remove the stored key; True when there was one (see `delete_secret_file`)."""
+    return delete_secret_file(path or key_file_path())
+
+
+def delete_secret_file(path: Path) -> bool:
+    """Remove a credential file; True when there was one. Serialised with writers, so a delete and a
+    save racing each other end in one of the two states, never in an error."""
     with _secret_file_lock(path):
         try:
             path.unlink()
@@ -280,6 +301,78 @@ def _secret_file_lock(path: Path) -> Iterator[None]:
                 _os_unlock(fd)
         finally:
             os.close(fd)
+
+
+# -- callbacks: the public URL and the signing secret ---------------------------------------------------
+
+_SECRET_PATTERN = re.compile(r"^[\x21-\x7e]{16,256}$")  # printable ASCII, no spaces: what Runflow issues
+
+
+def callback_secret_path() -> Path:
+    """The callback secret's file: `RUNFLOW_CALLBACK_SECRET_FILE`, else `callback_secret` beside the key file."""
+    if os.environ.get(CALLBACK_SECRET_FILE_ENV):
+        return Path(os.environ[CALLBACK_SECRET_FILE_ENV])
+    return key_file_path().parent / "callback_secret"
+
+
+def callback_secret_source() -> str | None:
+    """Which source would supply the callback secret now: "env", "file" or None."""
+    if os.environ.get(CALLBACK_SECRET_ENV, "").strip():
+        return "env"
+    if read_secret_file(callback_secret_path()):
+        return "file"
+    return None
+
+
+def validate_callback_secret(secret: str) -> str:
+    """Refuse a secret that cannot be what Runflow issued (`whsec_...`), without showing it."""
+    secret = secret.strip()
+    if not _SECRET_PATTERN.match(secret):
+        raise InputRejected(
+            f"The callback secret {mask_secret(secret)} is malformed: it must be 16 to 256 printable characters "
+            "without spaces (Runflow's look like whsec_...). Copy it again from Runflow (POST /v1/callback-secrets)."
+        )
+    return secret
+
+
+def resolve_callback_secret() -> str | None:
+    """The secret that signs callbacks: `RUNFLOW_CALLBACK_SECRET`, else the 0600 file; None when unset.
+    A malformed one is refused (InputRejected), never used."""
+    for candidate in (os.environ.get(CALLBACK_SECRET_ENV), read_secret_file(callback_secret_path())):
+        if candidate and candidate.strip():
+            return validate_callback_secret(candidate)
+    return None
+
+
+def write_callback_secret_file(secret: str, path: Path | None = None) -> Path:
+    """Store a validated callback secret with mode 0600 (see `write_secret_file`)."""
+    return write_secret_file(path or callback_secret_path(), validate_callback_secret(secret))
+
+
+def delete_callback_secret_file(path: Path | None = None) -> bool:
+    return delete_secret_file(path or callback_secret_path())
+
+
+def validate_public_url(url: str, *, what: str = PUBLIC_URL_ENV) -> str:
+    """The base URL at which Runflow reaches this server, without a trailing /: http(s), a host, no
+    credentials, no query. Plain http is allowed (a reverse proxy may terminate TLS) but only https is
+    safe on the internet, which the README says."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        raise InputRejected(
+            f"{what} {url_for_display(url)!r} is not a usable base URL: give the address at which Runflow "
+            "can reach this server, such as https://comfy.example.com (no user name, password or query)."
+        )
+    if parts.query or parts.fragment:
+        raise InputRejected(f"{what} {url_for_display(url)!r} must not have a query or fragment.")
+    return url
+
+
+def public_url() -> str | None:
+    """`RUNFLOW_PUBLIC_URL`, validated; None when unset."""
+    raw = os.environ.get(PUBLIC_URL_ENV, "").strip()
+    return validate_public_url(raw) if raw else None
 
 
 def resolve_base_url(explicit: str | None = None) -> str:

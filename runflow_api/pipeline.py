@@ -20,7 +20,8 @@ import numpy as np
 
 from . import images, originals
 from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_bytes
-from .cache import CachedResult, ResultCache, cache_key, encode_entry, stored_facts
+from .cache import CachedResult, ResultCache, cache_key, pack_entry, stored_facts
+from .callbacks import CallbackSettings
 from .claims import Claims
 from .config import is_loopback_url
 from .durations import DurationModel
@@ -43,6 +44,7 @@ from .recent import RecentResults
 from .redact import url_for_display
 from .results import ImageURL, IsolationResult
 from .runs import PollPolicy, Run, create_run, get_run, wait_for_run
+from .wakeups import Wakeup, shared_wakeups
 
 log = logging.getLogger("runflow_api")
 
@@ -90,6 +92,7 @@ class Engine:
     fleet: Fleet | None = None
     max_output_pixels: int = 8192 * 8192
     max_output_bytes: int = 256 * 1024 * 1024
+    callbacks: CallbackSettings | None = None  # on: creates carry callback_url, waits wake on the callback
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Job:
     source_url: str | None = None
     lossless: bool = False
     encoded: images.EncodedImage | None = None
+    metadata: dict[str, str] | None = None  # what the create carries for the dashboard; not in the cache key
 
 
 def _as_url(image: Any) -> str | None:
@@ -146,7 +150,10 @@ def _url_pixels(engine: Engine, url: str, name: str) -> np.ndarray:
     return images.to_array(data, name=name)
 
 
-def prepare_job(image: Any, params: IsolationParams, *, index: int, lossless: bool, engine: Engine) -> Job:
+def prepare_job(
+    image: Any, params: IsolationParams, *, index: int, lossless: bool, engine: Engine,
+    metadata: dict[str, str] | None = None,
+) -> Job:
     """Validate one input and compute its cache key. Nothing is paid here: bad input costs nothing. The
     only request is the download of a URL input (to key it by its pixels)."""
     name = image.label if isinstance(image, ImageURL) and image.label else f"image {index}"
@@ -168,7 +175,7 @@ def prepare_job(image: Any, params: IsolationParams, *, index: int, lossless: bo
         lossless=lossless,
     )
     # A URL input is sent as its URL (the service fetches it): its pixels are not kept in memory.
-    return Job(index, resolved, key, array if url is None else None, url, lossless, encoded)
+    return Job(index, resolved, key, array if url is None else None, url, lossless, encoded, metadata)
 
 
 def stage_array(
@@ -214,22 +221,22 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
     recent = engine.recent.get(job.cache_key) if engine.recent is not None else None
     from_fleet = False
     if recent is not None:
-        image, hit = recent
+        decoded, hit = recent
     else:
         found = _stored_entry(engine, job)
         if found is None:
             return None
         hit, from_fleet = found
         try:
-            image = images.decode_image(hit.image_bytes, max_pixels=engine.max_output_pixels)
+            decoded = [images.decode_image(data, max_pixels=engine.max_output_pixels) for data in hit.all_images]
         except Exception as exc:  # a stored file that no longer decodes is only a miss
             log.warning("Ignoring an unreadable cached result (%s); it will be fetched again.", exc)
             return None
         if engine.recent is not None:
-            engine.recent.put(job.cache_key, image, hit)
+            engine.recent.put(job.cache_key, decoded, hit)
     run_id, cost, output_url = stored_facts(job.cache_key, hit.meta)
     return IsolationResult(
-        image=image,
+        image=decoded[0],
         run_id=run_id,
         cost=cost,
         output_url=output_url,
@@ -239,6 +246,8 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
         cache_key=job.cache_key,
         index=job.index,
         image_bytes=hit.image_bytes,
+        images=decoded,
+        images_bytes=list(hit.all_images),
         shared_hit=from_fleet,
     )
 
@@ -261,17 +270,22 @@ def _intent(engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, ea
         )
         emit("staged")
         image_url = staged.url
-    return engine.journal.record_intent(
-        job.cache_key, service_id=engine.service_id, params={"input": job.params.run_input(image_url)}
-    )
+    # Everything the create body holds is journaled and replayed from here, never recomputed: a replay
+    # with other metadata or another callback URL would be a different body (409, or a second bill).
+    params: dict[str, Any] = {"input": job.params.run_input(image_url), "metadata": job.metadata or {},
+                              "callback_url": engine.callbacks.callback_url if engine.callbacks else None}
+    return engine.journal.record_intent(job.cache_key, service_id=engine.service_id, params=params)
 
 
 def _send_create(engine: Engine, entry: JournalEntry, should_cancel: CancelCheck) -> Run:
+    """The journaled body as it was: an entry from before metadata existed replays the legacy body."""
     return create_run(
         engine.transport,
         engine.model_id,
         entry.params["input"],
         idempotency_key=entry.idempotency_key,
+        metadata=entry.params.get("metadata"),
+        callback_url=entry.params.get("callback_url"),
         should_cancel=should_cancel,
     )
 
@@ -346,33 +360,52 @@ def _finished_run(engine: Engine, job: Job, emit: Emit, should_cancel: CancelChe
         else:
             run, created_at = resumed
         if not run.terminal:
-            run = wait_for_run(
-                engine.transport,
-                run.id,
-                created_at=created_at,
-                kind=job.params.resolution,
-                durations=engine.durations,
-                policy=engine.poll,
-                should_cancel=should_cancel,
-                on_status=lambda current: emit("status", run_id=current.id, status=current.status),
-            )
+            sent = intent if resumed is None else resumable
+            with _wakeup_for(engine, run.id, sent) as wakeup:
+                run = wait_for_run(
+                    engine.transport,
+                    run.id,
+                    created_at=created_at,
+                    kind=job.params.resolution,
+                    durations=engine.durations,
+                    policy=engine.poll,
+                    should_cancel=should_cancel,
+                    on_status=lambda current: emit("status", run_id=current.id, status=current.status),
+                    wakeup=wakeup,
+                )
     return run, resumed is not None
 
 
-def _download(engine: Engine, run: Run, should_cancel: CancelCheck) -> tuple[bytes, str]:
-    """Fetch the first output image at once; an expired URL is re-signed by reading the run again."""
+@contextmanager
+def _wakeup_for(engine: Engine, run_id: str, sent: JournalEntry | None) -> Iterator[Wakeup | None]:
+    """The callback alarm of a run while callbacks are on and its create asked for one; None (plain,
+    learned polling) otherwise: a run resumed from a create sent without a callback_url never calls back,
+    and waiting for it would only add the long fallback interval."""
+    if engine.callbacks is None or sent is None or not sent.params.get("callback_url"):
+        yield None
+        return
+    with shared_wakeups().register(run_id) as wakeup:
+        yield wakeup
+
+
+def _download(engine: Engine, run: Run, should_cancel: CancelCheck) -> tuple[list[bytes], list[str]]:
+    """Fetch every output image at once (a result is cached whole, so any later `outputs` mode is served
+    from the cache); an expired URL is re-signed by reading the run again."""
     for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
         urls = run.output_urls()
         if not urls:
             raise run.failure()
         try:
-            data = engine.transport.download(
-                urls[0],
-                max_bytes=engine.max_output_bytes,
-                what=f"Downloading the result of run {run.id}",
-                should_cancel=should_cancel,
-            )
-            return data, urls[0]
+            blobs = [
+                engine.transport.download(
+                    url,
+                    max_bytes=engine.max_output_bytes,
+                    what=f"Downloading image {number} of {len(urls)} of run {run.id}",
+                    should_cancel=should_cancel,
+                )
+                for number, url in enumerate(urls, start=1)
+            ]
+            return blobs, urls
         except SignedUrlExpired:
             if attempt == _DOWNLOAD_ATTEMPTS:
                 raise
@@ -414,27 +447,27 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
     if engine.fleet is not None:
         engine.fleet.money.commit(job.cache_key, run.id, cost, record)
     try:
-        data, url = _download(engine, run, should_cancel)
-        image = images.decode_image(data, max_pixels=engine.max_output_pixels)
+        blobs, urls = _download(engine, run, should_cancel)
+        decoded = [images.decode_image(data, max_pixels=engine.max_output_pixels) for data in blobs]
     except RunFailed:
         engine.journal.complete(job.cache_key)
         raise
     emit("downloaded", run_id=run.id)
     if engine.cache is not None:
-        meta = {"run_id": run.id, "cost": str(cost), "output_url": url, "aspect_ratio": job.params.aspect_ratio,
+        meta = {"run_id": run.id, "cost": str(cost), "output_url": urls[0], "aspect_ratio": job.params.aspect_ratio,
                 "resolution": job.params.resolution, "prompt": job.params.prompt, "created_at": time.time()}
-        blob = encode_entry(data, meta)
+        blob = pack_entry(blobs, meta)
         engine.cache.put_blob(job.cache_key, blob)
         if engine.fleet is not None:  # shared before the claim is released: a waiting machine finds it
             engine.fleet.results.put(job.cache_key, blob)
         if engine.recent is not None:
-            engine.recent.put(job.cache_key, image, CachedResult(data, meta))
+            engine.recent.put(job.cache_key, decoded, CachedResult(blobs[0], meta, tuple(blobs[1:])))
     engine.journal.complete(job.cache_key)
     return IsolationResult(
-        image=image,
+        image=decoded[0],
         run_id=run.id,
         cost=cost,
-        output_url=url,
+        output_url=urls[0],
         cached=False,
         resumed=resumed,
         aspect_ratio=job.params.aspect_ratio,
@@ -442,5 +475,8 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
         cache_key=job.cache_key,
         elapsed_s=time.monotonic() - started,
         index=job.index,
-        image_bytes=data,
+        image_bytes=blobs[0],
+        images=decoded,
+        images_bytes=blobs,
+        output_urls=urls,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from PIL import Image
 
@@ -21,30 +22,34 @@ _DEFAULT_MB = 256
 
 
 class RecentResults:
+    """Decoded results by cache key: every image of a result (a run may return several), with its entry."""
+
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[Image.Image, CachedResult, int]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[list[Image.Image], CachedResult, int]] = OrderedDict()
         self._total = 0
 
-    def get(self, key: str) -> tuple[Image.Image, CachedResult] | None:
+    def get(self, key: str) -> tuple[list[Image.Image], CachedResult] | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 return None
             self._items.move_to_end(key)
-            image, entry, _ = item
-        return image.copy(), entry
+            decoded, entry, _ = item
+        return [image.copy() for image in decoded], entry
 
-    def put(self, key: str, image: Image.Image, entry: CachedResult) -> None:
-        size = image.width * image.height * len(image.getbands()) + len(entry.image_bytes)
+    def put(self, key: str, images: Image.Image | Sequence[Image.Image], entry: CachedResult) -> None:
+        decoded = [images] if isinstance(images, Image.Image) else list(images)
+        size = sum(image.width * image.height * len(image.getbands()) for image in decoded)
+        size += sum(len(data) for data in entry.all_images)
         if size > self.max_bytes:
             return
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
                 self._total -= old[2]
-            self._items[key] = (image.copy(), entry, size)
+            self._items[key] = ([image.copy() for image in decoded], entry, size)
             self._total += size
             while self._total > self.max_bytes:
                 _, (_, _, evicted) = self._items.popitem(last=False)

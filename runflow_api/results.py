@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from PIL import Image
 
+from .errors import InputRejected
 from .product_isolation import PRICE_PER_IMAGE
 
 
 @dataclass
 class IsolationResult:
-    """One isolated product. `image` is RGBA when the service returned transparency."""
+    """One isolated product. `image` is RGBA when the service returned transparency.
+
+    A run may return several images: `images` holds every one (with `outputs="all"`), `image` is the
+    first, and `images_bytes` their bytes as sent. `output_number` says which of its run's images a
+    per-image view (`per_image()`) shows, 1-based."""
 
     image: Image.Image
     run_id: str | None
@@ -28,6 +33,40 @@ class IsolationResult:
     image_bytes: bytes = field(default=b"", repr=False)  # as the service sent it: saving needs no re-encode
     shared_hit: bool = False  # found in the fleet's shared store (paid for by another machine, or earlier)
     waited_for: str | None = None  # "process" or "machine" that was producing the same input meanwhile
+    images: list[Image.Image] = field(default_factory=list, repr=False)
+    images_bytes: list[bytes] = field(default_factory=list, repr=False)
+    output_urls: list[str] = field(default_factory=list, repr=False)
+    output_number: int = 1
+    returned_images: int = 0  # how many images the run returned, whatever `images` was trimmed to
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            self.images = [self.image]
+        if not self.returned_images:
+            self.returned_images = len(self.images)
+        if not self.images_bytes and self.image_bytes:
+            self.images_bytes = [self.image_bytes]
+        if not self.output_urls and self.output_url:
+            self.output_urls = [self.output_url]
+
+    def only_first(self) -> IsolationResult:
+        """The result as before runs could return several images: the first image only."""
+        if len(self.images) == 1:
+            return self
+        return replace(self, images=[self.image], images_bytes=self.images_bytes[:1], output_urls=self.output_urls[:1])
+
+    def per_image(self) -> list[IsolationResult]:
+        """One result per returned image (`image` is that image, `output_number` its place), for hosts that
+        lay every image out in a row, such as the nodes' output batch."""
+        views = []
+        for number, image in enumerate(self.images, start=1):
+            data = self.images_bytes[number - 1] if number <= len(self.images_bytes) else b""
+            url = self.output_urls[number - 1] if number <= len(self.output_urls) else self.output_url
+            views.append(replace(
+                self, image=image, image_bytes=data, images=[image], images_bytes=[data] if data else [],
+                output_url=url, output_urls=[url] if url else [], output_number=number,
+            ))
+        return views
 
 
 @dataclass(frozen=True)
@@ -73,6 +112,17 @@ class ImageURL:
 
     url: str
     label: str | None = None  # how messages name it, e.g. "line 2 of image_urls"
+
+
+OUTPUT_MODES = ("first", "all")
+
+
+def check_outputs_mode(outputs: str) -> str:
+    """`outputs` as the library, the CLI and the nodes accept it: "first" (one image per input, as before)
+    or "all" (every image a run returns)."""
+    if outputs not in OUTPUT_MODES:
+        raise InputRejected(f"outputs must be one of {', '.join(OUTPUT_MODES)}, got {outputs!r}.")
+    return outputs
 
 
 class Charges:

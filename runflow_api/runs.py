@@ -24,9 +24,11 @@ from .errors import InputRejected, RunFailed, RunflowTimeout, ServiceUnavailable
 from .http import CancelCheck, Transport, cancellable_sleep
 from .ledger import MAX_COST_PER_RUN, plausible_cost
 from .redact import redact
+from .wakeups import Wakeup
 
 log = logging.getLogger("runflow_api")
 
+LEGACY_METADATA = {"source": "runflow-comfyui"}
 SUCCESS_STATUSES = frozenset({"succeeded", "partial_succeeded"})
 TERMINAL_STATUSES = SUCCESS_STATUSES | {"failed", "canceled", "cancelled", "errored"}
 
@@ -206,10 +208,15 @@ def create_run(
     *,
     idempotency_key: str,
     metadata: dict[str, str] | None = None,
+    callback_url: str | None = None,
     should_cancel: CancelCheck | None = None,
 ) -> Run:
-    """Start a paid run. Always carries the Idempotency-Key, so a retry after a lost answer is replayed."""
-    body = {"input": run_input, "callback_url": None, "metadata": metadata or {"source": "runflow-comfyui"}}
+    """Start a paid run. Always carries the Idempotency-Key, so a retry after a lost answer is replayed.
+
+    Without `metadata` the body carries LEGACY_METADATA, what every create sent before metadata was
+    configurable: a journaled create from that time is then replayed byte for byte."""
+    body = {"input": run_input, "callback_url": callback_url,
+            "metadata": metadata if metadata is not None else LEGACY_METADATA}
     answer = transport.api(
         "POST",
         f"{model_path(model_id)}/runs",
@@ -254,6 +261,7 @@ class PollPolicy:
     dense_interval: float = 0.1
     dense_lead: float = 0.3
     backoff: float = 1.5
+    callback_interval: float = 15.0  # with callbacks on: the fallback poll, the most a lost callback costs
 
     def next_delay(self, elapsed: float, expected: float | None, last_delay: float) -> float:
         """Seconds until the next poll, given time since the run was created."""
@@ -282,15 +290,23 @@ def wait_for_run(
     policy: PollPolicy,
     should_cancel: CancelCheck | None = None,
     on_status: StatusCallback | None = None,
+    wakeup: Wakeup | None = None,
 ) -> Run:
-    """Poll until the run is terminal; returns it (successful or not). `created_at` is time.monotonic()."""
+    """Poll until the run is terminal; returns it (successful or not). `created_at` is time.monotonic().
+
+    With a `wakeup` (callbacks are on), the run is read when its callback wakes the wait, and otherwise
+    only every `policy.callback_interval`: the learned durations would only add polls the callback makes
+    useless. The callback is never trusted for the result itself: the run is always read from the API."""
     deadline = created_at + policy.overall_timeout
     last_status: str | None = None
     last_pending_at = created_at
     delay = 0.0
     while True:
         elapsed = time.monotonic() - created_at
-        delay = policy.next_delay(elapsed, durations.expected(kind), delay)
+        if wakeup is not None:
+            delay = min(policy.callback_interval, max(0.0, deadline - time.monotonic()))
+        else:
+            delay = policy.next_delay(elapsed, durations.expected(kind), delay)
         if time.monotonic() + delay > deadline:
             raise RunflowTimeout(
                 f"Run {run_id} was still {last_status or 'pending'} after {policy.overall_timeout:.0f} s. "
@@ -298,7 +314,10 @@ def wait_for_run(
                 "again, or raise the wait limit.",
                 run_id=run_id,
             )
-        cancellable_sleep(delay, should_cancel)
+        if wakeup is not None:
+            wakeup.wait(delay, should_cancel)
+        else:
+            cancellable_sleep(delay, should_cancel)
         polled_at = time.monotonic()
         run = get_run(transport, run_id, should_cancel=should_cancel)
         if run.status != last_status:

@@ -51,14 +51,21 @@ def set_mode(mode: str) -> None:
 
 
 def local_emulator() -> Any:
-    """The process's one in-process emulator, started on first use on a free loopback port."""
+    """The process's one in-process emulator, started on first use on a free loopback port. With a
+    callback secret configured it delivers callbacks signed with it, as Runflow would, so a server set up
+    for callbacks can be tried offline end to end."""
     global _emulator
     with _lock:
         if _emulator is None:
             from .emulator import Emulator
 
             latency = float(os.environ.get(LATENCY_ENV) or 2.0)
-            _emulator = Emulator(api_key=EMULATOR_KEY, latency=latency, port=0, balance="1000000")
+            try:
+                secret = config.resolve_callback_secret()
+            except InputRejected:
+                secret = None  # a client refuses it with the full message; the emulator just does not call back
+            _emulator = Emulator(api_key=EMULATOR_KEY, latency=latency, port=0, balance="1000000",
+                                 callback_secret=secret)
             _emulator.start()
         return _emulator
 

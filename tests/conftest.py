@@ -22,8 +22,10 @@ from runflow_api.recent import shared_recent_results
 @pytest.fixture(autouse=True)
 def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test away from the user's real key, cache, journal and ledger."""
-    for name in ("RUNFLOW_API_KEY", "RUNFLOW_API_BASE", "RUNFLOW_MODE"):
+    for name in ("RUNFLOW_API_KEY", "RUNFLOW_API_BASE", "RUNFLOW_MODE", "RUNFLOW_PUBLIC_URL",
+                 "RUNFLOW_CALLBACK_SECRET"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RUNFLOW_CALLBACK_SECRET_FILE", str(tmp_path / "key" / "callback_secret"))
     monkeypatch.setenv("RUNFLOW_KEY_FILE", str(tmp_path / "key" / "api_key"))
     monkeypatch.setenv("RUNFLOW_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("RUNFLOW_DATA_DIR", str(tmp_path / "data"))

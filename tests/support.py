@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
 import numpy as np
 
 from runflow_api import PollPolicy, RetryPolicy
@@ -25,3 +33,67 @@ def product_photo(seed: int = 0, size: tuple[int, int] = (96, 128)) -> np.ndarra
     image[inside] = colour * shade[inside][:, None]
     return np.clip(image, 0, 255).astype(np.uint8)
 
+
+
+CALLBACK_SECRET = "whsec_testsuite_callback_0001"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One POST a CallbackSink received: its arrival on the monotonic clock, headers and raw body."""
+
+    at: float
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class CallbackSink:
+    """A real HTTP server on loopback that records every POST and answers with the next status of
+    `statuses` (then 200): a stand-in for a receiver the tests can inspect, not a mock of our code."""
+
+    def __init__(self, statuses: Sequence[int] = ()) -> None:
+        self.deliveries: list[Delivery] = []
+        self.statuses = list(statuses)
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink._lock:
+                    sink.deliveries.append(Delivery(time.monotonic(), dict(self.headers.items()), body))
+                    status = sink.statuses.pop(0) if sink.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def __enter__(self) -> CallbackSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, count: int, limit: float = 15.0) -> list[Delivery]:
+        """The deliveries once there are `count` of them (or fail after `limit` seconds, which is generous)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.deliveries) >= count:
+                    return list(self.deliveries)
+            time.sleep(0.01)
+        raise AssertionError(f"expected {count} deliveries within {limit} s, got {len(self.deliveries)}")

@@ -183,3 +183,73 @@ def test_demo_writes_the_sample_result(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     assert Image.open(tmp_path / "demo" / "sneaker-isolated.png").mode == "RGBA"
     assert "Wrote" in capsys.readouterr().out
+
+
+# -- metadata, every output, callbacks --------------------------------------------------------------------
+
+
+def test_metadata_names_the_cli_and_each_input_path(service_env, catalogue_dir, tmp_path):
+    from runflow_api import __version__
+
+    assert main(["isolate", str(catalogue_dir), "--out", str(tmp_path / "o"), "--resolution", "1K", "-q",
+                 "--metadata", "batch=spring", "--metadata", "owner=studio"]) == 0
+    found = sorted((run.metadata["input_path"], run.metadata["batch"]) for run in service_env.runs.values())
+    assert found == [("bags/c.jpg", "spring"), ("shoes/a.jpg", "spring"), ("shoes/summer/b.png", "spring")]
+    assert all(run.metadata["source"] == "cli" and run.metadata["pack_version"] == __version__
+               for run in service_env.runs.values())
+
+
+@pytest.mark.parametrize("pair", ["no-equals-sign", "source=mine", "pack=x", "bad key=1"])
+def test_bad_metadata_exits_2_before_anything_is_sent(service_env, catalogue_dir, tmp_path, capsys, pair):
+    assert main(["isolate", str(catalogue_dir), "--out", str(tmp_path / "o"), "-q", "--metadata", pair]) == 2
+    assert "--metadata" in capsys.readouterr().err
+    assert service_env.stats["requests"] == 0
+
+
+def test_every_returned_image_is_written(service_env, catalogue_dir, tmp_path):
+    service_env.faults.output_count = 3
+    out = tmp_path / "o"
+    report = tmp_path / "r.json"
+    assert main(["isolate", str(catalogue_dir / "bags"), "--out", str(out), "--resolution", "1K", "-q",
+                 "--report", str(report)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["c-2.png", "c-3.png", "c.png"]
+    sizes = {Image.open(out / name).size for name in ("c.png", "c-2.png", "c-3.png")}
+    assert len(sizes) == 1
+    assert len({(out / name).read_bytes() for name in ("c.png", "c-2.png", "c-3.png")}) == 3
+    (row,) = json.loads(report.read_text())["items"]
+    assert [Path(p).name for p in row["outputs"]] == ["c.png", "c-2.png", "c-3.png"]
+
+
+def test_callbacks_from_the_command_line(emulator_factory, monkeypatch, catalogue_dir, tmp_path):
+    from comfy_harness import free_port
+    from support import CALLBACK_SECRET
+
+    emu = emulator_factory(latency=0.3, callback_secret=CALLBACK_SECRET)
+    monkeypatch.setenv("RUNFLOW_API_BASE", emu.base_url)
+    monkeypatch.setenv("RUNFLOW_API_KEY", EMULATOR_KEY)
+    monkeypatch.setenv("RUNFLOW_CALLBACK_SECRET", CALLBACK_SECRET)
+    port = free_port()
+    assert main(["isolate", str(catalogue_dir), "--out", str(tmp_path / "o"), "--resolution", "1K", "-q",
+                 "--public-url", f"http://127.0.0.1:{port}", "--callback-listen", f"127.0.0.1:{port}"]) == 0
+    assert emu.stats["creates"] == 3 and emu.stats["callbacks_delivered"] == 3
+    assert emu.stats["polls"] <= 6
+    assert {run.callback_url for run in emu.runs.values()} == {f"http://127.0.0.1:{port}/runflow/callback"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "env_secret", "needle"),
+    [(["--public-url", "https://x.example"], True, "go together"),
+     (["--callback-listen", "127.0.0.1:0"], True, "go together"),
+     (["--public-url", "https://x.example", "--callback-listen", "127.0.0.1:0"], False, "RUNFLOW_CALLBACK_SECRET"),
+     (["--public-url", "ftp://x", "--callback-listen", "127.0.0.1:0"], True, "--public-url")],
+)
+def test_callback_flags_are_checked_before_anything_runs(service_env, monkeypatch, catalogue_dir, tmp_path, capsys,
+                                                          extra, env_secret, needle):
+    from support import CALLBACK_SECRET
+
+    if env_secret:
+        monkeypatch.setenv("RUNFLOW_CALLBACK_SECRET", CALLBACK_SECRET)
+    assert main(["isolate", str(catalogue_dir), "--out", str(tmp_path / "o"), "-q", *extra]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and CALLBACK_SECRET not in err
+    assert service_env.stats["requests"] == 0

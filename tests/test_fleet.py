@@ -16,7 +16,7 @@ from redis_support import free_port
 from support import product_photo
 
 from runflow_api import InputRejected, RunflowClient, TeamBudgetExceeded
-from runflow_api.cache import encode_entry
+from runflow_api.cache import pack_entry
 from runflow_api.emulator.faults import Faults
 from runflow_api.fleet import SharedResults, SharedStore
 from runflow_api.product_isolation import IsolationParams
@@ -206,8 +206,8 @@ def test_a_malformed_store_url_is_refused(url):
 def test_an_oversized_result_stays_local(redis_server):
     store = SharedStore(redis_server.url, max_result_bytes=1000)
     results = SharedResults(store)
-    assert not results.put("k" * 64, encode_entry(b"x" * 2000, {}))
-    assert results.put("j" * 64, encode_entry(b"x" * 10, {}))
+    assert not results.put("k" * 64, pack_entry([b"x" * 2000], {}))
+    assert results.put("j" * 64, pack_entry([b"x" * 10], {}))
     assert results.present(["k" * 64, "j" * 64]) == {"j" * 64}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import logging
 import os
 import stat
@@ -576,4 +577,111 @@ def test_routes_register_on_comfyuis_table_at_import(monkeypatch: pytest.MonkeyP
         ("POST", "/runflow/mode"),
         ("GET", "/runflow/price"),
         ("GET", "/runflow/shared-store"),
+        ("GET", "/runflow/callback-secret"),
+        ("POST", "/runflow/callback-secret"),
+        ("DELETE", "/runflow/callback-secret"),
+        ("POST", "/runflow/callback"),
     }
+
+
+# -- callbacks: POST /runflow/callback and the callback secret -----------------------------------------
+
+CALLBACK_SECRET = "whsec_ROUTESECRET0000abcd"
+SECRET_MIDDLE = "ROUTESECRET0000"
+
+
+def signed(body: bytes, secret: str = CALLBACK_SECRET) -> dict[str, str]:
+    from runflow_api.callbacks import sign
+
+    return {"Runflow-Signature": sign(secret, body), "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def callback_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(config.CALLBACK_SECRET_ENV, CALLBACK_SECRET)
+    return CALLBACK_SECRET
+
+
+def test_callback_posts_are_checked_over_the_raw_body(call: Call, callback_secret: str) -> None:
+    body = b'{"event": "run.completed", "run_id": "run-unknown-here"}'
+    assert call("POST", "/runflow/callback", data=body).status == 401
+    assert call("POST", "/runflow/callback", data=body, headers={"Runflow-Signature": "zz"}).status == 401
+    assert call("POST", "/runflow/callback", data=body, headers=signed(body, "whsec_someone_else_0000")).status == 401
+    reformatted = b'{"event":"run.completed","run_id":"run-unknown-here"}'  # same JSON, other bytes
+    assert call("POST", "/runflow/callback", data=reformatted, headers=signed(body)).status == 401
+    first = call("POST", "/runflow/callback", data=body, headers=signed(body))
+    assert first.status == 200 and first.body == {"ok": True, "waiting": False}
+    assert call("POST", "/runflow/callback", data=body, headers=signed(body)).status == 200, "a replay is 2xx"
+
+
+def test_callback_posts_come_from_anywhere_unlike_the_browser_routes(call: Call, callback_secret: str) -> None:
+    """Runflow reaches ComfyUI by its public name, with no Origin: Host and Origin rules do not apply."""
+    body = b'{"run_id": "r1"}'
+    answer = call("POST", "/runflow/callback", data=body, headers={**signed(body), "Host": "comfy.example.com"})
+    assert answer.status == 200
+
+
+def test_an_oversized_callback_is_413_declared_or_streamed(call: Call, callback_secret: str) -> None:
+    big = b"x" * (1024 * 1024 + 10)
+    assert call("POST", "/runflow/callback", data=big, headers=signed(big)).status == 413
+
+    async def chunks() -> Any:
+        for _ in range(20):
+            yield b"y" * 65536
+
+    assert call("POST", "/runflow/callback", data=chunks(), headers={"Runflow-Signature": "0" * 64}).status == 413
+
+
+def test_without_a_secret_every_callback_is_refused(call: Call) -> None:
+    body = b'{"run_id": "r1"}'
+    assert call("POST", "/runflow/callback", data=body, headers=signed(body)).status == 401
+
+
+def test_a_valid_callback_wakes_the_waiting_run(call: Call, callback_secret: str) -> None:
+    from runflow_api.wakeups import shared_wakeups
+
+    body = b'{"event": "run.completed", "run_id": "run-waited-for"}'
+    with shared_wakeups().register("run-waited-for") as wakeup:
+        answer = call("POST", "/runflow/callback", data=body, headers=signed(body))
+        assert answer.body == {"ok": True, "waiting": True}
+        assert wakeup.wait(5.0)
+
+
+def test_the_callback_secret_is_saved_0600_and_shown_masked(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert call("GET", "/runflow/callback-secret").body["configured"] is False
+    saved = call("POST", "/runflow/callback-secret", json={"secret": f" {CALLBACK_SECRET}\n"})
+    assert saved.status == 200 and SECRET_MIDDLE not in saved.text
+    assert saved.body["masked"] == "whsec_…abcd" and saved.body["source"] == "file"
+    assert saved.body["active"] is False, "no public URL yet"
+    path = config.callback_secret_path()
+    assert path.read_text() == CALLBACK_SECRET and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    monkeypatch.setenv(config.PUBLIC_URL_ENV, "https://comfy.example.com")
+    status = call("GET", "/runflow/callback-secret").body
+    assert status["active"] is True and status["public_url"] == "https://comfy.example.com"
+    body = b'{"run_id": "r2"}'
+    assert call("POST", "/runflow/callback", data=body, headers=signed(body)).status == 200, "the file secret counts"
+    cleared = call("DELETE", "/runflow/callback-secret", json={})
+    assert cleared.body["configured"] is False and not path.exists()
+
+
+def test_a_malformed_secret_is_refused_without_echoing_it(call: Call, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    answer = call("POST", "/runflow/callback-secret", json={"secret": "short SECRETPART"})
+    assert answer.status == 400 and "SECRETPART" not in answer.text
+    saved = call("POST", "/runflow/callback-secret", json={"secret": CALLBACK_SECRET})
+    assert saved.status == 200
+    assert SECRET_MIDDLE not in caplog.text and "SECRETPART" not in caplog.text
+
+
+def test_the_environment_secret_wins(call: Call, callback_secret: str) -> None:
+    status = call("GET", "/runflow/callback-secret").body
+    assert status["source"] == "env" and SECRET_MIDDLE not in json.dumps(status)
+    assert call("POST", "/runflow/callback-secret", json={"secret": CALLBACK_SECRET}).status == 409
+    assert call("DELETE", "/runflow/callback-secret", json={}).status == 409
+
+
+def test_the_secret_routes_are_guarded_like_the_key(call: Call) -> None:
+    foreign = {"Origin": "https://evil.example"}
+    answer = call("POST", "/runflow/callback-secret", json={"secret": CALLBACK_SECRET}, headers=foreign)
+    assert answer.status == 403 and not config.callback_secret_path().exists()
+    assert call("GET", "/runflow/callback-secret", headers={"Host": "rebound.example"}).status == 403

@@ -25,6 +25,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault decisions")
     parser.add_argument("--tls-cert", help="PEM certificate (chain) to serve https")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    parser.add_argument("--callback-secret", default=None,
+                        help="sign and deliver callbacks to runs' callback_url with this secret (default: none)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
@@ -43,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_key=args.tls_key,
             host=args.host,
             verbose=args.verbose,
+            callback_secret=args.callback_secret,
         )
         emulator.start()
     except (ValueError, OSError) as exc:

@@ -21,10 +21,11 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ..product_isolation import MODEL_ID, canvas_size
 from . import model
+from .callbacks import CallbackSender
 from .faults import Faults
 from .lifecycle import OUTCOME_FAILURES, Failure, RunRecord
 from .signing import UrlSigner, Verdict
-from .state import Asset, EmulatorState, asset_file_key, output_file_key, uuid7
+from .state import Asset, EmulatorState, asset_file_key, output_file_id, output_file_key, uuid7
 from .validation import check_asset_upload, check_run_create
 from .views import Problem, Reply, balance_object, iso, json_reply, me_object
 
@@ -71,6 +72,7 @@ class Api:
         self.cheap = cheap
         self.faults = faults
         self.base_url = ""  # set by the server once the port is bound
+        self.callbacks: CallbackSender | None = None  # set by Emulator when it has a callback secret
         self._expected_auth = f"Bearer {api_key}".encode()
 
     # -- shared helpers ---------------------------------------------------------------------------------
@@ -99,11 +101,12 @@ class Api:
             "folder_id": None,
         }
 
-    def output_bytes(self, run: RunRecord) -> bytes:
-        """The run's result, computed once on first demand (per-run lock) and kept in the byte store."""
+    def output_bytes(self, run: RunRecord, number: int = 1) -> bytes:
+        """Image `number` of the run's result, computed once on first demand (per-run lock) and kept in
+        the byte store; later images of a multi-image run are variants of the first."""
         if self.cheap:
-            return model.flat_canvas(run.canvas)
-        key = output_file_key(run.id)
+            return model.output_variant(model.flat_canvas(run.canvas), number)
+        key = output_file_key(run.id, number)
         with run.output_lock:
             data = self.state.files.get(key)
             if data is None:
@@ -115,8 +118,15 @@ class Api:
                         f"The result of run {run.id} could not be rendered: {exc.message}",
                         code="OUTPUT_FAILED",
                     ) from exc
+                data = model.output_variant(data, number)
                 self.state.files.put(key, data, recomputable=True)
         return data
+
+    def output_urls(self, run: RunRecord, now: float) -> list[str]:
+        """Freshly signed URLs of every image of a finished, successful run; none before it ends."""
+        if not run.is_done_with_result(now):
+            return []
+        return [self._download_url(output_file_id(run.id, n)) for n in range(1, run.output_count + 1)]
 
     def _source_bytes(self, run: RunRecord) -> bytes:
         assert run.source_id is not None, "runs without a fetchable input never end with a result"
@@ -126,7 +136,11 @@ class Api:
         """Bytes and content type behind a signed file URL: an asset's upload, or a finished run's PNG."""
         asset = self.state.assets.get(file_id)
         if asset is None:
-            return self.output_bytes(self.state.get_run(file_id)), "image/png"
+            run_id, _, number = file_id.partition(".")
+            run = self.state.get_run(run_id)
+            if number and (not number.isdigit() or not 2 <= int(number) <= run.output_count):
+                raise Problem(404, f"Run {run_id} has no output {number}.", code="FILE_NOT_FOUND")
+            return self.output_bytes(run, int(number or 1)), "image/png"
         data = self.state.files.get(asset_file_key(file_id))
         if data is None:
             raise Problem(404, f"File {file_id} is no longer stored.", code="FILE_EXPIRED")
@@ -265,26 +279,28 @@ class Api:
             failure=failure,
             source_id=source_id,
             canvas=canvas_size(run_input["aspect_ratio"], run_input["resolution"]),
+            output_count=self.faults.output_count,
         )
         self.state.add_run(run)
-        payload = self._run_json(run, now, output_url=None)
+        if run.callback_url and self.callbacks is not None:
+            self.callbacks.schedule(run)
+        payload = self.run_json(run, now)
         if self.faults.run_id_format is not None:
             payload["id"] = self.faults.run_id_format.replace("{id}", run.id)
         return json_reply(self.faults.create_status, payload)
 
-    def _run_json(self, run: RunRecord, now: float, *, output_url: str | None) -> dict[str, Any]:
-        """The run object, with the `cost_value` fault applied to a finished, billed run."""
-        payload = run.to_json(now, output_url=output_url, output_shape=self.faults.output_shape)
+    def run_json(self, run: RunRecord, now: float) -> dict[str, Any]:
+        """The run object as of `now` (fresh output URLs once done), with the `cost_value` fault applied
+        to a finished, billed run. Polls and callbacks both send this."""
+        payload = run.to_json(now, output_urls=self.output_urls(run, now), output_shape=self.faults.output_shape)
         if self.faults.cost_value is not None and run.is_done_with_result(now):
             payload["cost"] = self.faults.cost_value
         return payload
 
     def poll(self, request: Request) -> Reply:
         run = self.state.get_run(request.params["id"])
-        now = time.monotonic()
-        output_url = self._download_url(run.id) if run.is_done_with_result(now) else None
-        self.state.count("polls")
-        return json_reply(200, self._run_json(run, now, output_url=output_url))
+        self.state.count_poll(run)
+        return json_reply(200, self.run_json(run, time.monotonic()))
 
     # -- account ----------------------------------------------------------------------------------------
 

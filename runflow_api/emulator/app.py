@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from .api import Api
+from .callbacks import RETRY_DELAYS_S, CallbackSender
 from .faults import Faults
 from .lifecycle import RunRecord
 from .server import EmulatorHTTPServer
@@ -39,6 +40,9 @@ class Emulator:
     `latency` is each run's time from creation to its terminal status (seconds, may be changed live);
     `cheap` answers a flat grey canvas instead of a real isolation; `seed` seeds `faults` unless the
     given Faults carries its own; `max_stored_bytes` bounds the uploaded and rendered bytes kept in memory.
+    With `callback_secret`, runs created with a `callback_url` get a signed POST there when they end
+    (retried after `callback_retry_delays`); without one, callback URLs are accepted and never called,
+    since Runflow signs every callback.
     """
 
     def __init__(
@@ -56,6 +60,8 @@ class Emulator:
         *,
         verbose: bool = False,
         max_stored_bytes: int = DEFAULT_MAX_STORED_BYTES,
+        callback_secret: str | None = None,
+        callback_retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -79,6 +85,8 @@ class Emulator:
             cheap=cheap,
             faults=self._seeded(faults or Faults()),
         )
+        self.callback_secret = callback_secret or None
+        self.callback_retry_delays = callback_retry_delays
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lifecycle_lock = threading.Lock()
@@ -165,6 +173,14 @@ class Emulator:
                 daemon=True,
             )
             self._server = server
+            if self.callback_secret:
+                self._api.callbacks = CallbackSender(
+                    self.callback_secret,
+                    render=self._api.run_json,
+                    faults=lambda: self._api.faults,
+                    count=self._state.count,
+                    retry_delays=self.callback_retry_delays,
+                )
             self._thread.start()
         return self
 
@@ -175,6 +191,9 @@ class Emulator:
             self._server = self._thread = None
         if server is None or thread is None:
             return
+        if self._api.callbacks is not None:
+            self._api.callbacks.stop()
+            self._api.callbacks = None
         server.stop()
         thread.join()
         server.close()

@@ -67,6 +67,11 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "balance_shape": (lambda v: v in BALANCE_SHAPES, f"one of {BALANCE_SHAPES}"),
     "cost_value": (_is_json_value, "None or a JSON value (str, number, bool, list, dict)"),
     "run_id_format": (lambda v: v is None or isinstance(v, str), "None or a str where {id} is the run id"),
+    "output_count": (lambda v: v in (1, 2, 3), "1, 2 or 3 images per successful run"),
+    "callback_delay": (_is_non_negative, "seconds >= 0"),
+    "callback_duplicates": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a count >= 0"),
+    "callback_drop_rate": (_is_rate, "a number from 0 to 1"),
+    "callback_bad_signature": (lambda v: isinstance(v, bool), "True or False"),
     "seed": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "None or an int"),
 }
 
@@ -111,6 +116,16 @@ class Faults:
     # "{id}/x"). The run keeps its real id, is billed as usual, and replays answer the same malformed id.
     cost_value: Any = None
     run_id_format: str | None = None
+    # A run that returns several images (`output.image_urls` is a list): decided when the run is created.
+    output_count: int = 1
+    # Callback deliveries (only for runs created with a callback_url, on an emulator with a callback
+    # secret): `callback_delay` sends each one late by that many seconds, `callback_duplicates` sends
+    # that many extra copies, `callback_drop_rate` is the share of runs whose callback is never sent,
+    # `callback_bad_signature` signs with the wrong secret.
+    callback_delay: float = 0.0
+    callback_duplicates: int = 0
+    callback_drop_rate: float = 0.0
+    callback_bad_signature: bool = False
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -148,6 +163,13 @@ class Faults:
             if self.drop_rate > 0 and self._rng.random() < self.drop_rate:
                 return RequestFault(drop=True, drop_after=self.drop_after)
         return NO_FAULT
+
+    def drops_callback(self) -> bool:
+        """Whether this run's callback is lost (drawn once per run, only when the rate is non-zero)."""
+        if self.callback_drop_rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < self.callback_drop_rate
 
     def terminal_status(self) -> str:
         """The status a new run ends in: forced by `run_outcome`, else `failed` for a `fail_rate` share."""

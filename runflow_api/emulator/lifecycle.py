@@ -65,6 +65,8 @@ class RunRecord:
     failure: Failure | None
     source_id: str | None  # the emulator file the input image comes from; None when it cannot be fetched
     canvas: tuple[int, int]
+    output_count: int = 1  # images a successful run returns (Faults.output_count at creation)
+    polls: int = 0  # reads of this run answered (GET /v1/runs/{id}): "polls per run" in tests and benchmarks
     billing_settled: bool = False
     output_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -117,8 +119,8 @@ class RunRecord:
     def is_done_with_result(self, now: float) -> bool:
         return self.succeeded and self.stage_index(now) == len(STAGES)
 
-    def to_json(self, now: float, *, output_url: str | None, output_shape: str) -> dict[str, Any]:
-        """The run object of runflow-api.md as of `now`; `output_url` is a freshly signed URL once done."""
+    def to_json(self, now: float, *, output_urls: list[str], output_shape: str) -> dict[str, Any]:
+        """The run object of runflow-api.md as of `now`; `output_urls` are freshly signed URLs once done."""
         index = self.stage_index(now)
         terminal = index == len(STAGES)
         status = self.status_at(now)
@@ -145,7 +147,7 @@ class RunRecord:
             "model": self.model,
             "status_code": status,
             "input": self.input,
-            "output": output_object(output_shape, output_url) if terminal and output_url else None,
+            "output": output_object(output_shape, output_urls) if terminal and output_urls else None,
             "cost": cost,
             "duration_ms": round((1 - started_share) * self.latency * 1000) if terminal else None,
             "created_at": iso(self.created_at_unix),
@@ -160,6 +162,24 @@ class RunRecord:
             "client_ref": self.client_ref,
             "callback_url": self.callback_url,
         }
+
+
+# The callback `event` for each terminal status (runflow-api.md, "Callbacks").
+CALLBACK_EVENTS = {
+    "succeeded": "run.completed",
+    "partial_succeeded": "run.partial_succeeded",
+    "failed": "run.failed",
+    "errored": "run.failed",
+    "canceled": "run.cancelled",
+    "cancelled": "run.cancelled",
+}
+CALLBACK_FIELDS = ("run_id", "status", "output", "duration_ms", "created_at", "completed_at", "metadata")
+
+
+def callback_payload(run_json: dict[str, Any]) -> dict[str, Any]:
+    """The body Runflow POSTs to a run's callback_url, cut from the finished run object."""
+    fields = {**run_json, "run_id": run_json["id"], "status": run_json["status_code"]}
+    return {"event": CALLBACK_EVENTS[run_json["status_code"]], **{name: fields[name] for name in CALLBACK_FIELDS}}
 
 
 READABLE_KEYS = frozenset(

@@ -159,3 +159,16 @@ def isolate(data: bytes, canvas: tuple[int, int]) -> bytes:
 def flat_canvas(canvas: tuple[int, int]) -> bytes:
     """Cheap mode's result: a flat grey canvas of the right size, encoded once per size."""
     return _encode(Image.new("RGBA", canvas, CHEAP_COLOUR))
+
+
+def output_variant(png: bytes, number: int) -> bytes:
+    """Output `number` (1-based) of a run that returns several images: the first as rendered, each later
+    one mirrored and a little darker, so tests can tell every returned image apart (even in cheap mode)."""
+    if number <= 1:
+        return png
+    with Image.open(io.BytesIO(png)) as opened:
+        image = ImageOps.mirror(opened.convert("RGBA"))
+    factor = max(0.2, 1.0 - 0.15 * (number - 1))
+    red, green, blue, alpha = image.split()
+    darker = [band.point(lambda value: round(value * factor)) for band in (red, green, blue)]
+    return _encode(Image.merge("RGBA", (*darker, alpha)))

@@ -31,6 +31,10 @@ STAT_KEYS = (
     "rate_limited",  # 429s injected by Faults.rate_limit_burst
     "injected_errors",  # errors injected by Faults.error_rate
     "dropped",  # connections closed without an answer by Faults.drop_rate
+    "callbacks",  # callback POSTs sent (every attempt, retries and duplicates included)
+    "callbacks_delivered",  # callback POSTs answered 2xx
+    "callbacks_failed",  # callback POSTs answered otherwise, or not answered at all
+    "callbacks_dropped",  # callbacks never sent, by Faults.callback_drop_rate
 )
 IDEMPOTENCY_MEMORY = 10_000  # keys remembered; the oldest are forgotten first
 
@@ -39,8 +43,13 @@ def asset_file_key(asset_id: str) -> str:
     return f"asset:{asset_id}"
 
 
-def output_file_key(run_id: str) -> str:
-    return f"output:{run_id}"
+def output_file_key(run_id: str, number: int = 1) -> str:
+    return f"output:{run_id}" if number == 1 else f"output:{run_id}.{number}"
+
+
+def output_file_id(run_id: str, number: int) -> str:
+    """The id in a run's output URL: the run id for the first image, `<run id>.<n>` for the n-th."""
+    return run_id if number == 1 else f"{run_id}.{number}"
 
 
 def uuid7() -> str:
@@ -133,6 +142,11 @@ class EmulatorState:
     def count(self, key: str) -> None:
         with self.lock:
             self.stats[key] += 1
+
+    def count_poll(self, run: RunRecord) -> None:
+        with self.lock:
+            self.stats["polls"] += 1
+            run.polls += 1
 
     def reset_stats(self) -> None:
         """Zero the counters in place, so references to `stats` stay live."""

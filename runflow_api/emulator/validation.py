@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..config import is_loopback_url
 from ..product_isolation import ASPECT_RATIOS, MAX_PROMPT_CHARS, RESOLUTIONS
 from .views import field_error
 
@@ -55,14 +56,15 @@ def check_asset_upload(body: dict[str, Any]) -> Errors:
     return errors
 
 
-def _check_url(value: Any, loc: list[str | int], own_netloc: str) -> Errors:
-    """An https URL; plain http only for this emulator's own URLs (it serves http when TLS is off)."""
+def _check_url(value: Any, loc: list[str | int], own_netloc: str, *, local_http: bool = False) -> Errors:
+    """An https URL; plain http only for this emulator's own URLs (it serves http when TLS is off), and
+    with `local_http` for any address on this machine (a callback receiver beside the emulator)."""
     if not isinstance(value, str):
         return [field_error(loc, "Input should be a valid string")]
     parts = urlsplit(value)
     if not parts.netloc or parts.scheme not in ("http", "https"):
         return [field_error(loc, "Input should be a valid URL; HTTPS required")]
-    if parts.scheme == "http" and parts.netloc != own_netloc:
+    if parts.scheme == "http" and parts.netloc != own_netloc and not (local_http and is_loopback_url(value)):
         return [field_error(loc, "URL scheme should be 'https'")]
     return []
 
@@ -79,9 +81,16 @@ def check_run_create(body: dict[str, Any], own_netloc: str) -> Errors:
     else:
         errors += _check_input(run_input, own_netloc)
     if body.get("callback_url") is not None:
-        errors += _check_url(body["callback_url"], ["body", "callback_url"], own_netloc)
-    if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
+        errors += _check_url(body["callback_url"], ["body", "callback_url"], own_netloc, local_http=True)
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
         errors.append(field_error(["body", "metadata"], "Input should be a valid dictionary"))
+    elif metadata is not None:
+        errors += [
+            field_error(["body", "metadata", key], "Input should be a valid string")
+            for key, value in metadata.items()
+            if not isinstance(value, str)
+        ]
     client_ref = body.get("client_ref")
     if client_ref is not None and (not isinstance(client_ref, str) or len(client_ref) > MAX_CLIENT_REF_CHARS):
         errors.append(

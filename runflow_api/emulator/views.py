@@ -86,16 +86,18 @@ def iso(unix_seconds: float) -> str:
     return datetime.fromtimestamp(unix_seconds, timezone.utc).isoformat(timespec="milliseconds")
 
 
-def output_object(shape: str, url: str) -> dict[str, Any]:
-    """The run's `output` in each shape the official sources disagree on (Faults.output_shape)."""
+def output_object(shape: str, urls: Sequence[str]) -> dict[str, Any]:
+    """The run's `output` in each shape the official sources disagree on (Faults.output_shape). The list
+    shapes carry every image of a run; the single-URL shapes can only carry the first."""
+    first = urls[0]
     shapes: dict[str, dict[str, Any]] = {
-        "outputs": {"outputs": [{"url": url, "content_type": "image/png"}]},
-        "image_urls": {"image_urls": [url]},
-        "image_str": {"image": url},
-        "image_list": {"image": [url]},
-        "image_obj": {"image": {"url": url, "content_type": "image/png"}},
-        "url": {"url": url},
-        "output_url": {"output_url": url},
+        "outputs": {"outputs": [{"url": url, "content_type": "image/png"} for url in urls]},
+        "image_urls": {"image_urls": list(urls)},
+        "image_str": {"image": first},
+        "image_list": {"image": list(urls)},
+        "image_obj": {"image": {"url": first, "content_type": "image/png"}},
+        "url": {"url": first},
+        "output_url": {"output_url": first},
         "empty": {"image_urls": []},
     }
     return shapes[shape]

@@ -1,7 +1,7 @@
 """The fleet's result tier: one machine's paid result is every other machine's free hit.
 
 It sits behind the local cache, keyed exactly like it, and holds the same checksummed entry bytes
-(`cache.encode_entry`), so a damaged or foreign value is detected exactly as on disk and is only a miss.
+(`cache.pack_entry`), so a damaged or foreign value is detected exactly as on disk and is only a miss.
 Bounded two ways: an entry larger than `max_result_bytes` stays local (a 4K matte is well under it), and
 every entry expires `result_ttl_s` after it was last written or read, so the set in Redis is the
 fleet's working set; Redis's own `maxmemory` with `volatile-lru` then evicts the least used results
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..cache import CachedResult, decode_entry
+from ..cache import CachedResult, unpack_entry
 from .store import SharedStore
 
 
@@ -38,7 +38,7 @@ class SharedResults:
         blob = self.store.call(read, None, what="reading a shared result")
         if blob is None:
             return None
-        entry = decode_entry(bytes(blob)) if isinstance(blob, (bytes, bytearray)) else None
+        entry = unpack_entry(bytes(blob)) if isinstance(blob, (bytes, bytearray)) else None
         if entry is None:
             self.store.warn_foreign(key, "not a result entry this version wrote, or damaged")
             return None

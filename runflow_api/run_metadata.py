@@ -1,0 +1,104 @@
+"""The `metadata` every create carries, so a user can find a run in Runflow's dashboard.
+
+Always the pack and its version; then where the run came from (the host adds `source`, a ComfyUI node
+and prompt id, a CLI input path) and the user's own keys. Validated before anything is spent: a JSON
+object of short string keys and string values, bounded in count and size, and never anything that looks
+like a credential (the API key, the callback secret, a key-shaped token, a URL with a password): metadata
+is shown in a dashboard and shared with whoever sees the account. It is not part of the cache key: the
+same image with other metadata is the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from . import __version__
+from .errors import InputRejected
+from .redact import redact
+
+PACK_NAME = "runflow-product-isolation"
+PACK_KEYS = ("pack", "pack_version")
+MAX_KEYS = 32
+MAX_KEY_CHARS = 64
+MAX_VALUE_CHARS = 512
+MAX_TOTAL_BYTES = 4096
+_KEY = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.:-]{{0,{MAX_KEY_CHARS - 1}}}")
+
+# What the client's `metadata=` accepts: one mapping for every input, or one per input index.
+MetadataOption = Mapping[str, str] | Callable[[int], Mapping[str, str]] | None
+
+
+def validate(value: Any, *, what: str = "metadata", secrets: Iterable[str | None] = ()) -> dict[str, str]:
+    """`value` as a clean dict of strings, or InputRejected naming `what` and the first problem."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputRejected(f"{what} must be a JSON object of string values, like {{\"sku\": \"A-123\"}}; "
+                            f"got {type(value).__name__}.")
+    if len(value) > MAX_KEYS - len(PACK_KEYS):
+        raise InputRejected(f"{what} has {len(value)} keys; at most {MAX_KEYS - len(PACK_KEYS)} are allowed.")
+    secrets = tuple(secrets)
+    clean: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise InputRejected(
+                f"{what}: the key {str(key)[:80]!r} is not allowed; keys are 1 to {MAX_KEY_CHARS} letters, digits "
+                "or _ . : - (not starting with . : -)."
+            )
+        if key in PACK_KEYS:
+            raise InputRejected(f"{what}: the key {key!r} is set by the pack itself; choose another name.")
+        if not isinstance(item, str):
+            raise InputRejected(f"{what}: the value of {key!r} must be a string, got {type(item).__name__}.")
+        if len(item) > MAX_VALUE_CHARS:
+            raise InputRejected(f"{what}: the value of {key!r} is {len(item)} characters; at most {MAX_VALUE_CHARS}.")
+        if redact(item, secrets) != item:
+            raise InputRejected(
+                f"{what}: the value of {key!r} looks like a credential (an API key, the callback secret, a "
+                "token or a URL with a password). Metadata is shown in Runflow's dashboard: leave secrets out."
+            )
+        clean[key] = item
+    return clean
+
+
+def merge(*parts: Mapping[str, str], what: str = "metadata") -> dict[str, str]:
+    """The parts in order, refusing a key given twice (a user key may not overwrite the host's)."""
+    merged: dict[str, str] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in merged:
+                raise InputRejected(f"{what}: the key {key!r} is set by the pack itself; choose another name.")
+            merged[key] = value
+    return merged
+
+
+def for_create(metadata: Mapping[str, str], *, what: str = "metadata") -> dict[str, str]:
+    """What a create sends: the pack and its version first, then `metadata` (already validated), within
+    MAX_TOTAL_BYTES as JSON."""
+    body = merge({"pack": PACK_NAME, "pack_version": __version__}, metadata, what=what)
+    size = len(json.dumps(body).encode("utf-8"))
+    if size > MAX_TOTAL_BYTES:
+        raise InputRejected(f"{what} is {size} bytes as JSON; at most {MAX_TOTAL_BYTES} are allowed.")
+    return body
+
+
+def resolve(option: MetadataOption, index: int, *, secrets: Iterable[str | None] = ()) -> dict[str, str]:
+    """The create metadata for input `index`, from the client's `metadata=` option."""
+    value = option(index) if callable(option) else option
+    what = "metadata" if not callable(option) else f"metadata of image {index}"
+    return for_create(validate(value, what=what, secrets=secrets), what=what)
+
+
+def parse_pairs(pairs: Sequence[str], *, what: str = "--metadata") -> dict[str, str]:
+    """`key=value` strings (the CLI's repeatable --metadata) as a dict; the values are validated later."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputRejected(f"{what} {pair[:80]!r} is not key=value (e.g. {what} sku=A-123).")
+        if key.strip() in parsed:
+            raise InputRejected(f"{what}: the key {key.strip()!r} is given twice.")
+        parsed[key.strip()] = value
+    return parsed
