@@ -380,8 +380,9 @@ def _finished_run(engine: Engine, job: Job, emit: Emit, should_cancel: CancelChe
 def _wakeup_for(engine: Engine, run_id: str, sent: JournalEntry | None) -> Iterator[Wakeup | None]:
     """The callback alarm of a run while callbacks are on and its create asked for one; None (plain,
     learned polling) otherwise: a run resumed from a create sent without a callback_url never calls back,
-    and waiting for it would only add the long fallback interval."""
-    if engine.callbacks is None or sent is None or not sent.params.get("callback_url"):
+    nor does one whose callback goes elsewhere (another machine of a fleet, whose journaled run this one
+    collects), and waiting for it would only add the long fallback interval."""
+    if engine.callbacks is None or sent is None or sent.params.get("callback_url") != engine.callbacks.callback_url:
         yield None
         return
     with shared_wakeups().register(run_id) as wakeup:

@@ -205,3 +205,24 @@ def test_a_run_resumed_from_a_create_without_callback_url_is_polled_not_waited_f
         product_photo(), resolution="1K")
     assert result.resumed and emu.stats["creates"] == 1
     assert time.monotonic() - started < 10, "polled as learned, not left to the 30 s fallback"
+
+
+def test_a_fleet_machine_collecting_another_s_run_polls_instead_of_waiting_for_its_callback(
+    emulator_factory, client_for, receiver, redis_server, tmp_path
+):
+    """The dead machine's journaled create asked Runflow to call *it* back: the machine collecting the run
+    will never hear that callback, so it polls as learned."""
+    emu = emulator_factory(latency=1.0, callback_secret=CALLBACK_SECRET)
+    created = threading.Event()
+    elsewhere = CallbackSettings("http://127.0.0.1:9", CALLBACK_SECRET)
+    with pytest.raises(RunflowCancelled):
+        client_for(emu, callbacks=elsewhere, shared_store=redis_server.url, cache_dir=tmp_path / "a" / "cache",
+                   data_dir=tmp_path / "a" / "data").isolate(
+            product_photo(), resolution="1K", should_cancel=created.is_set,
+            on_progress=lambda event: created.set() if event.kind == "created" else None)
+    started = time.monotonic()
+    result = client_for(emu, callbacks=settings_for(receiver), poll=LONG_FALLBACK, shared_store=redis_server.url,
+                        cache_dir=tmp_path / "b" / "cache", data_dir=tmp_path / "b" / "data").isolate(
+        product_photo(), resolution="1K")
+    assert result.resumed and emu.stats["creates"] == 1
+    assert time.monotonic() - started < 10, "polled as learned, not left to the 30 s fallback"
