@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from comfy_harness import COMFYUI_DIR_ENV, COMFYUI_PYTHON_ENV, PACK_DIR, ComfyUI, ComfyUIUnavailable
+from comfy_harness import COMFYUI_DIR_ENV, COMFYUI_PYTHON_ENV, PACK_DIR, ComfyUI, ComfyUIUnavailable, node_contract
 from PIL import Image
 
 FAKE_KEY = "rf_live_SECRETSECRET1234"
@@ -83,6 +83,17 @@ def test_comfyui_loads_the_pack_and_lists_its_nodes(comfy: ComfyUI, object_info:
     assert comfy.get_json("/runflow/price")["per_image"] == "0.27", "__init__ did not register the routes"
     templates = comfy.get_json("/api/workflow_templates")
     assert sorted(templates.get("runflow-product-isolation", [])) == [path.stem for path in WORKFLOWS]
+
+
+def test_the_v3_nodes_keep_the_0_1_0_contract(comfy: ComfyUI, object_info: dict[str, Any]) -> None:
+    """The nodes come from the V3 schema (a dropdown is spelled "COMBO" only there) and promise what
+    0.1.0 did: ids, input names and order, choices, defaults, limits, outputs and texts
+    (tests/fixtures/object_info_0.1.0.json, recorded from this ComfyUI before the move)."""
+    recorded = json.loads((PACK_DIR / "tests" / "fixtures" / "object_info_0.1.0.json").read_text(encoding="utf-8"))
+    for node_id, before in recorded.items():
+        assert node_contract(object_info[node_id]) == node_contract(before), node_id
+    assert object_info["RunflowProductIsolation"]["input"]["required"]["aspect_ratio"][0] == "COMBO", "not V3"
+    assert "no V3 node API" not in comfy.log_text()
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])

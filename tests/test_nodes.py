@@ -1,6 +1,6 @@
 """The nodes, executed with real torch tensors against a real emulator over loopback HTTP.
 
-The pack is loaded as ComfyUI loads it (`load_pack`), and the node module's `client_factory` is
+The pack is loaded as ComfyUI loads it (`load_pack`), and `nodes.execution.client_factory` is
 swapped for one bound to this module's emulator, so everything below the node (staging, runs, cache,
 journal) is the real engine. Where ComfyUI's own modules matter (progress bar, status line, Cancel),
 small stand-ins for `comfy.utils`, `comfy.model_management` and `server` are put in `sys.modules`,
@@ -33,7 +33,7 @@ nodes = PACK.nodes
 
 
 def _engine(module: str) -> Any:
-    """The pack's own copy of an engine module (the one nodes.py uses, so exception classes match)."""
+    """The pack's own copy of an engine module (the one the node layer uses, so exception classes match)."""
     return importlib.import_module(f"{PACK.__name__}.runflow_api.{module}")
 
 
@@ -87,7 +87,7 @@ def bound(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Bound:
         if not name.startswith("_"):
             monkeypatch.setattr(emulator.faults, name, value)
     factory = Bound(emulator)
-    monkeypatch.setattr(nodes, "client_factory", factory)
+    monkeypatch.setattr(nodes.execution, "client_factory", factory)
     return factory
 
 
@@ -511,7 +511,7 @@ def test_progress_bar_and_status_line_follow_the_batch(bound: Bound, comfy: Fake
 
 def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: FakeComfy, monkeypatch: Any) -> None:
     with Emulator(api_key=KEY, latency=1.5, port=0) as slow:
-        monkeypatch.setattr(nodes, "client_factory", Bound(slow))
+        monkeypatch.setattr(nodes.execution, "client_factory", Bound(slow))
         photo = product_photo((120, 30, 200))
         pressed: list[float] = []
 
@@ -531,7 +531,7 @@ def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: Fa
 
 
 def test_outside_comfyui_cancel_is_the_engines_runflow_cancelled() -> None:
-    feedback = nodes._Feedback(1, None, emulator=True)
+    feedback = nodes.Feedback(1, None, emulator=True)
 
     def cancelled() -> None:
         raise errors.RunflowCancelled("Cancelled.")
@@ -544,7 +544,7 @@ def test_paid_service_reports_run_cost_and_session_spend(bound: Bound, monkeypat
     def paid_client(**options: Any) -> RunflowClient:  # the emulator, seen as a paid service (not "emulator")
         return RunflowClient(api_key=KEY, base_url=bound.emu.base_url, **options)
 
-    monkeypatch.setattr(nodes, "client_factory", paid_client)
+    monkeypatch.setattr(nodes.execution, "client_factory", paid_client)
     first = isolate(product_photo((200, 30, 30)))["ui"]["runflow"][0]
     second = isolate(product_photo((30, 30, 200)))["ui"]["runflow"][0]
     assert (first["emulator"], first["cost"], second["cost"]) == (False, "0.27", "0.27")
