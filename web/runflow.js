@@ -18,6 +18,7 @@ import { english, translator } from "./lib/i18n.js";
 import { priceBadgeText } from "./lib/money.js";
 import { isIsolationNode } from "./lib/nodes.js";
 import { parseRunSummary, parseStatus, runSummaryText, statusText, statusTone } from "./lib/status.js";
+import { CATEGORIES, SETTING_TEXT } from "./lib/settings_text.js";
 import { PriceBadge } from "./ui/badge.js";
 import { connectionTest, keyField, modeSwitch, spendTotals } from "./ui/settings.js";
 import { WIDGET_NAME, statusStrip } from "./ui/status_line.js";
@@ -62,38 +63,23 @@ function setMode(mode) {
 const deps = { call, toast, onModeChange: setMode, t: (key, vars) => state.t(key, vars) };
 
 /** A custom setting row: renders our element and never stores a value (its value stays ""). */
-function customSetting(id, name, group, render, tooltip) {
-  return { id, name, category: ["Runflow", group, name], type: () => render(deps), defaultValue: "", tooltip };
+function customSetting(id, group, render) {
+  const { name, tooltip } = SETTING_TEXT[id];
+  return { id, name, category: [CATEGORIES.root, group, name], type: () => render(deps), defaultValue: "", tooltip };
+}
+
+function numberSetting(id, defaultValue, attrs) {
+  const { name, tooltip } = SETTING_TEXT[id];
+  return { id, name, category: [CATEGORIES.root, CATEGORIES.defaults, name], type: "number", defaultValue, attrs, tooltip };
 }
 
 const SETTINGS = [
-  customSetting("Runflow.ApiKey", "API key", "Account", keyField,
-    "Stored on the ComfyUI server in a file only you can read (mode 0600), never in ComfyUI's settings or workflows. " +
-      "The RUNFLOW_API_KEY environment variable, when set, takes precedence."),
-  customSetting("Runflow.TestConnection", "Test connection", "Account", connectionTest,
-    "Asks the selected service who the key belongs to, its scopes and the balance. Costs nothing."),
-  customSetting("Runflow.Mode", "Service", "Account", modeSwitch,
-    "The offline emulator runs inside ComfyUI: free, no key needed, plausible fake results for building graphs."),
-  customSetting("Runflow.Spend", "Spending", "Account", spendTotals,
-    "Paid runs recorded by this ComfyUI (emulator runs are free and not counted)."),
-  {
-    id: "Runflow.DefaultConcurrency",
-    name: "Images in flight at once",
-    category: ["Runflow", "Defaults for new nodes", "Images in flight at once"],
-    type: "number",
-    defaultValue: 8,
-    attrs: { min: 1, max: 32, step: 1 },
-    tooltip: "How many images of a batch a new node sends to Runflow at the same time.",
-  },
-  {
-    id: "Runflow.DefaultSpendLimit",
-    name: "Spend limit per run ($)",
-    category: ["Runflow", "Defaults for new nodes", "Spend limit per run ($)"],
-    type: "number",
-    defaultValue: 0,
-    attrs: { min: 0, max: 100000, step: 1, maxFractionDigits: 2 },
-    tooltip: "A new node refuses to start an execution whose new runs would cost more than this. 0 means no limit.",
-  },
+  customSetting("Runflow.ApiKey", CATEGORIES.account, keyField),
+  customSetting("Runflow.TestConnection", CATEGORIES.account, connectionTest),
+  customSetting("Runflow.Mode", CATEGORIES.account, modeSwitch),
+  customSetting("Runflow.Spend", CATEGORIES.account, spendTotals),
+  numberSetting("Runflow.DefaultConcurrency", 8, { min: 1, max: 32, step: 1 }),
+  numberSetting("Runflow.DefaultSpendLimit", 0, { min: 0, max: 100000, step: 1, maxFractionDigits: 2 }),
 ];
 
 /** The images reaching the node's IMAGE input, described for lib/batch.js (bounded by its depth limit). */
