@@ -96,6 +96,21 @@ def test_the_v3_nodes_keep_the_0_1_0_contract(comfy: ComfyUI, object_info: dict[
     assert "no V3 node API" not in comfy.log_text()
 
 
+def test_comfyui_serves_the_translations_and_the_help_pages(comfy: ComfyUI, object_info: dict[str, Any]) -> None:
+    """GET /i18n merges locales/ (what the frontend translates nodes and settings from), and the help
+    panel fetches /extensions/<folder of python_module>/docs/<NodeId>.md."""
+    i18n = comfy.get_json("/i18n")
+    assert i18n["zh"]["nodeDefs"]["RunflowProductIsolation"]["display_name"] == "Runflow 产品抠图"
+    assert i18n["ja"]["settings"]["Runflow_ApiKey"]["name"] == "API キー"
+    assert i18n["ja"]["runflow"]["key"]["save"] == "保存" and i18n["en"]["settingsCategories"]["Runflow"] == "Runflow"
+    folder = object_info["RunflowProductIsolation"]["python_module"].split(".", 1)[1]
+    for node_id in NODE_IDS:
+        page = comfy.session.get(f"{comfy.url}/extensions/{folder}/docs/{node_id}.md", timeout=10)
+        assert page.status_code == 200 and page.text.startswith("# "), (node_id, page.status_code)
+    image = comfy.session.get(f"{comfy.url}/extensions/{folder}/docs/images/isolation-example.jpg", timeout=10)
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])
 def test_example_workflow_runs_and_saves_without_the_key(
     comfy: ComfyUI, object_info: dict[str, Any], path: Path
