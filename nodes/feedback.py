@@ -52,10 +52,19 @@ class _V3ProgressBar:
         self._execution.set_progress(value, self._total, node_id=self._node_id)
 
 
+def _v3_execution() -> Any:
+    """`ComfyAPISync().execution` of ComfyUI's versioned API, or None where it is missing or broken."""
+    v3 = optional_module(V3_API_MODULE)
+    try:
+        return getattr(v3.ComfyAPISync(), "execution", None) if v3 is not None else None
+    except Exception as exc:  # a half-built API object must not stop a paid run
+        log.debug("Runflow: ComfyUI's V3 execution API is unusable here (%s); using the classic bar.", exc)
+        return None
+
+
 def progress_bar(total: int, node_id: str | None) -> ProgressBar | None:
     """The V3 execution API's progress when it is there, else the classic ProgressBar, else None."""
-    v3 = optional_module(V3_API_MODULE)
-    execution = getattr(v3.ComfyAPISync(), "execution", None) if v3 is not None and node_id is not None else None
+    execution = _v3_execution() if node_id is not None else None
     if execution is not None and node_id is not None:
         return _V3ProgressBar(execution, total, node_id)
     utils = optional_module("comfy.utils")

@@ -509,6 +509,35 @@ def test_progress_bar_and_status_line_follow_the_batch(bound: Bound, comfy: Fake
     assert len(statuses) <= elapsed + 2 + 2, "status is rate-limited to about once a second plus once per item"
 
 
+def test_the_progress_bar_goes_through_the_v3_execution_api_where_comfyui_offers_it(
+    bound: Bound, comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ComfyUI whose versioned API has `ComfyAPISync().execution.set_progress` gets the bar there (not
+    through comfy.utils.ProgressBar); the status line and Cancel stay as they are (no V3 call for them)."""
+    calls: list[tuple[int, int, str]] = []
+
+    class Execution:
+        def set_progress(self, value: int, max_value: int, node_id: str | None = None) -> None:
+            calls.append((value, max_value, str(node_id)))
+
+    class ComfyAPISync:
+        execution = Execution()
+
+    monkeypatch.setitem(sys.modules, "comfy_api", types.ModuleType("comfy_api"))
+    monkeypatch.setitem(sys.modules, "comfy_api.v0_0_2", types.SimpleNamespace(ComfyAPISync=ComfyAPISync))
+    isolate(torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))]), unique_id="5")
+    assert calls and calls[-1] == (2, 2, "5") and comfy.bar_updates == []
+    assert comfy.texts and "2/2 done" in comfy.texts[-1][0]
+
+
+def test_without_a_v3_execution_object_the_classic_bar_is_used(comfy: FakeComfy, monkeypatch: Any) -> None:
+    """ComfyUI 0.3.64's ComfyAPISync() has no `execution` attribute yet."""
+    monkeypatch.setitem(sys.modules, "comfy_api", types.ModuleType("comfy_api"))
+    monkeypatch.setitem(sys.modules, "comfy_api.v0_0_2", types.SimpleNamespace(ComfyAPISync=object))
+    nodes.Feedback(1, "3", emulator=True).push(final=True)
+    assert comfy.bar_updates == [(0, 1)]
+
+
 def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: FakeComfy, monkeypatch: Any) -> None:
     with Emulator(api_key=KEY, latency=1.5, port=0) as slow:
         monkeypatch.setattr(nodes.execution, "client_factory", Bound(slow))
