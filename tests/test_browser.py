@@ -351,17 +351,21 @@ def check_foreign_requests_refused(comfy: ComfyUI) -> None:
 
 class Shots:
     """Where a screenshot goes: the README's pictures come from the bundled frontend in the classic
-    canvas and from today's frontend in Nodes 2.0 ("-nodes2"); every other run keeps its own."""
+    canvas, and the node ones also from today's frontend in Nodes 2.0 ("-nodes2"); the rest stay in the
+    test's temporary folder."""
 
     def __init__(self, tmp_path: Path, frontend: str, nodes2: bool) -> None:
-        docs = os.environ.get(SCREENSHOTS_ENV)
-        published = {("bundled", False): "", ("current", True): "-nodes2"}
-        suffix = published.get((frontend, nodes2))
-        self.folder = Path(docs) if docs and suffix is not None else tmp_path
-        self.suffix = suffix if suffix is not None else f"-{frontend}{'-nodes2' if nodes2 else ''}"
+        self.docs = Path(os.environ[SCREENSHOTS_ENV]) if os.environ.get(SCREENSHOTS_ENV) else None
+        self.tmp_path = tmp_path
+        self.setup = (frontend, nodes2)
+        self.suffix = f"-{frontend}{'-nodes2' if nodes2 else '-classic'}"
 
     def path(self, name: str) -> Path:
-        return self.folder / f"{name}{self.suffix}.png"
+        if self.docs is not None and self.setup == ("bundled", False):
+            return self.docs / f"{name}.png"
+        if self.docs is not None and self.setup == ("current", True) and name.startswith("node-"):
+            return self.docs / f"{name}-nodes2.png"
+        return self.tmp_path / f"{name}{self.suffix}.png"
 
 
 def frontend_args(frontend: str) -> tuple[str, ...]:
