@@ -9,9 +9,11 @@ browser shows translations of them from `locales/` (keyed by the node id and inp
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 from . import execution
-from .spec import InputDef, NodeDef, OutputDef
+from .spec import InputDef, NodeDef, NodeResult, OutputDef
 
 CATEGORY = "Runflow"
 
@@ -28,7 +30,7 @@ RESOLUTION = InputDef(
 )
 
 
-# The optional inputs both isolation nodes share, in widget order (append only).
+# The optional inputs both isolation nodes share, in widget order: a new one is appended here, with a default.
 ISOLATION_OPTIONS: tuple[InputDef, ...] = (
     InputDef(
         "prompt",
@@ -108,71 +110,64 @@ ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (
     ),
 )
 
-PRODUCT_ISOLATION = NodeDef(
-    node_id="RunflowProductIsolation",
-    display_name="Runflow Product Isolation",
-    description=(
-        f"Isolates the product in each photo with Runflow's hosted model (${PRICE_PER_IMAGE} per image), "
-        "cropped and framed to an aspect ratio. Every image of a batch runs at once; results are cached, so "
-        "the same image with the same settings is never paid for twice. Works offline and free in emulator "
-        "mode. The API key is never a widget: set it in Settings > Runflow or RUNFLOW_API_KEY."
+def _isolation_node(node_id: str, display_name: str, description: str, source: InputDef, aspect: InputDef,
+                    run: Callable[..., NodeResult]) -> NodeDef:  # fmt: skip
+    """An isolation node: its own source input and aspect choices, then what both share, in this order."""
+    return NodeDef(
+        node_id=node_id,
+        display_name=display_name,
+        description=description,
+        category=CATEGORY,
+        inputs=(source, aspect, RESOLUTION, *ISOLATION_OPTIONS),
+        outputs=ISOLATION_OUTPUTS,
+        run=run,
+        function="isolate",
+        fingerprint=execution.isolation_fingerprint,
+        validate=execution.isolation_validate,
+    )
+
+
+PRODUCT_ISOLATION = _isolation_node(
+    "RunflowProductIsolation",
+    "Runflow Product Isolation",
+    f"Isolates the product in each photo with Runflow's hosted model (${PRICE_PER_IMAGE} per image), "
+    "cropped and framed to an aspect ratio. Every image of a batch runs at once; results are cached, so "
+    "the same image with the same settings is never paid for twice. Works offline and free in emulator "
+    "mode. The API key is never a widget: set it in Settings > Runflow or RUNFLOW_API_KEY.",
+    InputDef("image", "IMAGE", "Product photo(s). Each image of a batch is its own run; results come back in order."),
+    InputDef(
+        "aspect_ratio",
+        "COMBO",
+        _ASPECT_TOOLTIP + "'auto' picks the ratio nearest to each photo's own.",
+        choices=(AUTO_ASPECT, *ASPECT_RATIOS),
+        default=AUTO_ASPECT,
     ),
-    category=CATEGORY,
-    inputs=(
-        InputDef(
-            "image", "IMAGE", "Product photo(s). Each image of a batch is its own run; results come back in order."
-        ),
-        InputDef(
-            "aspect_ratio",
-            "COMBO",
-            _ASPECT_TOOLTIP + "'auto' picks the ratio nearest to each photo's own.",
-            choices=(AUTO_ASPECT, *ASPECT_RATIOS),
-            default=AUTO_ASPECT,
-        ),
-        RESOLUTION,
-        *ISOLATION_OPTIONS,
-    ),
-    outputs=ISOLATION_OUTPUTS,
-    run=execution.isolate_images,
-    function="isolate",
-    fingerprint=execution.isolation_fingerprint,
-    validate=execution.isolation_validate,
+    execution.isolate_images,
 )
 
-PRODUCT_ISOLATION_FROM_URL = NodeDef(
-    node_id="RunflowProductIsolationFromURL",
-    display_name="Runflow Product Isolation (URL)",
-    description=(
-        "Like Runflow Product Isolation, for images already online: one https image URL per line, each "
-        f"line a run (${PRICE_PER_IMAGE} per image). Each image is read once to key the cache by its "
-        "pixels, so a re-signed URL of the same image costs nothing. Connect Runflow Stage Image's url "
-        "output, or type URLs."
+PRODUCT_ISOLATION_FROM_URL = _isolation_node(
+    "RunflowProductIsolationFromURL",
+    "Runflow Product Isolation (URL)",
+    "Like Runflow Product Isolation, for images already online: one https image URL per line, each "
+    f"line a run (${PRICE_PER_IMAGE} per image). Each image is read once to key the cache by its "
+    "pixels, so a re-signed URL of the same image costs nothing. Connect Runflow Stage Image's url "
+    "output, or type URLs.",
+    InputDef(
+        "image_urls",
+        "STRING",
+        "https image URL(s), one per line; each line is one image of the output batch.",
+        default="",
+        multiline=True,
     ),
-    category=CATEGORY,
-    inputs=(
-        InputDef(
-            "image_urls",
-            "STRING",
-            "https image URL(s), one per line; each line is one image of the output batch.",
-            default="",
-            multiline=True,
-        ),
-        InputDef(
-            "aspect_ratio",
-            "COMBO",
-            _ASPECT_TOOLTIP + "'auto' picks the ratio nearest to each image's own (each image is read once anyway).",
-            # 'auto' came later to this node, appended so every saved value keeps its place.
-            choices=(*ASPECT_RATIOS, AUTO_ASPECT),
-            default=ASPECT_RATIOS[0],
-        ),
-        RESOLUTION,
-        *ISOLATION_OPTIONS,
+    InputDef(
+        "aspect_ratio",
+        "COMBO",
+        _ASPECT_TOOLTIP + "'auto' picks the ratio nearest to each image's own (each image is read once anyway).",
+        # 'auto' came later to this node, appended so every saved value keeps its place.
+        choices=(*ASPECT_RATIOS, AUTO_ASPECT),
+        default=ASPECT_RATIOS[0],
     ),
-    outputs=ISOLATION_OUTPUTS,
-    run=execution.isolate_urls,
-    function="isolate",
-    fingerprint=execution.isolation_fingerprint,
-    validate=execution.isolation_validate,
+    execution.isolate_urls,
 )
 
 STAGE_IMAGE = NodeDef(
