@@ -144,6 +144,8 @@ def _isolate(
         "cost": dollars(sum((Decimal(line["cost"]) for line in info), Decimal(0)), emulator=emulator),
         "elapsed_s": round(feedback.tally.snapshot().elapsed_s, 1),
         "cached": sum(1 for result in results if result.cached),
+        # Runs paid earlier (a Cancel, a crash) and collected now instead of being paid again.
+        "resumed": sum(1 for result in results if result.resumed),
         "emulator": emulator,
         # What this ComfyUI has spent at this service since it started (the ledger's session).
         "session_cost": dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),

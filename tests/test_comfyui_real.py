@@ -13,12 +13,21 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from comfy_harness import COMFYUI_DIR_ENV, COMFYUI_PYTHON_ENV, PACK_DIR, ComfyUI, ComfyUIUnavailable, node_contract
+from comfy_harness import (
+    COMFYUI_DIR_ENV,
+    COMFYUI_PYTHON_ENV,
+    PACK_DIR,
+    ComfyUI,
+    ComfyUIUnavailable,
+    node_contract,
+    ui_to_api,
+)
 from PIL import Image
 
 FAKE_KEY = "rf_live_SECRETSECRET1234"
@@ -160,6 +169,55 @@ def test_a_second_execution_is_served_from_the_cache(comfy: ComfyUI, object_info
         summaries.extend(entry["outputs"][str(node["id"])]["runflow"])
     assert summaries[-1]["cached"] == 1 and summaries[-1]["paid_runs"] == 0
     assert summaries[-1]["emulator"] is True and summaries[-1]["cost"] == "0.00"
+
+
+def created_runs(journal: Path) -> list[str]:
+    """Run ids the pack's journal holds: a run Runflow has created (and would bill) and not yet collected."""
+    runs = []
+    for path in journal.glob("*.json"):
+        try:
+            run_id = json.loads(path.read_text(encoding="utf-8")).get("run_id")
+        except (OSError, ValueError):
+            continue  # being replaced right now
+        if run_id:
+            runs.append(run_id)
+    return runs
+
+
+def test_cancel_interrupts_a_v3_node_at_once_and_the_next_run_collects_the_paid_run(tmp_path: Path) -> None:
+    """Through the V3 node in a real ComfyUI: Cancel (POST /interrupt) while the run is at Runflow ends the
+    prompt as interrupted within a second, and queueing again resumes that run instead of paying again."""
+    if not os.environ.get(COMFYUI_DIR_ENV):
+        pytest.skip("set COMFYUI_DIR to a ComfyUI checkout to run the real-ComfyUI tests")
+    data = tmp_path / "data"
+    env = {"RUNFLOW_MODE": "emulator", "RUNFLOW_EMULATOR_LATENCY": "6", "RUNFLOW_DATA_DIR": str(data),
+           "RUNFLOW_CACHE_DIR": str(tmp_path / "cache"), "RUNFLOW_KEY_FILE": str(tmp_path / "no_key")}  # fmt: skip
+    workflow = json.loads((PACK_DIR / "example_workflows" / "runflow_isolate_transparent_png.json").read_text())
+    with ComfyUI(env=env) as server:
+        server.input_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PACK_DIR / "examples" / "sneaker.jpg", server.input_dir / "sneaker.jpg")
+        info = server.object_info()
+        prompt = ui_to_api(workflow, info)
+        prompt_id = server.queue_prompt(prompt)
+        deadline = time.monotonic() + 60
+        while not created_runs(data / "journal"):
+            assert time.monotonic() < deadline, server.log_text()[-3000:]
+            time.sleep(0.05)
+        pressed = time.monotonic()
+        server.interrupt()
+        entry = server.wait_history(prompt_id, timeout=30)
+        stopped = time.monotonic()
+        assert entry["status"]["status_str"] == "error"
+        assert any(message[0] == "execution_interrupted" for message in entry["status"]["messages"]), entry
+        assert stopped - pressed < 1.5, f"Cancel took {stopped - pressed:.2f} s"
+        [run_id] = created_runs(data / "journal")
+
+        again = server.wait_history(server.queue_prompt(prompt), timeout=60)
+        assert again["status"]["status_str"] == "success"
+        node = next(node for node in workflow["nodes"] if node["type"] == "RunflowProductIsolation")
+        [summary] = again["outputs"][str(node["id"])]["runflow"]
+        assert (summary["resumed"], summary["paid_runs"], summary["images"]) == (1, 1, 1), summary
+        assert created_runs(data / "journal") == [], f"run {run_id} was not collected"
 
 
 # -- the harness refuses an interpreter that cannot run ComfyUI, before starting it ----------------------

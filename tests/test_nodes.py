@@ -203,6 +203,7 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
             "cost": "0.00",
             "elapsed_s": pytest.approx(output["ui"]["runflow"][0]["elapsed_s"]),
             "cached": 0,
+            "resumed": 0,
             "emulator": True,
             "session_cost": "0.00",
         }
@@ -555,8 +556,10 @@ def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: Fa
         stopped = time.monotonic()
         assert pressed and stopped - pressed[0] < 0.25
         assert slow.stats["creates"] == 1
-        [line] = run_info(isolate(photo))
+        output = isolate(photo)
+        [line] = run_info(output)
         assert line["resumed"] is True and slow.stats["creates"] == 1, "the cancelled run was collected, not paid twice"
+        assert output["ui"]["runflow"][0]["resumed"] == 1
 
 
 def test_outside_comfyui_cancel_is_the_engines_runflow_cancelled() -> None:

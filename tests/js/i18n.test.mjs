@@ -42,6 +42,7 @@ test("the badge, the live status and the summary read in Chinese and Japanese", 
   assert.equal(statusText(status), "3/8 done · 2 running · 3 queued · 12s · $0.81");
   const summary = { images: 4, paid_runs: 3, cached: 1, cost: "0.81", elapsed_s: 12.3, emulator: false, session_cost: null };
   assert.equal(runSummaryText(summary, ja), "4 枚 · 12.3s · $0.81 · 1 件キャッシュ済み");
+  assert.equal(runSummaryText({ ...summary, cached: 0, resumed: 1 }), "4 images · 12.3s · $0.81 · 1 resumed");
 });
 
 test("the live status in English matches the server's own line", () => {

@@ -58,6 +58,7 @@ export function parseRunSummary(message) {
     images: count(entry.images),
     paid_runs: count(entry.paid_runs),
     cached: count(entry.cached),
+    resumed: count(entry.resumed),
     cost: typeof entry.cost === "string" ? entry.cost : null,
     elapsed_s: Number.isFinite(Number(entry.elapsed_s)) ? Number(entry.elapsed_s) : null,
     emulator: entry.emulator === true,
@@ -72,6 +73,7 @@ export function runSummaryText(summary, t = english) {
   if (summary.elapsed_s !== null) parts.push(formatDuration(summary.elapsed_s));
   parts.push(summary.emulator ? t("status.free") : formatUsd(summary.cost ?? "0"));
   if (summary.cached > 0) parts.push(t("status.cached", { count: summary.cached }));
+  if (summary.resumed > 0) parts.push(t("status.resumed", { count: summary.resumed }));
   if (!summary.emulator && summary.session_cost !== null) {
     parts.push(t("status.session", { cost: formatUsd(summary.session_cost) }));
   }
