@@ -220,8 +220,9 @@ def canvas_clip(page: Any) -> dict[str, float]:
 
 
 def badge_shown(page: Any, text: str, *, nodes2: bool) -> None:
-    """The frontend itself shows our node badge: drawn by the canvas from `node.badges` (classic), or
-    rendered as DOM by the Vue node (Nodes 2.0), outside the pack's own status strip."""
+    """The frontend itself shows `text` on a node (our badge, a title, a label): drawn on the canvas
+    (classic; for the badge, from `node.badges`), or rendered as DOM by the Vue node (Nodes 2.0), outside
+    the pack's own status strip."""
     if nodes2:
         page.wait_for_function(
             "(text) => [...document.querySelectorAll('*')].some((e) => e.children.length === 0 &&"
@@ -239,6 +240,7 @@ def strip_text(page: Any, node_id: int) -> str:
 def node_flow(page: Any, comfy: ComfyUI, shots: Shots, *, nodes2: bool) -> None:
     for setting, value in (("Runflow.DefaultConcurrency", 3), ("Runflow.DefaultSpendLimit", 2.5)):
         page.evaluate(f"{APP}.extensionManager.setting.set('{setting}', {value})")
+    page.wait_for_function(f"() => {APP}.graph.nodes.length > 0")  # the start-up workflow, before ours
     built = page.evaluate(BUILD_GRAPH)
     assert (built["concurrency"], built["spend_limit"]) == (3, 2.5)  # the settings, applied by nodeCreated
     node = f"{APP}.graph.getNodeById({built['iso']})"
@@ -409,3 +411,38 @@ def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path, fron
                 browser.close()
         assert problems == [], problems
         check_foreign_requests_refused(comfy)
+
+
+@pytest.mark.parametrize(
+    ("frontend", "nodes2"), SETUPS, ids=[f"{fe}-{'nodes2' if vue else 'classic'}" for fe, vue in SETUPS]
+)
+def test_the_pack_speaks_the_users_language(tmp_path: Path, frontend: str, nodes2: bool) -> None:
+    """With ComfyUI's language set to Simplified Chinese, the frontend shows the node's translated name
+    and input labels (locales/zh/nodeDefs.json) and the extension its badge and strip in Chinese."""
+    from playwright.sync_api import sync_playwright
+
+    base = tmp_path / "comfy"
+    with ComfyUI(env=comfy_env(base), base_dir=base, extra_args=frontend_args(frontend)) as comfy:
+        prepare(comfy, nodes2=nodes2)
+        comfy.post_json("/settings/Comfy.Locale", "zh").raise_for_status()
+        comfy.post_json("/runflow/mode", {"mode": "emulator"}).raise_for_status()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.add_init_script(RECORD_CANVAS_TEXT)
+                page.goto(comfy.url)
+                page.wait_for_function(
+                    "() => window.LiteGraph?.registered_node_types?.RunflowProductIsolation", timeout=60_000
+                )
+                # The start-up (default) workflow must be in before ours replaces it, or it replaces ours.
+                page.wait_for_function(f"() => {APP}.graph.nodes.length > 0", timeout=60_000)
+                built = page.evaluate(BUILD_GRAPH)
+                # What the frontend translates itself (title, input label) and what the extension does.
+                for text in ("Runflow 产品抠图", "宽高比", "1 张图像 · 免费（模拟器）"):
+                    badge_shown(page, text, nodes2=nodes2)
+                strip = f"{APP}.graph.getNodeById({built['iso']}).runflow.strip.element"
+                page.wait_for_function(f"() => {strip}.innerText.includes('尚未运行')")
+                page.screenshot(path=str(tmp_path / "zh.png"))
+            finally:
+                browser.close()
