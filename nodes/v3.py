@@ -89,7 +89,7 @@ def entrypoint(api: ModuleType, nodes: tuple[NodeDef, ...]) -> Any:
     """`comfy_entrypoint` for ComfyUI's loader: a coroutine returning the pack's ComfyExtension."""
     classes = [v3_class(api.io, node) for node in nodes]
 
-    class RunflowExtension(api.ComfyExtension):  # type: ignore[name-defined,misc]
+    class RunflowExtension(api.ComfyExtension):  # type: ignore[name-defined]
         async def get_node_list(self) -> list[type]:
             return list(classes)
 
