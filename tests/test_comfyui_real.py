@@ -114,8 +114,9 @@ def test_comfyui_serves_the_translations_and_the_help_pages(comfy: ComfyUI, obje
     assert i18n["ja"]["runflow"]["key"]["save"] == "保存" and i18n["en"]["settingsCategories"]["Runflow"] == "Runflow"
     folder = object_info["RunflowProductIsolation"]["python_module"].split(".", 1)[1]
     for node_id in NODE_IDS:
-        page = comfy.session.get(f"{comfy.url}/extensions/{folder}/docs/{node_id}.md", timeout=10)
-        assert page.status_code == 200 and page.text.startswith("# "), (node_id, page.status_code)
+        for path in (f"{node_id}.md", f"{node_id}/zh.md", f"{node_id}/ja.md"):
+            page = comfy.session.get(f"{comfy.url}/extensions/{folder}/docs/{path}", timeout=10)
+            assert page.status_code == 200 and page.text.startswith("# "), (path, page.status_code)
     image = comfy.session.get(f"{comfy.url}/extensions/{folder}/docs/images/isolation-example.jpg", timeout=10)
     assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"
 
