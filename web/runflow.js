@@ -133,9 +133,15 @@ function isolationNodes() {
   return (app.graph?.nodes ?? app.graph?._nodes ?? []).filter((node) => node.runflow);
 }
 
+/** Refresh every isolation node; redraw the canvas only when a badge now says something else. */
 function refreshAll() {
-  for (const node of isolationNodes()) refresh(node);
-  redraw();
+  let changed = false;
+  for (const node of isolationNodes()) {
+    const before = node.runflow.badge.text;
+    refresh(node);
+    changed ||= node.runflow.badge.text !== before;
+  }
+  if (changed) redraw();
 }
 
 /** The badge and the status strip, attached once per isolation node. */
