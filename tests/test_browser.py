@@ -52,7 +52,7 @@ PHOTO = "runflow-product.png"
 APP = "(window.app ?? window.comfyAPI?.app?.app)"
 API = "(window.comfyAPI?.api?.api ?? window.app.api)"
 BADGE = "1 image · free (emulator)"
-TEMPLATE = "runflow_isolate_transparent_png"
+TEMPLATE = "runflow_composite_on_background"
 
 
 def _skip_reason() -> str | None:
@@ -268,7 +268,7 @@ def node_flow(page: Any, comfy: ComfyUI, shots: Shots, *, nodes2: bool) -> None:
     wait_until_idle(comfy)  # our node reports before Save Image downstream has written its PNG
 
 
-def template_flow(page: Any, comfy: ComfyUI) -> None:
+def template_flow(page: Any, comfy: ComfyUI, shots: Shots) -> None:
     """One of the pack's templates, loaded by the frontend as a user would open it, runs unchanged."""
     templates = comfy.get_json("/api/workflow_templates")
     assert TEMPLATE in templates.get("runflow-product-isolation", []), templates
@@ -280,6 +280,9 @@ def template_flow(page: Any, comfy: ComfyUI) -> None:
     wait_until_idle(comfy, timeout=120)
     new = [entry for prompt_id, entry in comfy.get_json("/history").items() if prompt_id not in before]
     assert len(new) == 1 and new[0]["status"]["status_str"] == "success", new
+    page.evaluate(f"{APP}.canvas.ds.offset[1] += 40; {APP}.graph.setDirtyCanvas(true, true)")  # clear of the tabs
+    page.wait_for_timeout(500)  # the Save Image previews
+    page.screenshot(path=str(shots.path("graph")))
 
 
 def wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
@@ -406,7 +409,7 @@ def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path, fron
                 settings_flow(page, comfy, shots)
                 node_flow(page, comfy, shots, nodes2=nodes2)
                 check_nothing_leaked(page, comfy)
-                template_flow(page, comfy)
+                template_flow(page, comfy, shots)
             finally:
                 browser.close()
         assert problems == [], problems
