@@ -1,17 +1,21 @@
 """ComfyUI's door to the Runflow product-isolation pack.
 
-ComfyUI imports this folder as a package and reads NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS and
-WEB_DIRECTORY. An import error here would silently leave the pack without nodes, so everything that
-exists only inside ComfyUI (its user directory, its web server) is looked up guarded, and the pack also
-imports cleanly in plain Python (tests, scripts).
+ComfyUI imports this folder as a package. With its versioned V3 API (ComfyUI 0.3.48 and later) the pack
+offers `comfy_entrypoint` and no NODE_CLASS_MAPPINGS (ComfyUI's loader takes NODE_CLASS_MAPPINGS first
+when both exist); without it, NODE_CLASS_MAPPINGS / NODE_DISPLAY_NAME_MAPPINGS generated from the same
+declaration. WEB_DIRECTORY serves the browser extension, the help pages and nothing secret. An import
+error here would silently leave the pack without nodes, so everything that exists only inside ComfyUI
+(its user directory, its web server, its V3 API) is looked up guarded, and the pack also imports cleanly
+in plain Python (tests, scripts).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from . import nodes
 from .runflow_api import config
 
 log = logging.getLogger("runflow")
@@ -46,4 +50,11 @@ def _register_routes() -> None:
 _use_comfyui_user_directory()
 _register_routes()
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+_V3 = nodes.v3_api()
+if _V3 is not None:
+    comfy_entrypoint: Any = nodes.comfy_entrypoint_for(_V3)
+    __all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]
+else:
+    NODE_CLASS_MAPPINGS = nodes.NODE_CLASS_MAPPINGS
+    NODE_DISPLAY_NAME_MAPPINGS = nodes.NODE_DISPLAY_NAME_MAPPINGS
+    __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

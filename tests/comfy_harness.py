@@ -21,6 +21,7 @@ into the API format `POST /prompt` takes, using `GET /object_info` for each node
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -160,6 +161,41 @@ def ui_to_api(workflow: Mapping[str, Any], object_info: Mapping[str, Any]) -> di
             inputs[name] = [source[0], source[1]]
         prompt[str(node["id"])] = {"class_type": kind, "inputs": inputs}
     return prompt
+
+
+# -- a node's contract, whichever API declared it ------------------------------------------------------
+
+# What a node promises saved workflows and downstream nodes; display texts are checked apart.
+CONTRACT_KEYS = ("input", "input_order", "output", "output_is_list", "output_name", "output_tooltips",
+                 "name", "display_name", "description", "category", "output_node")  # fmt: skip
+
+
+def _canonical_input(spec: Any) -> Any:
+    """A V1 input spec with a dropdown spelled one way: V1 writes `[choices, options]`, a V3 node
+    `["COMBO", {"options": choices, "multiselect": false, ...}]`, and the frontend reads both alike."""
+    kind, options = spec[0], dict(spec[1]) if len(spec) > 1 else {}
+    if kind == "COMBO":
+        kind = list(options.pop("options"))
+        if options.get("multiselect") is False:
+            del options["multiselect"]
+    return [kind, options]
+
+
+def node_contract(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An `/object_info` entry reduced to its contract: ids, inputs (names, order, types, choices,
+    defaults, limits, tooltips), outputs and texts; the hidden inputs by name (V1 writes "UNIQUE_ID",
+    V3 ["UNIQUE_ID"]); where the code lives (`python_module`) and the V3-only flags left out."""
+    contract = {key: entry.get(key) for key in CONTRACT_KEYS}
+    inputs = entry.get("input", {})
+    contract["input"] = {
+        section: (
+            sorted(inputs[section])
+            if section == "hidden"
+            else {name: _canonical_input(spec) for name, spec in inputs[section].items()}
+        )
+        for section in inputs
+    }
+    return json.loads(json.dumps(contract))
 
 
 # -- a real ComfyUI --------------------------------------------------------------------------------------

@@ -2,13 +2,20 @@
 
 One scenario, in order, because each step builds on the last: set the key in Settings > Runflow, clear
 it, set it again, test the connection (the real service cannot be reached from here, so in emulator mode
-too), then build LoadImage -> Runflow Product Isolation -> Save Image on the canvas and run it in emulator
-mode, watching the node's badge and status. Afterwards it checks that the key went nowhere it must not:
-ComfyUI's settings, the workflow (graph, browser storage, user files), the saved PNG, the server log.
+too), then build LoadImage -> Runflow Product Isolation -> Save Image and run it in emulator mode,
+watching the node's price badge and status strip, and run one of the pack's templates through the
+frontend. Afterwards it checks that the key went nowhere it must not: ComfyUI's settings, the workflow
+(graph, browser storage, user files), the saved PNG, the server log.
+
+The scenario runs on the frontend ComfyUI bundles (1.27.10 with ComfyUI 0.3.64) and on today's frontend
+(COMFYUI_FRONTEND_ROOT: the `static` folder of an unzipped comfyui-frontend-package wheel, e.g. 1.58.1,
+served with --front-end-root), each in the classic canvas and with Modern Node Design (Nodes 2.0,
+setting Comfy.VueNodes.Enabled), where nodes are DOM and nothing drawn on the canvas shows.
 
 Needs COMFYUI_DIR (plus COMFYUI_PYTHON / COMFYUI_PYTHONPATH as tests/comfy_harness.py describes) and
 Debian's chromium; skips otherwise. Screenshots go to the test's temporary folder, or to the folder named
-by RUNFLOW_SCREENSHOTS (RUNFLOW_SCREENSHOTS=docs refreshes the README's pictures).
+by RUNFLOW_SCREENSHOTS (RUNFLOW_SCREENSHOTS=docs refreshes the README's pictures: the classic ones from
+the bundled frontend, the "-nodes2" ones from today's frontend in Nodes 2.0).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -23,7 +31,7 @@ from typing import Any
 
 import pytest
 import requests
-from comfy_harness import COMFYUI_DIR_ENV, ComfyUI
+from comfy_harness import COMFYUI_DIR_ENV, PACK_DIR, ComfyUI
 from PIL import Image
 from support import product_photo
 
@@ -34,13 +42,17 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 # Screenshots go to the test's temporary folder; RUNFLOW_SCREENSHOTS=docs refreshes the README's pictures.
 SCREENSHOTS_ENV = "RUNFLOW_SCREENSHOTS"
+FRONTEND_ROOT_ENV = "COMFYUI_FRONTEND_ROOT"
 PACK_URL = "/extensions/runflow-product-isolation/"
 KEY = "rf_live_BROWSERKEY00001234"
 KEY_PARTS = (KEY, "BROWSERKEY0000")
 MASKED = "rf_live_…1234"
 PHOTO = "runflow-product.png"
-APP = "window.comfyAPI.app.app"
-API = "window.comfyAPI.api.api"
+# 1.27 exposes the app as window.comfyAPI.app.app (and window.app); today's frontend as window.app.
+APP = "(window.app ?? window.comfyAPI?.app?.app)"
+API = "(window.comfyAPI?.api?.api ?? window.app.api)"
+BADGE = "1 image · free (emulator)"
+TEMPLATE = "runflow_composite_on_background"
 
 
 def _skip_reason() -> str | None:
@@ -84,11 +96,16 @@ BUILD_GRAPH = f"""
   const save = add("SaveImage", [820, 140]);
   load.connect(0, iso, iso.findInputSlot("image"));
   iso.connect(iso.findOutputSlot("rgba"), save, 0);
+  // Not connected to an output, so never executed: only its badge, which follows the upstream batch size.
+  const empty = add("EmptyImage", [40, 700]);
+  const preview = add("RunflowProductIsolation", [400, 700]);
+  empty.widgets.find((w) => w.name === "batch_size").value = 2;
+  empty.connect(0, preview, preview.findInputSlot("image"));
   app.canvas.ds.scale = 1;
   app.canvas.ds.offset = [0, 0];
   app.graph.setDirtyCanvas(true, true);
   const value = (name) => iso.widgets.find((w) => w.name === name).value;
-  return {{ iso: iso.id, concurrency: value("concurrency"), spend_limit: value("spend_limit") }};
+  return {{ iso: iso.id, empty: empty.id, concurrency: value("concurrency"), spend_limit: value("spend_limit") }};
 }}
 """
 
@@ -107,10 +124,14 @@ def comfy_env(base: Path) -> dict[str, str]:
     }
 
 
-def prepare(comfy: ComfyUI) -> None:
-    """A product photo to load, and a user who has seen the tutorial (so no template browser pops up)."""
+def prepare(comfy: ComfyUI, *, nodes2: bool) -> None:
+    """A product photo to load (and the templates' sample photos), a user who has seen the tutorial (so
+    no template browser pops up), and the node design under test."""
     Image.fromarray(product_photo(3, (240, 320))).save(comfy.input_dir / PHOTO)
+    for sample in (PACK_DIR / "examples").glob("*.[jp][pn]g"):
+        shutil.copy(sample, comfy.input_dir / sample.name)
     comfy.post_json("/settings/Comfy.TutorialCompleted", True).raise_for_status()
+    comfy.post_json("/settings/Comfy.VueNodes.Enabled", nodes2).raise_for_status()
 
 
 def watch_page(page: Any) -> list[str]:
@@ -140,8 +161,10 @@ def watch_page(page: Any) -> list[str]:
 
 def open_runflow_settings(page: Any) -> Any:
     page.evaluate(f"{APP}.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
-    page.get_by_role("option", name="Runflow", exact=True).click()
-    dialog = page.locator(".p-dialog").filter(has=page.locator(".runflow-key-field"))
+    # The category is an "option" of a list in 1.27 and a "button" in today's frontend.
+    category = page.get_by_role("option", name="Runflow", exact=True)
+    category.or_(page.get_by_role("button", name="Runflow", exact=True)).first.click()
+    dialog = page.locator("[role=dialog]").filter(has=page.locator(".runflow-key-field"))
     dialog.wait_for()
     return dialog
 
@@ -162,7 +185,7 @@ def run_connection_test(page: Any) -> str:
     return str(page.inner_text(".runflow-test-result"))
 
 
-def settings_flow(page: Any, comfy: ComfyUI, shots: Path) -> None:
+def settings_flow(page: Any, comfy: ComfyUI, shots: Shots) -> None:
     dialog = open_runflow_settings(page)
     page.wait_for_function("document.querySelector('.runflow-key-status').textContent.includes('No key set')")
 
@@ -178,15 +201,15 @@ def settings_flow(page: Any, comfy: ComfyUI, shots: Path) -> None:
     assert real.startswith("✗"), real
 
     page.select_option(".runflow-mode-select", "emulator")
-    page.wait_for_function("() => !document.querySelector('.runflow-mode-select').disabled")
-    assert comfy.get_json("/runflow/mode")["mode"] == "emulator"
-    dialog.screenshot(path=str(shots / "settings-panel.png"))
+    wait_for(lambda: comfy.get_json("/runflow/mode")["mode"] == "emulator", "the service switch to reach the server")
+    dialog.screenshot(path=str(shots.path("settings-panel")))
 
     emulated = run_connection_test(page)
     assert "Connected to offline emulator" in emulated, emulated
     assert "Balance: $" in emulated and "runs:create" in emulated, emulated
-    page.locator(".p-toast-message").filter(has_text="Connected to offline emulator").wait_for()
-    page.screenshot(path=str(shots / "connection-test.png"))
+    # The toast's summary on its own (the inline result has a "✓ " in front); 1.27 and 1.5x style toasts apart.
+    page.get_by_text("Connected to offline emulator", exact=True).first.wait_for()
+    page.screenshot(path=str(shots.path("connection-test")))
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
 
@@ -196,26 +219,78 @@ def canvas_clip(page: Any) -> dict[str, float]:
     return {"x": box["x"], "y": box["y"] + 60, "width": 1200, "height": 520}
 
 
-def node_flow(page: Any, comfy: ComfyUI, shots: Path) -> None:
+def badge_shown(page: Any, text: str, *, nodes2: bool) -> None:
+    """The frontend itself shows `text` on a node (our badge, a title, a label): drawn on the canvas
+    (classic; for the badge, from `node.badges`), or rendered as DOM by the Vue node (Nodes 2.0), outside
+    the pack's own status strip."""
+    if nodes2:
+        page.wait_for_function(
+            "(text) => [...document.querySelectorAll('*')].some((e) => e.children.length === 0 &&"
+            " e.textContent.trim() === text && !e.closest('.runflow-status'))",
+            arg=text,
+        )
+    else:
+        page.wait_for_function("(text) => window.__runflowDrawn.has(text)", arg=text)
+
+
+def strip_text(page: Any, node_id: int) -> str:
+    return str(page.evaluate(f"{APP}.graph.getNodeById({node_id}).runflow.strip.element.innerText"))
+
+
+def node_flow(page: Any, comfy: ComfyUI, shots: Shots, *, nodes2: bool) -> None:
     for setting, value in (("Runflow.DefaultConcurrency", 3), ("Runflow.DefaultSpendLimit", 2.5)):
         page.evaluate(f"{APP}.extensionManager.setting.set('{setting}', {value})")
+    page.wait_for_function(f"() => {APP}.graph.nodes.length > 0")  # the start-up workflow, before ours
     built = page.evaluate(BUILD_GRAPH)
     assert (built["concurrency"], built["spend_limit"]) == (3, 2.5)  # the settings, applied by nodeCreated
     node = f"{APP}.graph.getNodeById({built['iso']})"
-    page.wait_for_function("() => window.__runflowDrawn.has('1 image · free (emulator)')")
+    badge_shown(page, BADGE, nodes2=nodes2)
+    badge_shown(page, "2 images · free (emulator)", nodes2=nodes2)
+    page.evaluate(f"{APP}.graph.getNodeById({built['empty']}).widgets.find((w) => w.name === 'batch_size').value = 3")
+    badge_shown(page, "3 images · free (emulator)", nodes2=nodes2)  # the badge follows the graph
+    strip = f"{node}.runflow.strip.element"
+    assert page.evaluate(f"{strip}.isConnected && {strip}.offsetHeight > 0"), "the status strip is not on screen"
+    serialized = page.evaluate(f"{APP}.graph.serialize().nodes.find((n) => n.id == {built['iso']}).widgets_values")
+    assert serialized == ["auto", "2K", "", "transparent", False, 2.5, 3], serialized  # the strip is never saved
 
     page.evaluate(f"{APP}.queuePrompt(0, 1)")
-    page.wait_for_function(f"() => {node}.runflow?.status && !{node}.runflow.status.final", polling="raf")
-    page.screenshot(path=str(shots / "node-running.png"), clip=canvas_clip(page))
-    running_text = page.evaluate(f"{node}.runflow.status.text")
-    assert "emulator" in running_text, running_text
+    page.wait_for_function(f"() => {strip}.dataset.tone === 'running'", polling="raf", timeout=60_000)
+    page.screenshot(path=str(shots.path("node-running")), clip=canvas_clip(page))
+    running_text = strip_text(page, built["iso"])
+    assert "/1 done" in running_text and "emulator" in running_text, running_text
 
-    page.wait_for_function(f"() => {node}.runflow?.summary", timeout=120_000)
-    page.wait_for_function("() => [...window.__runflowDrawn].some((t) => t.startsWith('Last run: 1 image'))")
-    page.screenshot(path=str(shots / "node-after-run.png"), clip=canvas_clip(page))
+    page.wait_for_function(f"() => {node}.runflow.summary && {strip}.dataset.tone === 'done'", timeout=120_000)
+    after = strip_text(page, built["iso"])
+    assert "Last run: 1 image" in after and "free (emulator)" in after, after
+    page.screenshot(path=str(shots.path("node-after-run")), clip=canvas_clip(page))
     summary = page.evaluate(f"{node}.runflow.summary")
     assert summary["images"] == 1 and summary["emulator"] is True, summary
     wait_until_idle(comfy)  # our node reports before Save Image downstream has written its PNG
+
+
+def template_flow(page: Any, comfy: ComfyUI, shots: Shots) -> None:
+    """One of the pack's templates, loaded by the frontend as a user would open it, runs unchanged."""
+    templates = comfy.get_json("/api/workflow_templates")
+    assert TEMPLATE in templates.get("runflow-product-isolation", []), templates
+    workflow = requests.get(f"{comfy.url}/api/workflow_templates/runflow-product-isolation/{TEMPLATE}.json", timeout=10)
+    workflow.raise_for_status()
+    before = {entry for entry in comfy.get_json("/history")}
+    page.evaluate(f"(workflow) => {APP}.loadGraphData(workflow)", workflow.json())
+    page.evaluate(f"{APP}.queuePrompt(0, 1)")
+    wait_until_idle(comfy, timeout=120)
+    new = [entry for prompt_id, entry in comfy.get_json("/history").items() if prompt_id not in before]
+    assert len(new) == 1 and new[0]["status"]["status_str"] == "success", new
+    page.evaluate(f"{APP}.canvas.ds.offset[1] += 40; {APP}.graph.setDirtyCanvas(true, true)")  # clear of the tabs
+    page.wait_for_timeout(500)  # the Save Image previews
+    page.screenshot(path=str(shots.path("graph")))
+
+
+def wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(0.1)
 
 
 def wait_until_idle(comfy: ComfyUI, timeout: float = 60.0) -> None:
@@ -279,12 +354,49 @@ def check_foreign_requests_refused(comfy: ComfyUI) -> None:
     assert (comfy.user_dir / "runflow" / "api_key").read_text() == before
 
 
-def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path) -> None:
+class Shots:
+    """Where a screenshot goes: the README's pictures come from the bundled frontend in the classic
+    canvas, and the node ones also from today's frontend in Nodes 2.0 ("-nodes2"); the rest stay in the
+    test's temporary folder."""
+
+    def __init__(self, tmp_path: Path, frontend: str, nodes2: bool) -> None:
+        self.docs = Path(os.environ[SCREENSHOTS_ENV]) if os.environ.get(SCREENSHOTS_ENV) else None
+        self.tmp_path = tmp_path
+        self.setup = (frontend, nodes2)
+        self.suffix = f"-{frontend}{'-nodes2' if nodes2 else '-classic'}"
+
+    def path(self, name: str) -> Path:
+        if self.docs is not None and self.setup == ("bundled", False):
+            return self.docs / f"{name}.png"
+        if self.docs is not None and self.setup == ("current", True) and name.startswith("node-"):
+            return self.docs / f"{name}-nodes2.png"
+        return self.tmp_path / f"{name}{self.suffix}.png"
+
+
+def frontend_args(frontend: str) -> tuple[str, ...]:
+    if frontend == "bundled":
+        return ()
+    root = os.environ.get(FRONTEND_ROOT_ENV)
+    if not root:
+        pytest.skip(f"set {FRONTEND_ROOT_ENV} to an unzipped comfyui-frontend-package's static folder (e.g. 1.58.1)")
+    return ("--front-end-root", root)
+
+
+# Nodes 2.0 is a released option from frontend 1.3x on; 1.27.10 has only an unreleased developer flag for it
+# (no node badges, no DOM widgets), so the bundled frontend is checked in the classic canvas only.
+SETUPS = [("bundled", False), ("current", False), ("current", True)]
+
+
+@pytest.mark.parametrize(
+    ("frontend", "nodes2"), SETUPS, ids=[f"{fe}-{'nodes2' if vue else 'classic'}" for fe, vue in SETUPS]
+)
+def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path, frontend: str, nodes2: bool) -> None:
     from playwright.sync_api import sync_playwright
 
     base = tmp_path / "comfy"
-    with ComfyUI(env=comfy_env(base), base_dir=base) as comfy:
-        prepare(comfy)
+    shots = Shots(tmp_path, frontend, nodes2)
+    with ComfyUI(env=comfy_env(base), base_dir=base, extra_args=frontend_args(frontend)) as comfy:
+        prepare(comfy, nodes2=nodes2)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
@@ -293,11 +405,47 @@ def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path) -> N
                 problems = watch_page(page)
                 page.goto(comfy.url)
                 page.wait_for_function(f"() => {APP}?.graph && window.LiteGraph", timeout=60_000)
-                shots = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
+                assert page.evaluate(f"{APP}.extensionManager.setting.get('Comfy.VueNodes.Enabled')") is nodes2
                 settings_flow(page, comfy, shots)
-                node_flow(page, comfy, shots)
+                node_flow(page, comfy, shots, nodes2=nodes2)
                 check_nothing_leaked(page, comfy)
+                template_flow(page, comfy, shots)
             finally:
                 browser.close()
         assert problems == [], problems
         check_foreign_requests_refused(comfy)
+
+
+@pytest.mark.parametrize(
+    ("frontend", "nodes2"), SETUPS, ids=[f"{fe}-{'nodes2' if vue else 'classic'}" for fe, vue in SETUPS]
+)
+def test_the_pack_speaks_the_users_language(tmp_path: Path, frontend: str, nodes2: bool) -> None:
+    """With ComfyUI's language set to Simplified Chinese, the frontend shows the node's translated name
+    and input labels (locales/zh/nodeDefs.json) and the extension its badge and strip in Chinese."""
+    from playwright.sync_api import sync_playwright
+
+    base = tmp_path / "comfy"
+    with ComfyUI(env=comfy_env(base), base_dir=base, extra_args=frontend_args(frontend)) as comfy:
+        prepare(comfy, nodes2=nodes2)
+        comfy.post_json("/settings/Comfy.Locale", "zh").raise_for_status()
+        comfy.post_json("/runflow/mode", {"mode": "emulator"}).raise_for_status()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.add_init_script(RECORD_CANVAS_TEXT)
+                page.goto(comfy.url)
+                page.wait_for_function(
+                    "() => window.LiteGraph?.registered_node_types?.RunflowProductIsolation", timeout=60_000
+                )
+                # The start-up (default) workflow must be in before ours replaces it, or it replaces ours.
+                page.wait_for_function(f"() => {APP}.graph.nodes.length > 0", timeout=60_000)
+                built = page.evaluate(BUILD_GRAPH)
+                # What the frontend translates itself (title, input label) and what the extension does.
+                for text in ("Runflow 产品抠图", "宽高比", "1 张图像 · 免费（模拟器）"):
+                    badge_shown(page, text, nodes2=nodes2)
+                strip = f"{APP}.graph.getNodeById({built['iso']}).runflow.strip.element"
+                page.wait_for_function(f"() => {strip}.innerText.includes('尚未运行')")
+                page.screenshot(path=str(tmp_path / "zh.png"))
+            finally:
+                browser.close()

@@ -13,12 +13,21 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from comfy_harness import COMFYUI_DIR_ENV, COMFYUI_PYTHON_ENV, PACK_DIR, ComfyUI, ComfyUIUnavailable
+from comfy_harness import (
+    COMFYUI_DIR_ENV,
+    COMFYUI_PYTHON_ENV,
+    PACK_DIR,
+    ComfyUI,
+    ComfyUIUnavailable,
+    node_contract,
+    ui_to_api,
+)
 from PIL import Image
 
 FAKE_KEY = "rf_live_SECRETSECRET1234"
@@ -85,6 +94,33 @@ def test_comfyui_loads_the_pack_and_lists_its_nodes(comfy: ComfyUI, object_info:
     assert sorted(templates.get("runflow-product-isolation", [])) == [path.stem for path in WORKFLOWS]
 
 
+def test_the_v3_nodes_keep_the_0_1_0_contract(comfy: ComfyUI, object_info: dict[str, Any]) -> None:
+    """The nodes come from the V3 schema (a dropdown is spelled "COMBO" only there) and promise what
+    0.1.0 did: ids, input names and order, choices, defaults, limits, outputs and texts
+    (tests/fixtures/object_info_0.1.0.json, recorded from this ComfyUI before the move)."""
+    recorded = json.loads((PACK_DIR / "tests" / "fixtures" / "object_info_0.1.0.json").read_text(encoding="utf-8"))
+    for node_id, before in recorded.items():
+        assert node_contract(object_info[node_id]) == node_contract(before), node_id
+    assert object_info["RunflowProductIsolation"]["input"]["required"]["aspect_ratio"][0] == "COMBO", "not V3"
+    assert "no V3 node API" not in comfy.log_text()
+
+
+def test_comfyui_serves_the_translations_and_the_help_pages(comfy: ComfyUI, object_info: dict[str, Any]) -> None:
+    """GET /i18n merges locales/ (what the frontend translates nodes and settings from), and the help
+    panel fetches /extensions/<folder of python_module>/docs/<NodeId>.md."""
+    i18n = comfy.get_json("/i18n")
+    assert i18n["zh"]["nodeDefs"]["RunflowProductIsolation"]["display_name"] == "Runflow 产品抠图"
+    assert i18n["ja"]["settings"]["Runflow_ApiKey"]["name"] == "API キー"
+    assert i18n["ja"]["runflow"]["key"]["save"] == "保存" and i18n["en"]["settingsCategories"]["Runflow"] == "Runflow"
+    folder = object_info["RunflowProductIsolation"]["python_module"].split(".", 1)[1]
+    for node_id in NODE_IDS:
+        for path in (f"{node_id}.md", f"{node_id}/zh.md", f"{node_id}/ja.md"):
+            page = comfy.session.get(f"{comfy.url}/extensions/{folder}/docs/{path}", timeout=10)
+            assert page.status_code == 200 and page.text.startswith("# "), (path, page.status_code)
+    image = comfy.session.get(f"{comfy.url}/extensions/{folder}/docs/images/isolation-example.jpg", timeout=10)
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])
 def test_example_workflow_runs_and_saves_without_the_key(
     comfy: ComfyUI, object_info: dict[str, Any], path: Path
@@ -134,6 +170,55 @@ def test_a_second_execution_is_served_from_the_cache(comfy: ComfyUI, object_info
         summaries.extend(entry["outputs"][str(node["id"])]["runflow"])
     assert summaries[-1]["cached"] == 1 and summaries[-1]["paid_runs"] == 0
     assert summaries[-1]["emulator"] is True and summaries[-1]["cost"] == "0.00"
+
+
+def created_runs(journal: Path) -> list[str]:
+    """Run ids the pack's journal holds: a run Runflow has created (and would bill) and not yet collected."""
+    runs = []
+    for path in journal.glob("*.json"):
+        try:
+            run_id = json.loads(path.read_text(encoding="utf-8")).get("run_id")
+        except (OSError, ValueError):
+            continue  # being replaced right now
+        if run_id:
+            runs.append(run_id)
+    return runs
+
+
+def test_cancel_interrupts_a_v3_node_at_once_and_the_next_run_collects_the_paid_run(tmp_path: Path) -> None:
+    """Through the V3 node in a real ComfyUI: Cancel (POST /interrupt) while the run is at Runflow ends the
+    prompt as interrupted within a second, and queueing again resumes that run instead of paying again."""
+    if not os.environ.get(COMFYUI_DIR_ENV):
+        pytest.skip("set COMFYUI_DIR to a ComfyUI checkout to run the real-ComfyUI tests")
+    data = tmp_path / "data"
+    env = {"RUNFLOW_MODE": "emulator", "RUNFLOW_EMULATOR_LATENCY": "6", "RUNFLOW_DATA_DIR": str(data),
+           "RUNFLOW_CACHE_DIR": str(tmp_path / "cache"), "RUNFLOW_KEY_FILE": str(tmp_path / "no_key")}  # fmt: skip
+    workflow = json.loads((PACK_DIR / "example_workflows" / "runflow_isolate_transparent_png.json").read_text())
+    with ComfyUI(env=env) as server:
+        server.input_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PACK_DIR / "examples" / "sneaker.jpg", server.input_dir / "sneaker.jpg")
+        info = server.object_info()
+        prompt = ui_to_api(workflow, info)
+        prompt_id = server.queue_prompt(prompt)
+        deadline = time.monotonic() + 60
+        while not created_runs(data / "journal"):
+            assert time.monotonic() < deadline, server.log_text()[-3000:]
+            time.sleep(0.05)
+        pressed = time.monotonic()
+        server.interrupt()
+        entry = server.wait_history(prompt_id, timeout=30)
+        stopped = time.monotonic()
+        assert entry["status"]["status_str"] == "error"
+        assert any(message[0] == "execution_interrupted" for message in entry["status"]["messages"]), entry
+        assert stopped - pressed < 1.5, f"Cancel took {stopped - pressed:.2f} s"
+        [run_id] = created_runs(data / "journal")
+
+        again = server.wait_history(server.queue_prompt(prompt), timeout=60)
+        assert again["status"]["status_str"] == "success"
+        node = next(node for node in workflow["nodes"] if node["type"] == "RunflowProductIsolation")
+        [summary] = again["outputs"][str(node["id"])]["runflow"]
+        assert (summary["resumed"], summary["paid_runs"], summary["images"]) == (1, 1, 1), summary
+        assert created_runs(data / "journal") == [], f"run {run_id} was not collected"
 
 
 # -- the harness refuses an interpreter that cannot run ComfyUI, before starting it ----------------------

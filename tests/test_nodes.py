@@ -1,6 +1,6 @@
 """The nodes, executed with real torch tensors against a real emulator over loopback HTTP.
 
-The pack is loaded as ComfyUI loads it (`load_pack`), and the node module's `client_factory` is
+The pack is loaded as ComfyUI loads it (`load_pack`), and `nodes.execution.client_factory` is
 swapped for one bound to this module's emulator, so everything below the node (staging, runs, cache,
 journal) is the real engine. Where ComfyUI's own modules matter (progress bar, status line, Cancel),
 small stand-ins for `comfy.utils`, `comfy.model_management` and `server` are put in `sys.modules`,
@@ -33,7 +33,7 @@ nodes = PACK.nodes
 
 
 def _engine(module: str) -> Any:
-    """The pack's own copy of an engine module (the one nodes.py uses, so exception classes match)."""
+    """The pack's own copy of an engine module (the one the node layer uses, so exception classes match)."""
     return importlib.import_module(f"{PACK.__name__}.runflow_api.{module}")
 
 
@@ -87,7 +87,7 @@ def bound(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Bound:
         if not name.startswith("_"):
             monkeypatch.setattr(emulator.faults, name, value)
     factory = Bound(emulator)
-    monkeypatch.setattr(nodes, "client_factory", factory)
+    monkeypatch.setattr(nodes.execution, "client_factory", factory)
     return factory
 
 
@@ -203,6 +203,7 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
             "cost": "0.00",
             "elapsed_s": pytest.approx(output["ui"]["runflow"][0]["elapsed_s"]),
             "cached": 0,
+            "resumed": 0,
             "emulator": True,
             "session_cost": "0.00",
         }
@@ -509,9 +510,38 @@ def test_progress_bar_and_status_line_follow_the_batch(bound: Bound, comfy: Fake
     assert len(statuses) <= elapsed + 2 + 2, "status is rate-limited to about once a second plus once per item"
 
 
+def test_the_progress_bar_goes_through_the_v3_execution_api_where_comfyui_offers_it(
+    bound: Bound, comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ComfyUI whose versioned API has `ComfyAPISync().execution.set_progress` gets the bar there (not
+    through comfy.utils.ProgressBar); the status line and Cancel stay as they are (no V3 call for them)."""
+    calls: list[tuple[int, int, str]] = []
+
+    class Execution:
+        def set_progress(self, value: int, max_value: int, node_id: str | None = None) -> None:
+            calls.append((value, max_value, str(node_id)))
+
+    class ComfyAPISync:
+        execution = Execution()
+
+    monkeypatch.setitem(sys.modules, "comfy_api", types.ModuleType("comfy_api"))
+    monkeypatch.setitem(sys.modules, "comfy_api.v0_0_2", types.SimpleNamespace(ComfyAPISync=ComfyAPISync))
+    isolate(torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))]), unique_id="5")
+    assert calls and calls[-1] == (2, 2, "5") and comfy.bar_updates == []
+    assert comfy.texts and "2/2 done" in comfy.texts[-1][0]
+
+
+def test_without_a_v3_execution_object_the_classic_bar_is_used(comfy: FakeComfy, monkeypatch: Any) -> None:
+    """ComfyUI 0.3.64's ComfyAPISync() has no `execution` attribute yet."""
+    monkeypatch.setitem(sys.modules, "comfy_api", types.ModuleType("comfy_api"))
+    monkeypatch.setitem(sys.modules, "comfy_api.v0_0_2", types.SimpleNamespace(ComfyAPISync=object))
+    nodes.Feedback(1, "3", emulator=True).push(final=True)
+    assert comfy.bar_updates == [(0, 1)]
+
+
 def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: FakeComfy, monkeypatch: Any) -> None:
     with Emulator(api_key=KEY, latency=1.5, port=0) as slow:
-        monkeypatch.setattr(nodes, "client_factory", Bound(slow))
+        monkeypatch.setattr(nodes.execution, "client_factory", Bound(slow))
         photo = product_photo((120, 30, 200))
         pressed: list[float] = []
 
@@ -526,12 +556,14 @@ def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: Fa
         stopped = time.monotonic()
         assert pressed and stopped - pressed[0] < 0.25
         assert slow.stats["creates"] == 1
-        [line] = run_info(isolate(photo))
+        output = isolate(photo)
+        [line] = run_info(output)
         assert line["resumed"] is True and slow.stats["creates"] == 1, "the cancelled run was collected, not paid twice"
+        assert output["ui"]["runflow"][0]["resumed"] == 1
 
 
 def test_outside_comfyui_cancel_is_the_engines_runflow_cancelled() -> None:
-    feedback = nodes._Feedback(1, None, emulator=True)
+    feedback = nodes.Feedback(1, None, emulator=True)
 
     def cancelled() -> None:
         raise errors.RunflowCancelled("Cancelled.")
@@ -544,7 +576,7 @@ def test_paid_service_reports_run_cost_and_session_spend(bound: Bound, monkeypat
     def paid_client(**options: Any) -> RunflowClient:  # the emulator, seen as a paid service (not "emulator")
         return RunflowClient(api_key=KEY, base_url=bound.emu.base_url, **options)
 
-    monkeypatch.setattr(nodes, "client_factory", paid_client)
+    monkeypatch.setattr(nodes.execution, "client_factory", paid_client)
     first = isolate(product_photo((200, 30, 30)))["ui"]["runflow"][0]
     second = isolate(product_photo((30, 30, 200)))["ui"]["runflow"][0]
     assert (first["emulator"], first["cost"], second["cost"]) == (False, "0.27", "0.27")

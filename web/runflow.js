@@ -1,19 +1,27 @@
 /**
- * Runflow's ComfyUI extension: settings under "Runflow", a price badge and a status caption on the
+ * Runflow's ComfyUI extension: settings under "Runflow", a price badge and a status strip on the
  * isolation nodes, and a toast pointing to the key setting when a run fails for want of a key.
- * This file only wires ComfyUI to the pure logic in lib/ and the DOM/canvas helpers in ui/; it is the one
+ * This file only wires ComfyUI to the pure logic in lib/ and the DOM helpers in ui/; it is the one
  * module that imports ComfyUI's shims.
+ *
+ * Nothing is drawn on the canvas by hand: the price is a node badge (`node.badges`, which the classic
+ * canvas draws and Nodes 2.0 renders as DOM) and the status is a DOM widget inside the node, shown by
+ * both; ComfyUI's own progress text (`send_progress_text`) appears in both as well. The same code runs on
+ * the frontend ComfyUI 0.3.64 bundles (1.27) and on today's (1.5x).
  */
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { countLines, estimateImageCount } from "./lib/batch.js";
-import { KEY_ERROR_TOAST, isKeyError } from "./lib/errors.js";
+import { isKeyError, keyErrorToast } from "./lib/errors.js";
+import { english, translator } from "./lib/i18n.js";
 import { priceBadgeText } from "./lib/money.js";
 import { isIsolationNode } from "./lib/nodes.js";
-import { parseRunSummary, parseStatus, runSummaryText } from "./lib/status.js";
-import { drawCaption, drawPriceBadge } from "./ui/canvas.js";
+import { parseRunSummary, parseStatus, runSummaryText, statusText, statusTone } from "./lib/status.js";
+import { CATEGORIES, SETTING_TEXT } from "./lib/settings_text.js";
+import { PriceBadge } from "./ui/badge.js";
 import { connectionTest, keyField, modeSwitch, spendTotals } from "./ui/settings.js";
+import { WIDGET_NAME, statusStrip } from "./ui/status_line.js";
 
 /** Widget defaults for new nodes: setting id -> the node widget it fills. */
 const WIDGET_DEFAULTS = {
@@ -21,7 +29,8 @@ const WIDGET_DEFAULTS = {
   "Runflow.DefaultSpendLimit": "spend_limit",
 };
 
-const state = { perImage: null, mode: null };
+const state = { perImage: null, mode: null, t: english };
+const REFRESH_MS = 500;
 
 async function call(method, path, body) {
   const options = { method };
@@ -34,7 +43,7 @@ async function call(method, path, body) {
     const data = await response.json().catch(() => null);
     return { ok: response.ok, status: response.status, data };
   } catch (error) {
-    return { ok: false, status: 0, data: { error: { message: `Could not reach ComfyUI: ${error}` } } };
+    return { ok: false, status: 0, data: { error: { message: state.t("server.unreachable", { error }) } } };
   }
 }
 
@@ -48,44 +57,29 @@ function redraw() {
 
 function setMode(mode) {
   state.mode = mode;
-  redraw();
+  refreshAll();
 }
 
-const deps = { call, toast, onModeChange: setMode };
+const deps = { call, toast, onModeChange: setMode, t: (key, vars) => state.t(key, vars) };
 
 /** A custom setting row: renders our element and never stores a value (its value stays ""). */
-function customSetting(id, name, group, render, tooltip) {
-  return { id, name, category: ["Runflow", group, name], type: () => render(deps), defaultValue: "", tooltip };
+function customSetting(id, group, render) {
+  const { name, tooltip } = SETTING_TEXT[id];
+  return { id, name, category: [CATEGORIES.root, group, name], type: () => render(deps), defaultValue: "", tooltip };
+}
+
+function numberSetting(id, defaultValue, attrs) {
+  const { name, tooltip } = SETTING_TEXT[id];
+  return { id, name, category: [CATEGORIES.root, CATEGORIES.defaults, name], type: "number", defaultValue, attrs, tooltip };
 }
 
 const SETTINGS = [
-  customSetting("Runflow.ApiKey", "API key", "Account", keyField,
-    "Stored on the ComfyUI server in a file only you can read (mode 0600), never in ComfyUI's settings or workflows. " +
-      "The RUNFLOW_API_KEY environment variable, when set, takes precedence."),
-  customSetting("Runflow.TestConnection", "Test connection", "Account", connectionTest,
-    "Asks the selected service who the key belongs to, its scopes and the balance. Costs nothing."),
-  customSetting("Runflow.Mode", "Service", "Account", modeSwitch,
-    "The offline emulator runs inside ComfyUI: free, no key needed, plausible fake results for building graphs."),
-  customSetting("Runflow.Spend", "Spending", "Account", spendTotals,
-    "Paid runs recorded by this ComfyUI (emulator runs are free and not counted)."),
-  {
-    id: "Runflow.DefaultConcurrency",
-    name: "Images in flight at once",
-    category: ["Runflow", "Defaults for new nodes", "Images in flight at once"],
-    type: "number",
-    defaultValue: 8,
-    attrs: { min: 1, max: 32, step: 1 },
-    tooltip: "How many images of a batch a new node sends to Runflow at the same time.",
-  },
-  {
-    id: "Runflow.DefaultSpendLimit",
-    name: "Spend limit per run ($)",
-    category: ["Runflow", "Defaults for new nodes", "Spend limit per run ($)"],
-    type: "number",
-    defaultValue: 0,
-    attrs: { min: 0, max: 100000, step: 1, maxFractionDigits: 2 },
-    tooltip: "A new node refuses to start an execution whose new runs would cost more than this. 0 means no limit.",
-  },
+  customSetting("Runflow.ApiKey", CATEGORIES.account, keyField),
+  customSetting("Runflow.TestConnection", CATEGORIES.account, connectionTest),
+  customSetting("Runflow.Mode", CATEGORIES.account, modeSwitch),
+  customSetting("Runflow.Spend", CATEGORIES.account, spendTotals),
+  numberSetting("Runflow.DefaultConcurrency", 8, { min: 1, max: 32, step: 1 }),
+  numberSetting("Runflow.DefaultSpendLimit", 0, { min: 0, max: 100000, step: 1, maxFractionDigits: 2 }),
 ];
 
 /** The images reaching the node's IMAGE input, described for lib/batch.js (bounded by its depth limit). */
@@ -108,17 +102,66 @@ function imageCount(node) {
   return estimateImageCount(upstream) ?? node.runflow?.summary?.images ?? null;
 }
 
-function drawRunflow(node, ctx) {
-  if (node.flags?.collapsed) return;
-  const titleHeight = globalThis.LiteGraph?.NODE_TITLE_HEIGHT ?? 30;
-  if (state.perImage) {
-    const badge = priceBadgeText({ perImage: state.perImage, count: imageCount(node), emulator: state.mode === "emulator" });
-    drawPriceBadge(ctx, node, badge, titleHeight);
+function priceText(node) {
+  if (!state.perImage || !node.runflow) return "";
+  return priceBadgeText({ perImage: state.perImage, count: imageCount(node), emulator: state.mode === "emulator" }, state.t);
+}
+
+/** What the strip shows: the live status while running, else the last run, else that it has not run. */
+function stripContent(node) {
+  const { status, summary, badged } = node.runflow;
+  const shown = { priceText: badged ? "" : priceText(node) }; // the price only where badges are missing
+  if (summary && !(status && !status.final)) {
+    return { ...shown, line: state.t("status.lastRun", { summary: runSummaryText(summary, state.t) }), tone: "done" };
   }
-  const { status, summary } = node.runflow ?? {};
-  if (status && !status.final) drawCaption(ctx, node, { text: status.text, status });
-  else if (summary) drawCaption(ctx, node, { text: `Last run: ${runSummaryText(summary)}`, tone: "done" });
-  else if (status) drawCaption(ctx, node, { text: status.text, status });
+  if (status) return { ...shown, line: statusText(status, state.t), tone: statusTone(status), status };
+  return { ...shown, line: state.t("status.idle"), tone: "idle" };
+}
+
+function updateBadge(node) {
+  node.runflow.badge.update(priceText(node), { emulator: state.mode === "emulator" });
+  return node.runflow.badge;
+}
+
+function refresh(node) {
+  if (!node.runflow) return;
+  updateBadge(node);
+  node.runflow.strip.update(stripContent(node));
+}
+
+function isolationNodes() {
+  return (app.graph?.nodes ?? app.graph?._nodes ?? []).filter((node) => node.runflow);
+}
+
+/** Refresh every isolation node; redraw the canvas only when a badge now says something else. */
+function refreshAll() {
+  let changed = false;
+  for (const node of isolationNodes()) {
+    const before = node.runflow.badge.text;
+    refresh(node);
+    changed ||= node.runflow.badge.text !== before;
+  }
+  if (changed) redraw();
+}
+
+/** The badge and the status strip, attached once per isolation node. */
+function attachView(node) {
+  const badge = new PriceBadge();
+  const strip = statusStrip();
+  const badged = Array.isArray(node.badges);
+  node.runflow = { badge, strip, badged, status: null, summary: null };
+  if (badged) node.badges.push(() => updateBadge(node)); // the canvas asks on every frame
+  const widget = node.addDOMWidget?.(WIDGET_NAME, "runflow-status", strip.element, {
+    serialize: false,
+    hideOnZoom: false,
+    getValue: () => "",
+    setValue: () => {},
+    getMinHeight: () => 40,
+  });
+  if (widget) widget.serialize = false; // never in widgets_values, never in the prompt
+  refresh(node);
+  const size = node.computeSize?.();
+  if (size && node.size) node.setSize?.([Math.max(node.size[0], size[0]), Math.max(node.size[1], size[1])]);
 }
 
 function findNode(id) {
@@ -129,12 +172,22 @@ function onStatus(event) {
   const status = parseStatus(event.detail);
   const node = status && findNode(status.node);
   if (!node || !isIsolationNode(node.type)) return;
-  node.runflow = { ...node.runflow, status, summary: status.final ? node.runflow?.summary : null };
+  if (!node.runflow) return;
+  node.runflow.status = status;
+  if (!status.final) node.runflow.summary = null;
+  refresh(node);
   redraw();
 }
 
 function onExecutionError(event) {
-  if (isKeyError(event.detail)) toast(KEY_ERROR_TOAST);
+  if (isKeyError(event.detail)) toast(keyErrorToast(state.t));
+}
+
+/** The user's language (ComfyUI's Locale setting, else the browser's) and the packs' translations. */
+async function loadTranslations() {
+  const answer = await call("GET", "/i18n");
+  const locale = app.extensionManager?.setting?.get("Comfy.Locale") || navigator.language || "en";
+  if (answer.ok && answer.data) state.t = translator(answer.data, locale);
 }
 
 function applyDefaults(node) {
@@ -152,30 +205,30 @@ app.registerExtension({
   async setup() {
     api.addEventListener("runflow.status", onStatus);
     api.addEventListener("execution_error", onExecutionError);
-    const [price, mode] = await Promise.all([call("GET", "/runflow/price"), call("GET", "/runflow/mode")]);
+    const [price, mode] = await Promise.all([call("GET", "/runflow/price"), call("GET", "/runflow/mode"), loadTranslations()]);
     if (price.ok) state.perImage = price.data.per_image;
     if (mode.ok) setMode(mode.data.mode);
+    setInterval(refreshAll, REFRESH_MS); // the upstream batch size can change with any edit of the graph
   },
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isIsolationNode(nodeData.name)) return;
-    const onDrawForeground = nodeType.prototype.onDrawForeground;
-    nodeType.prototype.onDrawForeground = function (ctx, ...rest) {
-      const result = onDrawForeground?.call(this, ctx, ...rest);
-      drawRunflow(this, ctx);
-      return result;
-    };
     const onExecuted = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message, ...rest) {
       const result = onExecuted?.call(this, message, ...rest);
       const summary = parseRunSummary(message);
-      if (summary) this.runflow = { ...this.runflow, summary };
-      redraw();
+      if (summary && this.runflow) {
+        this.runflow.summary = summary;
+        refresh(this);
+        redraw();
+      }
       return result;
     };
   },
 
   nodeCreated(node) {
-    if (isIsolationNode(node.comfyClass ?? node.type)) applyDefaults(node);
+    if (!isIsolationNode(node.comfyClass ?? node.type)) return;
+    applyDefaults(node);
+    attachView(node);
   },
 });

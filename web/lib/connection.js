@@ -1,24 +1,16 @@
 /** Turns `POST /runflow/test`'s answer into the words shown inline and in the toast. */
 
+import { english } from "./i18n.js";
 import { formatUsd } from "./money.js";
 
-const MODE_NAMES = { runflow: "Runflow", emulator: "offline emulator" };
+const MODES = ["runflow", "emulator"];
+const REASONS = [
+  "missing_key", "invalid_config", "unauthorized", "forbidden", "insufficient_credit", "rate_limited",
+  "service_unavailable", "api_error", "network_error", "timeout",
+];
 
-const REASON_TITLES = {
-  missing_key: "No key set",
-  invalid_config: "Key or address malformed",
-  unauthorized: "Key refused",
-  forbidden: "Permission denied",
-  insufficient_credit: "Balance used up",
-  rate_limited: "Rate limited",
-  service_unavailable: "Service unavailable",
-  api_error: "Service error",
-  network_error: "Cannot reach Runflow",
-  timeout: "Timed out",
-};
-
-export function modeName(mode) {
-  return MODE_NAMES[mode] ?? String(mode ?? "");
+export function modeName(mode, t = english) {
+  return MODES.includes(mode) ? t(`mode.${mode}`) : String(mode ?? "");
 }
 
 /** "Acme (owner): runs:create, runs:read" for each organisation. */
@@ -31,24 +23,21 @@ export function orgLines(orgs) {
 }
 
 /** {ok, severity, summary, lines} for a test result; `lines` are shown inline and joined in the toast. */
-export function describeTest(result) {
-  const where = modeName(result?.mode);
+export function describeTest(result, t = english) {
+  const where = modeName(result?.mode, t);
   if (!result || !result.ok) {
     const error = result?.error ?? {};
-    return {
-      ok: false,
-      severity: "error",
-      summary: `${REASON_TITLES[error.reason] ?? "Connection failed"} (${where})`,
-      lines: [error.message ?? "No answer from the server."],
-    };
+    const title = REASONS.includes(error.reason) ? t(`test.reasons.${error.reason}`) : t("test.failed");
+    return { ok: false, severity: "error", summary: `${title} (${where})`, lines: [error.message ?? t("test.noAnswer")] };
   }
   const lines = [];
-  if (result.user) lines.push(`Signed in as ${result.user}`);
+  if (result.user) lines.push(t("test.signedIn", { user: result.user }));
   lines.push(...orgLines(result.orgs));
   if (result.balance !== null && result.balance !== undefined) {
-    lines.push(`Balance: ${formatUsd(result.balance)}${result.currency && result.currency !== "USD" ? ` ${result.currency}` : ""}`);
+    const currency = result.currency && result.currency !== "USD" ? ` ${result.currency}` : "";
+    lines.push(t("test.balance", { balance: `${formatUsd(result.balance)}${currency}` }));
   } else if (result.balance_error) {
-    lines.push(`Balance not available: ${result.balance_error}`);
+    lines.push(t("test.balanceMissing", { reason: result.balance_error }));
   }
-  return { ok: true, severity: "success", summary: `Connected to ${where}`, lines };
+  return { ok: true, severity: "success", summary: t("test.connected", { where }), lines };
 }

@@ -1,5 +1,6 @@
 /** Which execution errors mean "the Runflow key is missing or refused", so the UI can point to the setting. */
 
+import { english } from "./i18n.js";
 import { isRunflowNode } from "./nodes.js";
 
 const KEY_WORDS = /\b(api key|RUNFLOW_API_KEY|key is (missing|invalid|malformed|refused))\b|unauthori[sz]ed|401/i;
@@ -11,9 +12,9 @@ export function isKeyError(detail) {
   return /MissingApiKey|AuthenticationFailed/.test(text) || KEY_WORDS.test(text);
 }
 
-export const KEY_ERROR_TOAST = Object.freeze({
-  severity: "warn",
-  summary: "Runflow key needed",
-  detail: "Set your Runflow key in Settings > Runflow (or switch the service to the offline emulator there).",
-  life: 10000,
-});
+/** The toast that points to the key setting, in the translator's language. */
+export function keyErrorToast(t = english) {
+  return Object.freeze({ severity: "warn", summary: t("key.neededTitle"), detail: t("key.neededDetail"), life: 10000 });
+}
+
+export const KEY_ERROR_TOAST = keyErrorToast();

@@ -1,12 +1,11 @@
 /** What the key field shows. The browser only ever holds the masked form the server sends back. */
 
+import { english } from "./i18n.js";
+
 /** The status line under the key field, from `GET /runflow/key`'s `{configured, masked, source}`. */
-export function keyStatusText(status) {
-  if (!status || !status.configured) return "No key set. Paste your Runflow API key (rf_live_…) and press Save.";
-  if (status.source === "env") {
-    return `Using ${status.masked} from the environment variable RUNFLOW_API_KEY (change it where ComfyUI starts).`;
-  }
-  return `Saved on the server: ${status.masked}`;
+export function keyStatusText(status, t = english) {
+  if (!status || !status.configured) return t("key.none");
+  return t(status.source === "env" ? "key.env" : "key.saved", { masked: status.masked });
 }
 
 /** The browser can save or clear the key unless the environment supplies it (that one always wins). */
@@ -15,10 +14,10 @@ export function keyEditable(status) {
 }
 
 /** A quick local check before sending, mirroring the server's rule; the server still decides. */
-export function keyInputProblem(text) {
+export function keyInputProblem(text, t = english) {
   const key = (text ?? "").trim();
-  if (!key) return "Paste a key first.";
-  if (!/^[A-Za-z0-9_]+$/.test(key)) return "A key has only letters, digits and '_' (no spaces or quotes).";
-  if (key.length < 12) return "That is too short to be a Runflow key.";
+  if (!key) return t("key.empty");
+  if (!/^[A-Za-z0-9_]+$/.test(key)) return t("key.badCharacters");
+  if (key.length < 12) return t("key.tooShort");
   return null;
 }

@@ -1,3 +1,5 @@
+import { english, imagesLabel } from "./i18n.js";
+
 /**
  * Money as the server sends it: decimal strings like "0.27". Sums are done in integer cents so that
  * 4 × 0.27 shows as $1.08 and never as $1.0800000000000001.
@@ -28,20 +30,17 @@ export function formatUsd(value) {
   return formatCents(toCents(value));
 }
 
-/** "1 image" / "4 images". */
-export function imagesLabel(count) {
-  return `${count} image${count === 1 ? "" : "s"}`;
-}
+export { imagesLabel };
 
 /**
  * The price badge on an isolation node: the unit price, or what the known batch would cost.
  * The emulator is free, and the badge says so, so nobody mistakes an offline test for spending.
  */
-export function priceBadgeText({ perImage, count = null, emulator = false }) {
+export function priceBadgeText({ perImage, count = null, emulator = false }, t = english) {
   const known = Number.isInteger(count) && count > 0;
-  if (emulator) return known ? `${imagesLabel(count)} · free (emulator)` : "free (emulator)";
+  if (emulator) return known ? t("badge.batchFree", { images: imagesLabel(count, t) }) : t("badge.free");
   const unit = toCents(perImage);
   if (unit === null) return "";
-  if (!known) return `${formatCents(unit)} / image`;
-  return `${imagesLabel(count)} · ${formatCents(unit * count)}`;
+  if (!known) return t("badge.perImage", { price: formatCents(unit) });
+  return t("badge.batch", { images: imagesLabel(count, t), price: formatCents(unit * count) });
 }

@@ -3,7 +3,8 @@
  * "ComfyUI side"). Payloads cross a process boundary, so every field is checked, never trusted.
  */
 
-import { formatUsd, imagesLabel } from "./money.js";
+import { english, imagesLabel } from "./i18n.js";
+import { formatUsd } from "./money.js";
 
 const COUNTS = ["total", "done", "cached", "resumed", "failed", "queued", "running", "waiting"];
 
@@ -57,6 +58,7 @@ export function parseRunSummary(message) {
     images: count(entry.images),
     paid_runs: count(entry.paid_runs),
     cached: count(entry.cached),
+    resumed: count(entry.resumed),
     cost: typeof entry.cost === "string" ? entry.cost : null,
     elapsed_s: Number.isFinite(Number(entry.elapsed_s)) ? Number(entry.elapsed_s) : null,
     emulator: entry.emulator === true,
@@ -65,12 +67,31 @@ export function parseRunSummary(message) {
 }
 
 /** "4 images · 12.3s · $1.08 · 1 cached" — what the last run delivered, took and cost. */
-export function runSummaryText(summary) {
+export function runSummaryText(summary, t = english) {
   if (!summary) return "";
-  const parts = [imagesLabel(summary.images)];
+  const parts = [imagesLabel(summary.images, t)];
   if (summary.elapsed_s !== null) parts.push(formatDuration(summary.elapsed_s));
-  parts.push(summary.emulator ? "free (emulator)" : formatUsd(summary.cost ?? "0"));
-  if (summary.cached > 0) parts.push(`${summary.cached} cached`);
-  if (!summary.emulator && summary.session_cost !== null) parts.push(`session ${formatUsd(summary.session_cost)}`);
+  parts.push(summary.emulator ? t("status.free") : formatUsd(summary.cost ?? "0"));
+  if (summary.cached > 0) parts.push(t("status.cached", { count: summary.cached }));
+  if (summary.resumed > 0) parts.push(t("status.resumed", { count: summary.resumed }));
+  if (!summary.emulator && summary.session_cost !== null) {
+    parts.push(t("status.session", { cost: formatUsd(summary.session_cost) }));
+  }
+  return parts.join(" · ");
+}
+
+const LIVE_COUNTS = ["running", "queued", "waiting", "cached", "resumed", "failed"];
+
+/**
+ * The live status line in the user's language, from the payload's counts (the server's own `text` is
+ * English): "3/8 done · 2 running · 3 queued · 12s · $0.81".
+ */
+export function statusText(status, t = english) {
+  if (!status) return "";
+  const finished = status.done + status.cached + status.failed;
+  const parts = [t("status.progress", { finished, total: status.total })];
+  for (const name of LIVE_COUNTS) if (status[name] > 0) parts.push(t(`status.${name}`, { count: status[name] }));
+  if (status.elapsed_s !== null) parts.push(`${Math.round(status.elapsed_s)}s`);
+  parts.push(status.emulator ? `${t("status.emulator")}, $0.00` : formatUsd(status.cost ?? "0"));
   return parts.join(" · ");
 }

@@ -1,0 +1,201 @@
+"""The three nodes, declared once: ids, names, descriptions, inputs, outputs, and what runs them.
+
+Node ids, input names, their order and their defaults are saved in users' workflows: they never
+change, and a new input is appended (with a default) to the end of a node's `inputs`. That one line
+here is the whole declaration change: the V3 schema (`v3.py`), the classic V1 class (`classic.py`),
+the defaults the run functions receive and the tests all read these tuples. The texts are English; the
+browser shows translations of them from `locales/` (keyed by the node id and input name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
+from . import execution
+from .spec import InputDef, NodeDef, NodeResult, OutputDef
+
+CATEGORY = "Runflow"
+
+_ASPECT_TOOLTIP = "Width:height of the output canvas; the model crops and frames the product to it. "
+
+
+RESOLUTION = InputDef(
+    "resolution",
+    "COMBO",
+    "Long side of the output: 1K = 1024 px, 2K = 2048 px, 4K = 4096 px. "
+    f"Same price for all: ${PRICE_PER_IMAGE} per image.",
+    choices=tuple(RESOLUTIONS),
+    default="2K",
+)
+
+
+# The optional inputs both isolation nodes share, in widget order: a new one is appended here, with a default.
+ISOLATION_OPTIONS: tuple[InputDef, ...] = (
+    InputDef(
+        "prompt",
+        "STRING",
+        "Optional: what to isolate, in a short phrase (e.g. 'the left shoe'). Empty isolates the main product.",
+        optional=True,
+        default="",
+        multiline=True,
+    ),
+    InputDef(
+        "background",
+        "STRING",
+        "'transparent' keeps the model's RGB as returned in the `image` output (use `mask` or `rgba` for the "
+        "cut-out). A colour ('#ffffff', '#fff', '255,255,255', white, black, gray) composites the `image` "
+        "output onto it. `mask` and `rgba` are the same either way.",
+        optional=True,
+        default=execution.TRANSPARENT,
+    ),
+    InputDef(
+        "force_rerun",
+        "BOOLEAN",
+        f"Pay for fresh runs (${PRICE_PER_IMAGE} each) even when identical results are cached. Off: an image "
+        "already isolated with the same settings costs nothing.",
+        optional=True,
+        default=False,
+    ),
+    InputDef(
+        "spend_limit",
+        "FLOAT",
+        "Most dollars one execution may spend on new runs; 0 = no limit. Checked before anything starts "
+        "(cached and resumed images are free); over the limit, nothing runs. Applies at list price in "
+        "emulator mode too, so you can try it for free.",
+        optional=True,
+        default=0.0,
+        minimum=0.0,
+        maximum=100000.0,
+        step=1.0,
+        round=0.01,
+    ),
+    InputDef(
+        "concurrency",
+        "INT",
+        "How many images of a batch are in flight at Runflow at once.",
+        optional=True,
+        default=8,
+        minimum=1,
+        maximum=32,
+    ),
+)
+
+ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (
+    OutputDef(
+        "image",
+        "IMAGE",
+        "The isolated product, RGB (3 channels). background 'transparent': the model's RGB as returned; a "
+        "colour: composited onto it. Results of different sizes are letterboxed, centred, to the batch's "
+        "largest width and height (padding in the background colour, black when transparent).",
+    ),
+    OutputDef(
+        "mask",
+        "MASK",
+        "Product mask: 1 = product, 0 = background (alpha polarity, like ComfyUI's remove-background nodes). "
+        "LoadImage's mask is the opposite: put InvertMask before JoinImageWithAlpha. Padding is 0.",
+    ),
+    OutputDef(
+        "rgba",
+        "IMAGE",
+        "RGB + alpha (4 channels, alpha = mask): connect to Save Image for a transparent PNG. Many nodes "
+        "expect 3 channels: use `image` for them. Padding is fully transparent.",
+    ),
+    OutputDef(
+        "run_info",
+        "STRING",
+        "One JSON object per line, per image in batch order: index, run_id, output_url, cost (dollars charged "
+        "by this execution; 0.00 when cached or in emulator mode), cached, resumed, aspect_ratio, resolution, "
+        "width, height, service.",
+    ),
+)
+
+def _isolation_node(node_id: str, display_name: str, description: str, source: InputDef, aspect: InputDef,
+                    run: Callable[..., NodeResult]) -> NodeDef:  # fmt: skip
+    """An isolation node: its own source input and aspect choices, then what both share, in this order."""
+    return NodeDef(
+        node_id=node_id,
+        display_name=display_name,
+        description=description,
+        category=CATEGORY,
+        inputs=(source, aspect, RESOLUTION, *ISOLATION_OPTIONS),
+        outputs=ISOLATION_OUTPUTS,
+        run=run,
+        function="isolate",
+        fingerprint=execution.isolation_fingerprint,
+        validate=execution.isolation_validate,
+    )
+
+
+PRODUCT_ISOLATION = _isolation_node(
+    "RunflowProductIsolation",
+    "Runflow Product Isolation",
+    f"Isolates the product in each photo with Runflow's hosted model (${PRICE_PER_IMAGE} per image), "
+    "cropped and framed to an aspect ratio. Every image of a batch runs at once; results are cached, so "
+    "the same image with the same settings is never paid for twice. Works offline and free in emulator "
+    "mode. The API key is never a widget: set it in Settings > Runflow or RUNFLOW_API_KEY.",
+    InputDef("image", "IMAGE", "Product photo(s). Each image of a batch is its own run; results come back in order."),
+    InputDef(
+        "aspect_ratio",
+        "COMBO",
+        _ASPECT_TOOLTIP + "'auto' picks the ratio nearest to each photo's own.",
+        choices=(AUTO_ASPECT, *ASPECT_RATIOS),
+        default=AUTO_ASPECT,
+    ),
+    execution.isolate_images,
+)
+
+PRODUCT_ISOLATION_FROM_URL = _isolation_node(
+    "RunflowProductIsolationFromURL",
+    "Runflow Product Isolation (URL)",
+    "Like Runflow Product Isolation, for images already online: one https image URL per line, each "
+    f"line a run (${PRICE_PER_IMAGE} per image). Each image is read once to key the cache by its "
+    "pixels, so a re-signed URL of the same image costs nothing. Connect Runflow Stage Image's url "
+    "output, or type URLs.",
+    InputDef(
+        "image_urls",
+        "STRING",
+        "https image URL(s), one per line; each line is one image of the output batch.",
+        default="",
+        multiline=True,
+    ),
+    InputDef(
+        "aspect_ratio",
+        "COMBO",
+        _ASPECT_TOOLTIP + "'auto' picks the ratio nearest to each image's own (each image is read once anyway).",
+        # 'auto' came later to this node, appended so every saved value keeps its place.
+        choices=(*ASPECT_RATIOS, AUTO_ASPECT),
+        default=ASPECT_RATIOS[0],
+    ),
+    execution.isolate_urls,
+)
+
+STAGE_IMAGE = NodeDef(
+    node_id="RunflowStageImage",
+    display_name="Runflow Stage Image",
+    description=(
+        "Uploads each image of a batch to Runflow (free) and returns its hosted https URL, one per line, "
+        "to pass to nodes that take image URLs. The URLs are signed and short-lived: use them in the same "
+        "queue run."
+    ),
+    category=CATEGORY,
+    inputs=(
+        InputDef("image", "IMAGE", "Image(s) to upload; each batch item gets its own URL."),
+        InputDef(
+            "lossless",
+            "BOOLEAN",
+            "Upload PNG instead of JPEG quality 95 (images with transparency are always PNG).",
+            optional=True,
+            default=False,
+        ),
+    ),
+    outputs=(
+        OutputDef(
+            "url", "STRING", "Hosted https URL of each image, one per line in batch order (signed, short-lived)."
+        ),
+    ),
+    run=execution.stage_images,
+    function="stage",
+)
+
+NODES: tuple[NodeDef, ...] = (PRODUCT_ISOLATION, PRODUCT_ISOLATION_FROM_URL, STAGE_IMAGE)

@@ -1,0 +1,143 @@
+"""The vocabulary of the node declaration: an input, an output, a node. Pure data, no ComfyUI, no torch.
+
+The three nodes are declared once (`declaration.py`) in these terms, and both of ComfyUI's node APIs are
+rendered from that one declaration: the V3 schema (`v3.py`, what ComfyUI 0.3.48+ loads) and the classic
+V1 dictionaries (`classic.py`, for an older ComfyUI, for plain Python and for the tests). Two hand-kept
+copies of the same node would drift apart, and node ids, input names, widget order and defaults are
+saved in users' workflows: they may never drift.
+
+`InputDef.classic()` renders exactly the V1 option dictionaries the pack shipped with 0.1.0 (pinned by
+tests/fixtures/object_info_0.1.0.json), so a ComfyUI on the classic API sees the same node as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# The input kinds the pack uses. COMBO is a dropdown of `choices`; every other kind is ComfyUI's own type name.
+WIDGET_KINDS = frozenset({"STRING", "BOOLEAN", "INT", "FLOAT", "COMBO"})
+SOCKET_KINDS = frozenset({"IMAGE", "MASK"})
+
+
+@dataclass(frozen=True)
+class InputDef:
+    """One node input. Only the fields a kind uses are set; `None` means "not said" and is left out."""
+
+    name: str
+    kind: str
+    tooltip: str
+    optional: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    multiline: bool | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    round: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in WIDGET_KINDS | SOCKET_KINDS:
+            raise ValueError(f"input {self.name!r}: unknown kind {self.kind!r}")
+        if (self.kind == "COMBO") != bool(self.choices):
+            raise ValueError(f"input {self.name!r}: choices go with COMBO, and COMBO needs choices")
+        if self.optional and self.default is None:
+            raise ValueError(f"optional input {self.name!r} needs a default, so saved workflows without it load")
+
+    @property
+    def is_widget(self) -> bool:
+        """Shown as a widget, so its value sits in a saved workflow's positional `widgets_values`."""
+        return self.kind in WIDGET_KINDS
+
+    def options(self) -> dict[str, Any]:
+        """The option dictionary both APIs share (V1 spells it out, V3 takes the same as arguments)."""
+        said = {
+            "default": self.default,
+            "multiline": self.multiline,
+            "min": self.minimum,
+            "max": self.maximum,
+            "step": self.step,
+            "round": self.round,
+        }
+        return {key: value for key, value in said.items() if value is not None} | {"tooltip": self.tooltip}
+
+    def classic(self) -> tuple[Any, dict[str, Any]]:
+        """The V1 `INPUT_TYPES` entry: a combo is its list of choices, anything else its type name."""
+        return (list(self.choices) if self.kind == "COMBO" else self.kind), self.options()
+
+
+@dataclass(frozen=True)
+class OutputDef:
+    """One node output; `name` is what the user sees on the socket (V1 RETURN_NAMES)."""
+
+    name: str
+    kind: str
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What a node's run returns, whichever API called it: the outputs in declared order and the
+    optional `ui` payload the web extension reads in `onExecuted`."""
+
+    outputs: tuple[Any, ...]
+    ui: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class NodeDef:
+    """One node: its permanent id, what the user reads, its inputs and outputs, and what runs it.
+
+    `run(**inputs, unique_id=...)` receives every declared input, optional ones filled with their
+    declared default (`bind`), so defaults live here only. `fingerprint` and `validate` are ComfyUI's
+    re-execution and pre-queue checks, written once as classmethod bodies (`cls` first) for both APIs.
+    """
+
+    node_id: str
+    display_name: str
+    description: str
+    category: str
+    inputs: tuple[InputDef, ...]
+    outputs: tuple[OutputDef, ...]
+    run: Callable[..., NodeResult]
+    function: str
+    fingerprint: Callable[..., Any] | None = None
+    validate: Callable[..., bool | str] | None = None
+    hidden: tuple[str, ...] = field(default=("unique_id",))
+
+    def __post_init__(self) -> None:
+        names = [spec.name for spec in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.node_id}: duplicate input names")
+        seen_optional = False
+        for spec in self.inputs:
+            if seen_optional and not spec.optional:
+                raise ValueError(f"{self.node_id}: required input {spec.name!r} after an optional one")
+            seen_optional = seen_optional or spec.optional
+
+    @property
+    def widget_order(self) -> list[str]:
+        """The order of `widgets_values` in a saved workflow: append only, never insert."""
+        return [spec.name for spec in self.inputs if spec.is_widget]
+
+    def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Every declared input by name: positional values in declared order, then keywords, then the
+        declared defaults of the optional inputs left out. An unknown or missing input is a TypeError,
+        as for any Python call."""
+        names = [spec.name for spec in self.inputs]
+        if len(args) > len(names):
+            raise TypeError(f"{self.node_id} takes {len(names)} inputs, {len(args)} given")
+        bound = dict(zip(names, args, strict=False))
+        for name, value in kwargs.items():
+            if name not in names:
+                raise TypeError(f"{self.node_id} has no input {name!r}")
+            if name in bound:
+                raise TypeError(f"{self.node_id}: input {name!r} given twice")
+            bound[name] = value
+        for spec in self.inputs:
+            if spec.name not in bound:
+                if not spec.optional:
+                    raise TypeError(f"{self.node_id}: required input {spec.name!r} missing")
+                bound[spec.name] = spec.default
+        return bound

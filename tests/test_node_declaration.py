@@ -1,0 +1,131 @@
+"""The one node declaration: it renders the classic nodes exactly as 0.1.0 shipped them, binds inputs
+the way ComfyUI and scripts call them, refuses a declaration that would break saved workflows, and on a
+ComfyUI too old for the V3 API says so in one line while the nodes keep working.
+
+tests/fixtures/object_info_0.1.0.json is `/object_info` for the three nodes, recorded from a real
+ComfyUI 0.3.64 running the pack before the move to the V3 schema. test_comfyui_real.py compares the
+live V3 nodes with it; here the classic rendering is compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from comfy_harness import PACK_DIR, load_pack, node_contract
+
+FIXTURE = Path(__file__).parent / "fixtures" / "object_info_0.1.0.json"
+RECORDED: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def pack() -> ModuleType:
+    return load_pack()
+
+
+def classic_object_info(cls: type, node_id: str, display_name: str) -> dict[str, Any]:
+    """What ComfyUI's `/object_info` builds from a V1 class (server.py `node_info`)."""
+    inputs = cls.INPUT_TYPES()
+    return json.loads(json.dumps({
+        "input": inputs,
+        "input_order": {section: list(names) for section, names in inputs.items()},
+        "output": list(cls.RETURN_TYPES),
+        "output_is_list": [False] * len(cls.RETURN_TYPES),
+        "output_name": list(cls.RETURN_NAMES),
+        "output_tooltips": list(cls.OUTPUT_TOOLTIPS),
+        "name": node_id,
+        "display_name": display_name,
+        "description": cls.DESCRIPTION,
+        "category": cls.CATEGORY,
+        "output_node": False,
+    }))  # fmt: skip
+
+
+@pytest.mark.parametrize("node_id", sorted(RECORDED))
+def test_the_classic_rendering_is_what_0_1_0_shipped(pack: ModuleType, node_id: str) -> None:
+    cls = pack.NODE_CLASS_MAPPINGS[node_id]
+    live = classic_object_info(cls, node_id, pack.NODE_DISPLAY_NAME_MAPPINGS[node_id])
+    recorded = {key: RECORDED[node_id][key] for key in live}
+    assert live == recorded  # byte for byte, not only the contract
+    assert node_contract(live) == node_contract(RECORDED[node_id])
+
+
+def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
+    declared = pack.nodes.NODES
+    assert [node.node_id for node in declared] == list(pack.NODE_CLASS_MAPPINGS) == sorted(RECORDED)
+    for node in declared:
+        assert pack.NODE_CLASS_MAPPINGS[node.node_id].NODE is node
+        order = RECORDED[node.node_id]["input_order"]
+        assert [spec.name for spec in node.inputs] == order["required"] + order.get("optional", [])
+
+
+def test_bind_fills_declared_defaults_and_takes_positions_in_declared_order(pack: ModuleType) -> None:
+    node = pack.nodes.declaration.PRODUCT_ISOLATION
+    bound = node.bind(("IMG", "4:3"), {"resolution": "1K", "concurrency": 3})
+    assert bound == {
+        "image": "IMG", "aspect_ratio": "4:3", "resolution": "1K", "prompt": "", "background": "transparent",
+        "force_rerun": False, "spend_limit": 0.0, "concurrency": 3,
+    }  # fmt: skip
+    with pytest.raises(TypeError, match="no input 'api_key'"):
+        node.bind(("IMG", "4:3", "1K"), {"api_key": "x"})
+    with pytest.raises(TypeError, match="required input 'resolution' missing"):
+        node.bind(("IMG", "4:3"), {})
+    with pytest.raises(TypeError, match="given twice"):
+        node.bind(("IMG",), {"image": "IMG"})
+
+
+def test_a_declaration_that_would_break_saved_workflows_is_refused(pack: ModuleType) -> None:
+    spec = pack.nodes.spec
+    with pytest.raises(ValueError, match="needs a default"):
+        spec.InputDef("metadata", "STRING", "x", optional=True)
+    with pytest.raises(ValueError, match="choices"):
+        spec.InputDef("outputs", "COMBO", "x", default="first")
+    late_required = spec.InputDef("late", "STRING", "x", default="")
+    node = pack.nodes.declaration.STAGE_IMAGE
+    with pytest.raises(ValueError, match="required input 'late' after an optional one"):
+        spec.NodeDef(**{**vars(node), "inputs": (*node.inputs, late_required)})
+
+
+def test_an_appended_input_reaches_both_renderings_from_one_line(pack: ModuleType) -> None:
+    """The change issue #11 will make: one InputDef appended to a node's inputs."""
+    spec = pack.nodes.spec
+    node = pack.nodes.declaration.PRODUCT_ISOLATION
+    extra = spec.InputDef("outputs", "COMBO", "Which.", optional=True, default="first", choices=("first", "all"))
+    grown = spec.NodeDef(**{**vars(node), "inputs": (*node.inputs, extra)})
+    cls = pack.nodes.classic.classic_class(grown)
+    assert list(cls.INPUT_TYPES()["optional"])[-1] == "outputs"
+    assert cls.INPUT_TYPES()["optional"]["outputs"] == (["first", "all"], {"default": "first", "tooltip": "Which."})
+    assert grown.widget_order == [*node.widget_order, "outputs"]
+    assert grown.bind(("IMG", "1:1", "1K"), {})["outputs"] == "first"
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RUNFLOW_")}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=120, cwd=str(PACK_DIR / "tests"), env=env)  # fmt: skip
+
+
+def test_a_comfyui_older_than_the_v3_api_gets_the_classic_nodes_and_one_line() -> None:
+    """Inside a ComfyUI (its `comfyui_version` importable) without comfy_api.v0_0_2."""
+    result = _run_python(
+        """
+        import logging, sys, types
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+        sys.modules["comfyui_version"] = types.SimpleNamespace(__version__="0.3.40")
+        from comfy_harness import load_pack
+        pack = load_pack()
+        print(sorted(pack.NODE_CLASS_MAPPINGS), hasattr(pack, "comfy_entrypoint"))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("]")[1].strip() == "False" and "RunflowStageImage" in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("WARNING") and "ComfyUI 0.3.40" in lines[0] and "0.3.48 or later" in lines[0]
