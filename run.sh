@@ -41,7 +41,10 @@ case "${1:-}" in
     echo "== ruff"; "$VENV/bin/ruff" check .
     echo "== mypy"; "$VENV/bin/mypy" runflow_api
     echo "== node --test"; node --test tests/js/
-    echo "== pytest"; exec "$VENV/bin/python" -m pytest -n 2 -q "$@"
+    # --rootdir=tests: the checkout is a ComfyUI pack (a root __init__.py); with the checkout as rootdir,
+    # pytest imports that file as a package, which fails when the folder's name is not a Python name
+    # (ComfyUI's own "runflow-product-isolation"). Rooted at tests/, it is never collected.
+    echo "== pytest"; exec "$VENV/bin/python" -m pytest --rootdir=tests -c pyproject.toml -n 2 -q "$@"
     ;;
   *)
     echo "usage: ./run.sh demo [--out DIR] | ./run.sh test [pytest args]" >&2
