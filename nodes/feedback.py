@@ -158,6 +158,9 @@ def status_payload(node_id: str, snapshot: TallySnapshot, *, final: bool) -> dic
         "queued": snapshot.queued,
         "running": snapshot.running,
         "waiting": snapshot.waiting,
+        "waiting_for_machine": snapshot.waiting_for_machine,  # of `waiting`: another machine of the fleet
+        "shared": snapshot.shared,  # of `cached`: from the fleet's shared store
+        "waited_for_machine": snapshot.waited_for_machine,  # of `cached`: another machine produced it meanwhile
         "cost": dollars(snapshot.cost, emulator=snapshot.emulator),
         "elapsed_s": round(snapshot.elapsed_s, 1),
         "emulator": snapshot.emulator,

@@ -501,7 +501,7 @@ def test_progress_bar_and_status_line_follow_the_batch(bound: Bound, comfy: Fake
     assert len(statuses) == len(comfy.texts)
     assert set(statuses[-1]) == {
         "node", "text", "total", "done", "cached", "resumed", "failed", "queued", "running", "waiting", "cost",
-        "elapsed_s", "emulator", "final",
+        "elapsed_s", "emulator", "final", "waiting_for_machine", "shared", "waited_for_machine",
     }  # fmt: skip
     assert statuses[-1]["final"] is True and not any(status["final"] for status in statuses[:-1])
     assert (statuses[-1]["node"], statuses[-1]["total"], statuses[-1]["done"]) == ("42", 2, 2)
