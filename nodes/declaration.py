@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..runflow_api import node_options
 from ..runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 from . import execution
 from .spec import InputDef, NodeDef, NodeResult, OutputDef
@@ -78,6 +79,23 @@ ISOLATION_OPTIONS: tuple[InputDef, ...] = (
         default=8,
         minimum=1,
         maximum=32,
+    ),
+    # Issue #11: appended after 0.1.0's inputs, so saved workflows (which lack them) get the defaults.
+    InputDef(
+        node_options.METADATA_INPUT,
+        "STRING",
+        node_options.METADATA_TOOLTIP,
+        optional=True,
+        default="",
+        multiline=True,
+    ),
+    InputDef(
+        node_options.OUTPUTS_INPUT,
+        "COMBO",
+        node_options.OUTPUTS_TOOLTIP,
+        optional=True,
+        default=node_options.OUTPUTS_DEFAULT,
+        choices=tuple(node_options.OUTPUTS_CHOICES),
     ),
 )
 

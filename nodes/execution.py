@@ -8,16 +8,18 @@ CLI and the tests share one path.
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import torch
 
-from ..runflow_api import images, service
+from ..runflow_api import images, run_metadata, service
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.errors import InputRejected, RunflowError
+from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
 from ..runflow_api.redact import strip_userinfo
 from ..runflow_api.results import Charges, ImageURL, IsolationResult
 from .feedback import Feedback, dollars
@@ -46,25 +48,62 @@ def isolation_fingerprint(cls: type, force_rerun: bool = False, **_: Any) -> Any
     return float("nan") if force_rerun else service.current_mode()
 
 
-def isolation_validate(cls: type, background: str = TRANSPARENT) -> bool | str:
-    """Refuse a bad colour before the queue runs anything (a linked value is checked at execution).
-    Only `background` is named: ComfyUI skips its own type and range checks for the inputs named here."""
+def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str | None = "") -> bool | str:
+    """Refuse a bad colour or bad metadata before the queue runs anything (a linked value is None here
+    and is checked at execution). Only these inputs are named: ComfyUI skips its own type and range
+    checks for the inputs named here, and `outputs` keeps ComfyUI's check that it is one of the choices."""
     try:
         images.parse_color(background)
+        _, node_id = executing_ids()
+        runs_metadata(metadata, node_id=node_id)
     except RunflowError as exc:
         return exc.message
     return True
 
 
+# -- where a run came from -------------------------------------------------------------------------------
+
+
+def executing_ids() -> tuple[str | None, str | None]:
+    """(prompt id, node id) of what ComfyUI is executing or validating in this thread, from
+    `comfy_execution.utils.get_executing_context()` (ComfyUI sets it around both calls); (None, None)
+    outside ComfyUI or on a ComfyUI without it."""
+    try:
+        context = importlib.import_module("comfy_execution.utils").get_executing_context()
+    except (ImportError, AttributeError):
+        return None, None
+    if context is None:
+        return None, None
+    prompt_id, node_id = getattr(context, "prompt_id", None), getattr(context, "node_id", None)
+    return (str(prompt_id) if prompt_id else None), (str(node_id) if node_id else None)
+
+
+def runs_metadata(text: str | None, *, node_id: str | None) -> dict[str, str]:
+    """The metadata this node's runs carry: ComfyUI, the node and prompt ids, and the user's `metadata`.
+    Checked in full here (keys, values, and the size with the pack's own keys, as every create will
+    send it), so a bad input is refused at queue time, or at the latest before anything is spent."""
+    prompt_id, _ = executing_ids()
+    metadata = node_metadata(text, node_id=node_id, prompt_id=prompt_id)
+    run_metadata.for_create(metadata, what=f"input '{METADATA_INPUT}'")
+    return metadata
+
+
 # -- run facts -----------------------------------------------------------------------------------------
 
 
-def run_info_lines(results: Sequence[IsolationResult], *, emulator: bool) -> list[dict[str, Any]]:
-    """One record per image, in batch order. `cost` is what this execution was charged for the item:
-    "0.00" for a cached result, for a repeat of an identical image earlier in the same batch (it shares
-    that image's run) and in emulator mode."""
+def run_info_lines(
+    results: Sequence[IsolationResult],
+    *,
+    emulator: bool,
+    sources: Sequence[Mapping[str, int]] | None = None,
+) -> list[dict[str, Any]]:
+    """One record per image of the output batch, in its order. `cost` is what this execution was charged
+    for the item: "0.00" for a cached result, for a repeat of an identical image earlier in the same
+    batch (it shares that image's run), for a run's second and later images (the run is paid once) and
+    in emulator mode. `sources` (with outputs="all") adds to each record which input it came from and
+    which of that run's images it is."""
     charges = Charges(emulator=emulator)
-    return [
+    lines = [
         {
             "index": index,
             "run_id": result.run_id,
@@ -80,6 +119,9 @@ def run_info_lines(results: Sequence[IsolationResult], *, emulator: bool) -> lis
         }
         for index, result in enumerate(results)
     ]
+    if sources is not None:
+        lines = [{**line, **source} for line, source in zip(lines, sources, strict=True)]
+    return lines
 
 
 def raise_failures(outcomes: Sequence[IsolationResult | RunflowError]) -> list[IsolationResult]:
@@ -118,10 +160,13 @@ def _isolate(
     force_rerun: bool,
     spend_limit: float,
     concurrency: int,
+    metadata: str,
+    outputs: str,
     unique_id: str | None,
 ) -> NodeResult:
     color = images.parse_color(background)
     limit = spend_limit if spend_limit > 0 else None
+    create_metadata = runs_metadata(metadata, node_id=unique_id)
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
         emulator = client.service_id == service.EMULATOR_SERVICE_ID
         feedback = Feedback(len(items), unique_id, emulator=emulator)
@@ -134,11 +179,16 @@ def _isolate(
                 force_rerun=force_rerun,
                 on_progress=feedback.on_progress,
                 should_cancel=feedback.should_cancel,
+                metadata=create_metadata,
+                outputs=outputs,
             )
         )
     results = raise_failures(outcomes)
-    info = run_info_lines(results, emulator=emulator)
+    shown = select_outputs(results, outputs)
+    sources = None if outputs == OUTPUTS_DEFAULT else output_sources(results, outputs)
+    info = run_info_lines(shown, emulator=emulator, sources=sources)
     summary = {
+        # Per input, as the price badge counts them; `outputs` only changes how many images are shown.
         "images": len(results),
         "paid_runs": len({result.run_id for result in results if not result.cached}),
         "cost": dollars(sum((Decimal(line["cost"]) for line in info), Decimal(0)), emulator=emulator),
@@ -151,7 +201,7 @@ def _isolate(
         "session_cost": dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),
     }
     run_info = "\n".join(json.dumps(line) for line in info)
-    return NodeResult((*assemble_outputs(results, color), run_info), ui={"runflow": [summary]})
+    return NodeResult((*assemble_outputs(shown, color), run_info), ui={"runflow": [summary]})
 
 
 def isolate_images(image: torch.Tensor, *, unique_id: str | None = None, **options: Any) -> NodeResult:

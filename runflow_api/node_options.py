@@ -49,13 +49,11 @@ def parse_metadata_input(text: str | None, *, input_name: str = METADATA_INPUT) 
 
 def node_metadata(text: str | None, *, node_id: str | None, prompt_id: str | None) -> dict[str, str]:
     """The metadata an isolation node's runs carry: where they came from (ComfyUI, the node id, the prompt
-    id) and the user's own keys, which may not reuse those names."""
-    origin = {"source": "comfyui"}
-    if node_id:
-        origin["comfyui_node_id"] = str(node_id)
-    if prompt_id:
-        origin["comfyui_prompt_id"] = str(prompt_id)
-    return run_metadata.merge(origin, parse_metadata_input(text), what=f"input '{METADATA_INPUT}'")
+    id) and the user's own keys, which may not reuse those names. The names are reserved even when an id
+    is unknown (a check at queue time, a script), so a workflow's metadata is refused everywhere alike."""
+    origin = {"source": "comfyui", "comfyui_node_id": str(node_id or ""), "comfyui_prompt_id": str(prompt_id or "")}
+    merged = run_metadata.merge(origin, parse_metadata_input(text), what=f"input '{METADATA_INPUT}'")
+    return {key: value for key, value in merged.items() if value or key not in origin}
 
 
 def select_outputs(results: Sequence[IsolationResult], outputs: str) -> list[IsolationResult]:

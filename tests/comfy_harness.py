@@ -198,6 +198,38 @@ def node_contract(entry: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(contract))
 
 
+# -- what the nodes promise: 0.1.0 as recorded, plus the inputs appended since ---------------------------
+
+FIXTURE_0_1_0 = PACK_DIR / "tests" / "fixtures" / "object_info_0.1.0.json"
+ISOLATION_NODE_IDS = ("RunflowProductIsolation", "RunflowProductIsolationFromURL")
+
+
+def appended_since_0_1_0() -> dict[str, Any]:
+    """The optional inputs appended to both isolation nodes since 0.1.0 (issue #11: `metadata`, then
+    `outputs`), as a V1 `/object_info` spells them. Kinds, defaults and choices are written out here
+    rather than read from the declaration, so changing one fails the contract tests; the tooltips are
+    the library's texts."""
+    from runflow_api.node_options import METADATA_TOOLTIP, OUTPUTS_TOOLTIP
+
+    return {
+        "metadata": ["STRING", {"default": "", "multiline": True, "tooltip": METADATA_TOOLTIP}],
+        "outputs": [["first", "all"], {"default": "first", "tooltip": OUTPUTS_TOOLTIP}],
+    }
+
+
+def promised_object_info() -> dict[str, Any]:
+    """`/object_info` for the three nodes as they must be now: the 0.1.0 record (kept as recorded) with
+    `appended_since_0_1_0()` added at the end of each isolation node's optional inputs. Nothing else
+    may differ, so every saved workflow keeps loading."""
+    promised: dict[str, Any] = json.loads(FIXTURE_0_1_0.read_text(encoding="utf-8"))
+    for node_id in ISOLATION_NODE_IDS:
+        entry = promised[node_id]
+        for name, spec in appended_since_0_1_0().items():
+            entry["input"]["optional"][name] = spec
+            entry["input_order"]["optional"].append(name)
+    return promised
+
+
 # -- a real ComfyUI --------------------------------------------------------------------------------------
 
 

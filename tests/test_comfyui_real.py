@@ -26,6 +26,7 @@ from comfy_harness import (
     ComfyUI,
     ComfyUIUnavailable,
     node_contract,
+    promised_object_info,
     ui_to_api,
 )
 from PIL import Image
@@ -94,14 +95,17 @@ def test_comfyui_loads_the_pack_and_lists_its_nodes(comfy: ComfyUI, object_info:
     assert sorted(templates.get("runflow-product-isolation", [])) == [path.stem for path in WORKFLOWS]
 
 
-def test_the_v3_nodes_keep_the_0_1_0_contract(comfy: ComfyUI, object_info: dict[str, Any]) -> None:
+def test_the_v3_nodes_keep_the_0_1_0_contract_plus_the_appended_inputs(
+    comfy: ComfyUI, object_info: dict[str, Any]
+) -> None:
     """The nodes come from the V3 schema (a dropdown is spelled "COMBO" only there) and promise what
     0.1.0 did: ids, input names and order, choices, defaults, limits, outputs and texts
-    (tests/fixtures/object_info_0.1.0.json, recorded from this ComfyUI before the move)."""
-    recorded = json.loads((PACK_DIR / "tests" / "fixtures" / "object_info_0.1.0.json").read_text(encoding="utf-8"))
-    for node_id, before in recorded.items():
-        assert node_contract(object_info[node_id]) == node_contract(before), node_id
+    (tests/fixtures/object_info_0.1.0.json, recorded from this ComfyUI before the move), plus the
+    `metadata` and `outputs` inputs appended to the isolation nodes, and nothing else."""
+    for node_id, promised in promised_object_info().items():
+        assert node_contract(object_info[node_id]) == node_contract(promised), node_id
     assert object_info["RunflowProductIsolation"]["input"]["required"]["aspect_ratio"][0] == "COMBO", "not V3"
+    assert object_info["RunflowProductIsolation"]["input"]["optional"]["outputs"][0] == "COMBO", "not V3"
     assert "no V3 node API" not in comfy.log_text()
 
 
@@ -219,6 +223,65 @@ def test_cancel_interrupts_a_v3_node_at_once_and_the_next_run_collects_the_paid_
         [summary] = again["outputs"][str(node["id"])]["runflow"]
         assert (summary["resumed"], summary["paid_runs"], summary["images"]) == (1, 1, 1), summary
         assert created_runs(data / "journal") == [], f"run {run_id} was not collected"
+
+
+def test_outputs_all_and_metadata_through_a_v3_node(tmp_path: Path) -> None:
+    """A real ComfyUI talking to an emulator of this test whose runs return 3 images: `outputs` = all
+    saves all 3, run_info (shown by ComfyUI's PreviewAny) names input and output of each, the create
+    carries the user's metadata with ComfyUI's node and prompt ids, and bad metadata is refused by
+    ComfyUI's own validation when queued, before any request."""
+    if not os.environ.get(COMFYUI_DIR_ENV):
+        pytest.skip("set COMFYUI_DIR to a ComfyUI checkout to run the real-ComfyUI tests")
+    from runflow_api import __version__
+    from runflow_api.emulator import Emulator
+
+    key = "rf_live_emulator_all_outputs"
+    with Emulator(api_key=key, latency=0.3, port=0) as emu:
+        emu.faults.output_count = 3
+        env = {"RUNFLOW_MODE": "runflow", "RUNFLOW_API_BASE": emu.base_url, "RUNFLOW_API_KEY": key,
+               "RUNFLOW_DATA_DIR": str(tmp_path / "data"), "RUNFLOW_CACHE_DIR": str(tmp_path / "cache"),
+               "RUNFLOW_KEY_FILE": str(tmp_path / "no_key")}  # fmt: skip
+        with ComfyUI(env=env) as server:
+            server.input_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy(PACK_DIR / "examples" / "sneaker.jpg", server.input_dir / "sneaker.jpg")
+
+            def prompt(metadata: str) -> dict[str, Any]:
+                isolation = {"image": ["1", 0], "aspect_ratio": "1:1", "resolution": "1K", "metadata": metadata,
+                             "outputs": "all"}  # fmt: skip
+                return {
+                    "1": {"class_type": "LoadImage", "inputs": {"image": "sneaker.jpg"}},
+                    "2": {"class_type": "RunflowProductIsolation", "inputs": isolation},
+                    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 2], "filename_prefix": "runflow/all"}},
+                    "4": {"class_type": "PreviewAny", "inputs": {"source": ["2", 3]}},
+                }
+
+            prompt_id = server.queue_prompt(prompt('{"sku": "SNK-1", "campaign": "spring"}'))
+            entry = server.wait_history(prompt_id, timeout=120)
+            assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
+            saved = [file for file in server.output_files(entry) if file.parent.name == "runflow"]
+            assert len(saved) == 3
+            sizes = set()
+            for file in saved:
+                with Image.open(file) as image:
+                    assert image.mode == "RGBA"
+                    sizes.add(image.size)
+            assert sizes == {(1024, 1024)}
+            info = [json.loads(line) for line in entry["outputs"]["4"]["text"][0].splitlines()]
+            assert [(line["index"], line["input"], line["output"], line["outputs"]) for line in info] == [
+                (0, 0, 1, 3), (1, 0, 2, 3), (2, 0, 3, 3),
+            ]  # fmt: skip
+            [run] = emu.runs.values()
+            assert run.metadata == {"pack": "runflow-product-isolation", "pack_version": __version__,
+                                    "source": "comfyui", "comfyui_node_id": "2", "comfyui_prompt_id": prompt_id,
+                                    "sku": "SNK-1", "campaign": "spring"}  # fmt: skip
+            assert entry["outputs"]["2"]["runflow"][0]["images"] == 1
+
+            requests_before = emu.stats["requests"]
+            with pytest.raises(RuntimeError) as refused:
+                server.queue_prompt(prompt('{"sku": 12}'))
+            assert "input 'metadata'" in str(refused.value) and "must be a string" in str(refused.value)
+            assert emu.stats["requests"] == requests_before, "refused when queued, before any request"
+            assert key not in server.log_text()
 
 
 # -- the harness refuses an interpreter that cannot run ComfyUI, before starting it ----------------------

@@ -144,9 +144,11 @@ def test_the_nodes_metadata_input(emu):
         assert "input 'metadata'" in str(caught.value) and needle in str(caught.value)
     assert node_metadata('{"sku": "A-1"}', node_id="12", prompt_id="p-9") == {
         "source": "comfyui", "comfyui_node_id": "12", "comfyui_prompt_id": "p-9", "sku": "A-1"}
-    with pytest.raises(InputRejected) as caught:
-        node_metadata('{"source": "mine"}', node_id="12", prompt_id=None)
-    assert "'source'" in str(caught.value)
+    assert node_metadata("", node_id=None, prompt_id=None) == {"source": "comfyui"}
+    for reserved in ("source", "comfyui_node_id", "comfyui_prompt_id"):  # reserved even when the id is unknown
+        with pytest.raises(InputRejected) as caught:
+            node_metadata(f'{{"{reserved}": "mine"}}', node_id="12", prompt_id=None)
+        assert f"'{reserved}'" in str(caught.value)
 
 
 # -- every output image -----------------------------------------------------------------------------------

@@ -3,8 +3,10 @@ the way ComfyUI and scripts call them, refuses a declaration that would break sa
 ComfyUI too old for the V3 API says so in one line while the nodes keep working.
 
 tests/fixtures/object_info_0.1.0.json is `/object_info` for the three nodes, recorded from a real
-ComfyUI 0.3.64 running the pack before the move to the V3 schema. test_comfyui_real.py compares the
-live V3 nodes with it; here the classic rendering is compared byte for byte.
+ComfyUI 0.3.64 running the pack before the move to the V3 schema, and kept as that record. What the
+nodes promise now is that record plus the `metadata` and `outputs` inputs appended to the isolation
+nodes (comfy_harness.promised_object_info). test_comfyui_real.py compares the live V3 nodes with it;
+here the classic rendering is compared byte for byte.
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from comfy_harness import PACK_DIR, load_pack, node_contract
+from comfy_harness import (
+    FIXTURE_0_1_0,
+    ISOLATION_NODE_IDS,
+    PACK_DIR,
+    appended_since_0_1_0,
+    load_pack,
+    node_contract,
+    promised_object_info,
+)
 
-FIXTURE = Path(__file__).parent / "fixtures" / "object_info_0.1.0.json"
-RECORDED: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
+RECORDED: dict[str, Any] = json.loads(FIXTURE_0_1_0.read_text(encoding="utf-8"))
+PROMISED: dict[str, Any] = promised_object_info()
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +58,20 @@ def classic_object_info(cls: type, node_id: str, display_name: str) -> dict[str,
 
 
 @pytest.mark.parametrize("node_id", sorted(RECORDED))
-def test_the_classic_rendering_is_what_0_1_0_shipped(pack: ModuleType, node_id: str) -> None:
+def test_the_classic_rendering_is_0_1_0_plus_the_appended_metadata_and_outputs(pack: ModuleType, node_id: str) -> None:
     cls = pack.NODE_CLASS_MAPPINGS[node_id]
     live = classic_object_info(cls, node_id, pack.NODE_DISPLAY_NAME_MAPPINGS[node_id])
-    recorded = {key: RECORDED[node_id][key] for key in live}
-    assert live == recorded  # byte for byte, not only the contract
-    assert node_contract(live) == node_contract(RECORDED[node_id])
+    promised = {key: PROMISED[node_id][key] for key in live}
+    assert live == promised  # byte for byte, not only the contract
+    assert node_contract(live) == node_contract(PROMISED[node_id])
+    # Taking the appended inputs away again leaves exactly what 0.1.0 shipped.
+    appended = list(appended_since_0_1_0()) if node_id in ISOLATION_NODE_IDS else []
+    optional = live["input"].get("optional", {})
+    assert list(optional)[len(optional) - len(appended):] == appended, "appended last, in this order"
+    for name in appended:
+        del live["input"]["optional"][name]
+        live["input_order"]["optional"].remove(name)
+    assert live == {key: RECORDED[node_id][key] for key in live}
 
 
 def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
@@ -62,7 +79,7 @@ def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
     assert [node.node_id for node in declared] == list(pack.NODE_CLASS_MAPPINGS) == sorted(RECORDED)
     for node in declared:
         assert pack.NODE_CLASS_MAPPINGS[node.node_id].NODE is node
-        order = RECORDED[node.node_id]["input_order"]
+        order = PROMISED[node.node_id]["input_order"]
         assert [spec.name for spec in node.inputs] == order["required"] + order.get("optional", [])
 
 
@@ -71,7 +88,7 @@ def test_bind_fills_declared_defaults_and_takes_positions_in_declared_order(pack
     bound = node.bind(("IMG", "4:3"), {"resolution": "1K", "concurrency": 3})
     assert bound == {
         "image": "IMG", "aspect_ratio": "4:3", "resolution": "1K", "prompt": "", "background": "transparent",
-        "force_rerun": False, "spend_limit": 0.0, "concurrency": 3,
+        "force_rerun": False, "spend_limit": 0.0, "concurrency": 3, "metadata": "", "outputs": "first",
     }  # fmt: skip
     with pytest.raises(TypeError, match="no input 'api_key'"):
         node.bind(("IMG", "4:3", "1K"), {"api_key": "x"})
@@ -94,16 +111,17 @@ def test_a_declaration_that_would_break_saved_workflows_is_refused(pack: ModuleT
 
 
 def test_an_appended_input_reaches_both_renderings_from_one_line(pack: ModuleType) -> None:
-    """The change issue #11 will make: one InputDef appended to a node's inputs."""
+    """The change issue #11 made for `metadata` and `outputs`, and the next input will make: one InputDef
+    appended to a node's inputs."""
     spec = pack.nodes.spec
     node = pack.nodes.declaration.PRODUCT_ISOLATION
-    extra = spec.InputDef("outputs", "COMBO", "Which.", optional=True, default="first", choices=("first", "all"))
+    extra = spec.InputDef("quality", "COMBO", "Which.", optional=True, default="draft", choices=("draft", "fine"))
     grown = spec.NodeDef(**{**vars(node), "inputs": (*node.inputs, extra)})
     cls = pack.nodes.classic.classic_class(grown)
-    assert list(cls.INPUT_TYPES()["optional"])[-1] == "outputs"
-    assert cls.INPUT_TYPES()["optional"]["outputs"] == (["first", "all"], {"default": "first", "tooltip": "Which."})
-    assert grown.widget_order == [*node.widget_order, "outputs"]
-    assert grown.bind(("IMG", "1:1", "1K"), {})["outputs"] == "first"
+    assert list(cls.INPUT_TYPES()["optional"])[-1] == "quality"
+    assert cls.INPUT_TYPES()["optional"]["quality"] == (["draft", "fine"], {"default": "draft", "tooltip": "Which."})
+    assert grown.widget_order == [*node.widget_order, "quality"]
+    assert grown.bind(("IMG", "1:1", "1K"), {})["quality"] == "draft"
 
 
 def _run_python(code: str) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ behaving as ComfyUI's do.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import io
 import json
@@ -581,3 +582,147 @@ def test_paid_service_reports_run_cost_and_session_spend(bound: Bound, monkeypat
     second = isolate(product_photo((30, 30, 200)))["ui"]["runflow"][0]
     assert (first["emulator"], first["cost"], second["cost"]) == (False, "0.27", "0.27")
     assert Decimal(second["session_cost"]) - Decimal(first["session_cost"]) == Decimal("0.27")
+
+
+# -- metadata and every returned image (issue #11) -------------------------------------------------------
+
+PACK_METADATA = {"pack": "runflow-product-isolation", "pack_version": PACK.runflow_api.__version__}
+RUN_INFO_KEYS_0_1_0 = {"index", "run_id", "output_url", "cost", "cached", "resumed", "aspect_ratio", "resolution",
+                       "width", "height", "service"}  # fmt: skip
+
+
+def darkened(colour: tuple[int, int, int], number: int) -> torch.Tensor:
+    """The emulator's output `number` of a multi-image run: the first as rendered, each later one mirrored
+    (the centred product stays put) and 15% darker per step."""
+    factor = 1.0 - 0.15 * (number - 1)
+    return torch.tensor([round(value * factor) for value in colour], dtype=torch.float32) / 255
+
+
+def test_outputs_all_puts_every_returned_image_in_the_batch_and_run_info_names_its_source(bound: Bound) -> None:
+    bound.emu.faults.output_count = 3
+    colours = [(200, 30, 30), (30, 30, 200)]
+    output = isolate(torch.cat([product_photo(colour) for colour in colours]), outputs="all")
+    image, mask, rgba, _ = output["result"]
+    assert image.shape == (6, 1024, 1024, 3) and mask.shape == (6, 1024, 1024) and rgba.shape == (6, 1024, 1024, 4)
+    sources = [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
+    for position, (input_index, number) in enumerate(sources):
+        assert torch.allclose(centre(image, position), darkened(colours[input_index], number), atol=0.02), position
+        assert float(centre(mask, position)) > 0.99
+    info = run_info(output)
+    assert [(line["index"], line["input"], line["output"], line["outputs"]) for line in info] == [
+        (position, input_index, number, 3) for position, (input_index, number) in enumerate(sources)
+    ]
+    assert len({line["run_id"] for line in info[:3]}) == 1 and len({line["run_id"] for line in info}) == 2
+    assert len({line["output_url"] for line in info}) == 6
+    assert bound.emu.stats["creates"] == 2
+    summary = output["ui"]["runflow"][0]
+    assert (summary["images"], summary["paid_runs"], summary["cached"]) == (2, 2, 0), "counted per input"
+
+
+def test_outputs_first_is_todays_node_even_when_runs_return_several(bound: Bound) -> None:
+    bound.emu.faults.output_count = 3
+    output = isolate(product_photo((30, 160, 30)))
+    image, mask, rgba, _ = output["result"]
+    assert image.shape[0] == mask.shape[0] == rgba.shape[0] == 1
+    assert torch.allclose(centre(image), darkened((30, 160, 30), 1), atol=0.02), "the run's first image"
+    [line] = run_info(output)
+    assert set(line) == RUN_INFO_KEYS_0_1_0, "run_info lines are as before"
+
+
+def test_a_cache_hit_with_outputs_all_serves_every_image(bound: Bound) -> None:
+    bound.emu.faults.output_count = 3
+    photo = product_photo((200, 120, 30))
+    isolate(photo)  # "first" asked: the library still caches the whole run
+    from_memory = isolate(photo, outputs="all")
+    PACK.runflow_api.recent.shared_recent_results().clear()  # as after a restart: from the disk cache
+    from_disk = isolate(photo, outputs="all")
+    assert bound.emu.stats["creates"] == 1
+    for output in (from_memory, from_disk):
+        info = run_info(output)
+        assert [(line["output"], line["cached"], line["cost"]) for line in info] == [
+            (1, True, "0.00"), (2, True, "0.00"), (3, True, "0.00"),
+        ]  # fmt: skip
+        for number in (1, 2, 3):
+            assert torch.allclose(centre(output["result"][0], number - 1), darkened((200, 120, 30), number), atol=0.02)
+    assert torch.equal(from_memory["result"][2], from_disk["result"][2])
+
+
+class ExecutingContext:
+    """ComfyUI's `comfy_execution.utils` as the nodes read it: `get_executing_context()` gives the prompt
+    and node being executed (or validated), from a context variable ComfyUI sets around the call."""
+
+    def __init__(self) -> None:
+        self.current: contextvars.ContextVar[Any] = contextvars.ContextVar("current_executing_context", default=None)
+        self.module = types.SimpleNamespace(get_executing_context=lambda: self.current.get(None))
+
+    def run(self, prompt_id: str, node_id: str, call: Any) -> Any:
+        context = types.SimpleNamespace(prompt_id=prompt_id, node_id=node_id, list_index=None)
+        return contextvars.copy_context().run(lambda: (self.current.set(context), call())[1])
+
+
+@pytest.fixture
+def executing(monkeypatch: pytest.MonkeyPatch) -> ExecutingContext:
+    stand_in = ExecutingContext()
+    monkeypatch.setitem(sys.modules, "comfy_execution", types.ModuleType("comfy_execution"))
+    monkeypatch.setitem(sys.modules, "comfy_execution.utils", stand_in.module)
+    return stand_in
+
+
+def test_metadata_reaches_every_create_with_the_node_and_prompt_ids(bound: Bound, executing: ExecutingContext) -> None:
+    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    text = '{"sku": "A-123", "campaign": "spring"}'
+    cls = nodes.RunflowProductIsolation
+    assert executing.run("prompt-77", "12", lambda: cls.VALIDATE_INPUTS(background="white", metadata=text)) is True
+    output = executing.run("prompt-77", "12", lambda: isolate(batch, metadata=text, unique_id="12"))
+    expected = {**PACK_METADATA, "source": "comfyui", "comfyui_node_id": "12", "comfyui_prompt_id": "prompt-77",
+                "sku": "A-123", "campaign": "spring"}  # fmt: skip
+    assert [bound.emu.runs[line["run_id"]].metadata for line in run_info(output)] == [expected, expected]
+    urls = nodes.RunflowStageImage().stage(product_photo((30, 160, 30)))[0]
+    by_url = nodes.RunflowProductIsolationFromURL().isolate(urls, aspect_ratio="1:1", resolution="1K", unique_id="3",
+                                                            metadata='{"shop": "north"}')  # fmt: skip
+    run = bound.emu.runs[run_info(by_url)[0]["run_id"]]
+    assert run.metadata == {**PACK_METADATA, "source": "comfyui", "comfyui_node_id": "3", "shop": "north"}
+
+
+BAD_METADATA = [
+    ("{sku: 1}", "not valid JSON"),
+    ('{"sku": 1}', "must be a string"),
+    ('["A-123"]', "JSON object"),
+    ('{"source": "mine"}', "set by the pack"),
+    ('{"comfyui_node_id": "5"}', "set by the pack"),
+    ('{"bad key": "x"}', "is not allowed"),
+    (json.dumps({f"k{n}": "x" * 200 for n in range(25)}), "bytes as JSON"),
+    (json.dumps({"note": f"key {KEY}"}), "credential"),
+]
+
+
+@pytest.mark.parametrize(("text", "needle"), BAD_METADATA, ids=[needle for _, needle in BAD_METADATA])
+def test_bad_metadata_is_refused_at_queue_time_and_before_any_request(bound: Bound, text: str, needle: str) -> None:
+    for cls in (nodes.RunflowProductIsolation, nodes.RunflowProductIsolationFromURL):
+        message = cls.VALIDATE_INPUTS(background="transparent", metadata=text)
+        assert isinstance(message, str) and "input 'metadata'" in message and needle in message, message
+    with pytest.raises(errors.InputRejected) as refused:
+        isolate(product_photo((200, 30, 30)), metadata=text, unique_id="5")
+    with pytest.raises(errors.InputRejected):
+        nodes.RunflowProductIsolationFromURL().isolate(f"{bound.emu.base_url}/files/x.png", aspect_ratio="1:1",
+                                                       resolution="1K", metadata=text)  # fmt: skip
+    assert "input 'metadata'" in refused.value.message and needle in refused.value.message
+    assert KEY not in str(refused.value) and KEY not in message
+    assert bound.emu.stats["requests"] == 0
+
+
+def test_empty_or_linked_metadata_passes_validation() -> None:
+    """Empty is no metadata; a linked input is None at queue time and is checked when the node runs."""
+    validate = nodes.RunflowProductIsolation.VALIDATE_INPUTS
+    assert validate(background="transparent", metadata="") is True
+    assert validate(background="transparent", metadata="  \n") is True
+    assert validate(background="transparent", metadata=None) is True
+
+
+def test_metadata_is_not_part_of_the_cache_key(bound: Bound) -> None:
+    photo = product_photo((120, 30, 200))
+    first = run_info(isolate(photo, metadata='{"sku": "first"}'))
+    second = run_info(isolate(photo, metadata='{"sku": "second", "extra": "x"}'))
+    assert bound.emu.stats["creates"] == 1
+    assert second[0]["cached"] is True and second[0]["run_id"] == first[0]["run_id"]
+    assert bound.emu.runs[first[0]["run_id"]].metadata["sku"] == "first"

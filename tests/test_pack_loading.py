@@ -25,8 +25,8 @@ EXPECTED_NAMES = {
     "RunflowStageImage": "Runflow Stage Image",
 }
 ISOLATION_NODES = ("RunflowProductIsolation", "RunflowProductIsolationFromURL")
-# Frozen widget order (widgets_values in saved workflows): new inputs may only be appended.
-WIDGET_ORDER = {
+# Widget order (widgets_values in saved workflows) as 0.1.0 shipped it: frozen.
+WIDGET_ORDER_0_1_0 = {
     "RunflowProductIsolation": [
         "aspect_ratio", "resolution", "prompt", "background", "force_rerun", "spend_limit", "concurrency",
     ],
@@ -36,6 +36,9 @@ WIDGET_ORDER = {
     ],
     "RunflowStageImage": ["lossless"],
 }  # fmt: skip
+# New inputs may only be appended: issue #11 appended `metadata` and `outputs` to the isolation nodes.
+APPENDED = {node_id: ["metadata", "outputs"] for node_id in ISOLATION_NODES}
+WIDGET_ORDER = {node_id: [*order, *APPENDED.get(node_id, [])] for node_id, order in WIDGET_ORDER_0_1_0.items()}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 SECRET_NAME = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
 
@@ -133,6 +136,18 @@ def test_combos_equal_the_engine_tables(pack: ModuleType) -> None:
         assert inputs["background"][1]["default"] == "transparent"
         assert inputs["force_rerun"][1]["default"] is False
         assert inputs["prompt"][1]["multiline"] is True
+
+
+def test_the_appended_inputs_default_to_todays_behaviour(pack: ModuleType) -> None:
+    outputs_choices = pack.runflow_api.results.OUTPUT_MODES
+    for node_id in ISOLATION_NODES:
+        inputs = _inputs(pack.NODE_CLASS_MAPPINGS[node_id])
+        assert inputs["metadata"] == ("STRING", inputs["metadata"][1])
+        assert inputs["metadata"][1]["default"] == "" and inputs["metadata"][1]["multiline"] is True
+        assert inputs["outputs"][0] == list(outputs_choices) == ["first", "all"]
+        assert inputs["outputs"][1]["default"] == "first"
+    stage = _inputs(pack.NODE_CLASS_MAPPINGS["RunflowStageImage"])
+    assert "metadata" not in stage and "outputs" not in stage
 
 
 def test_force_rerun_and_mode_drive_re_execution(pack: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,7 +249,9 @@ def test_missing_routes_module_is_one_log_line_not_an_import_failure() -> None:
 
 
 def test_example_workflows_are_complete(pack: ModuleType) -> None:
-    """Each workflow has its thumbnail, uses bundled sample photos, and fills every widget of our nodes."""
+    """Each workflow has its thumbnail, uses bundled sample photos, and fills every widget our nodes had in
+    0.1.0. They are kept as saved before `metadata` and `outputs` were appended, so they prove that such a
+    workflow still loads (and, in test_comfyui_real.py, runs) with those inputs at their defaults."""
     folder = PACK_DIR / "example_workflows"
     workflows = sorted(folder.glob("*.json"))
     assert len(workflows) >= 3
@@ -248,7 +265,7 @@ def test_example_workflows_are_complete(pack: ModuleType) -> None:
         ours = [node for node in workflow["nodes"] if node["type"] in EXPECTED_NAMES]
         assert ours, f"{path.name} uses none of the pack's nodes"
         for node in ours:
-            assert len(node["widgets_values"]) == len(WIDGET_ORDER[node["type"]]), f"{path.name}: node {node['id']}"
+            assert len(node["widgets_values"]) == len(WIDGET_ORDER_0_1_0[node["type"]]), f"{path.name}: {node['id']}"
         for node in workflow["nodes"]:
             if node["type"] == "LoadImage":
                 assert node["widgets_values"][0] in samples, f"{path.name}: {node['widgets_values'][0]} not bundled"
