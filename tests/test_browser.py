@@ -1,11 +1,13 @@
 """The web extension in a real ComfyUI, driven through its real frontend in Chromium.
 
 One scenario, in order, because each step builds on the last: set the key in Settings > Runflow, clear
-it, set it again, test the connection (the real service cannot be reached from here, so in emulator mode
-too), then build LoadImage -> Runflow Product Isolation -> Save Image and run it in emulator mode,
-watching the node's price badge and status strip, and run one of the pack's templates through the
-frontend. Afterwards it checks that the key went nowhere it must not: ComfyUI's settings, the workflow
-(graph, browser storage, user files), the saved PNG, the server log.
+it, set it again, see the fleet's shared store (a real password-protected redis-server named by
+RUNFLOW_SHARED_STORE) shown masked and connected, save and clear the callback secret, test the connection
+(the real service cannot be reached from here, so in emulator mode too), then build LoadImage -> Runflow
+Product Isolation -> Save Image and run it in emulator mode, watching the node's price badge and status
+strip, and run one of the pack's templates through the frontend. Afterwards it checks that the key, the
+callback secret and the Redis password went nowhere they must not: ComfyUI's settings, the workflow
+(graph, browser storage, user files), the page, the saved PNG, the server log.
 
 The scenario runs on the frontend ComfyUI bundles (1.27.10 with ComfyUI 0.3.64) and on today's frontend
 (COMFYUI_FRONTEND_ROOT: the `static` folder of an unzipped comfyui-frontend-package wheel, e.g. 1.58.1,
@@ -26,6 +28,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ import pytest
 import requests
 from comfy_harness import COMFYUI_DIR_ENV, PACK_DIR, ComfyUI
 from PIL import Image
+from redis_support import RedisServer, redis_server_binary
 from support import product_photo
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,8 +49,13 @@ SCREENSHOTS_ENV = "RUNFLOW_SCREENSHOTS"
 FRONTEND_ROOT_ENV = "COMFYUI_FRONTEND_ROOT"
 PACK_URL = "/extensions/runflow-product-isolation/"
 KEY = "rf_live_BROWSERKEY00001234"
-KEY_PARTS = (KEY, "BROWSERKEY0000")
 MASKED = "rf_live_…1234"
+CALLBACK_SECRET = "whsec_BROWSERSECRET00005678"
+SECRET_MASKED = "whsec_…5678"
+REDIS_PASSWORD = "BrowserRedisPass0000"
+TEAM_BUDGET = "50"
+# What must never leave the server's own files and environment, whole or in part.
+SECRET_PARTS = (KEY, "BROWSERKEY0000", CALLBACK_SECRET, "BROWSERSECRET0000", REDIS_PASSWORD)
 PHOTO = "runflow-product.png"
 # 1.27 exposes the app as window.comfyAPI.app.app (and window.app); today's frontend as window.app.
 APP = "(window.app ?? window.comfyAPI?.app?.app)"
@@ -115,7 +124,8 @@ def comfy_env(base: Path) -> dict[str, str]:
     variables mean "unset", so ComfyUI keeps the key, data and cache in its own user directory; XDG
     folders point into the temporary base so nothing can reach the real home directory."""
     unset = ("RUNFLOW_API_KEY", "RUNFLOW_API_BASE", "RUNFLOW_MODE", "RUNFLOW_KEY_FILE", "RUNFLOW_DATA_DIR",
-             "RUNFLOW_CACHE_DIR")  # fmt: skip
+             "RUNFLOW_CACHE_DIR", "RUNFLOW_SHARED_STORE", "RUNFLOW_TEAM_BUDGET", "RUNFLOW_PUBLIC_URL",
+             "RUNFLOW_CALLBACK_SECRET", "RUNFLOW_CALLBACK_SECRET_FILE")  # fmt: skip
     xdg = ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
     return {
         "RUNFLOW_EMULATOR_LATENCY": "1.0",
@@ -185,7 +195,60 @@ def run_connection_test(page: Any) -> str:
     return str(page.inner_text(".runflow-test-result"))
 
 
-def settings_flow(page: Any, comfy: ComfyUI, shots: Shots) -> None:
+# The earlier toasts would cover the picture of the fleet settings (PrimeVue marks its toast root so in both frontends).
+HIDE_TOASTS = ".p-toast, [data-pc-name='toast'] { visibility: hidden !important; }"
+
+
+def wait_for_text(page: Any, selector: str, text: str) -> None:
+    page.wait_for_function(
+        "([selector, text]) => document.querySelector(selector)?.textContent.includes(text)", arg=[selector, text]
+    )
+
+
+def shared_store_shown(page: Any, redis: RedisServer) -> None:
+    """The fleet item: the address without its password, connected, and the fleet's spend of the budget."""
+    page.wait_for_selector(".runflow-shared-store[data-tone]")
+    text = str(page.inner_text(".runflow-shared-store"))
+    assert page.get_attribute(".runflow-shared-store", "data-tone") == "ok", text
+    assert f"redis://127.0.0.1:{redis.port}/0 (password set): connected" in text, text
+    assert "Today (UTC), whole fleet: $0.00 of $50.00 spent" in text, text
+    assert page.locator(".runflow-shared-store input, .runflow-shared-store select").count() == 0, "read-only"
+
+
+def page_text(page: Any) -> str:
+    """The page as markup, plus what its inputs hold (a typed value is not in the markup)."""
+    values = page.evaluate("[...document.querySelectorAll('input, textarea')].map((e) => e.value)")
+    return str(page.evaluate("document.documentElement.outerHTML")) + json.dumps(values)
+
+
+def save_callback_secret(page: Any, comfy: ComfyUI) -> None:
+    """Saved through the field: 0600 on the server, masked everywhere else, callbacks still off (no public URL)."""
+    wait_for_text(page, ".runflow-callback-secret-status", "No callback secret set")
+    wait_for_text(page, ".runflow-callback-secret-note", "RUNFLOW_PUBLIC_URL")
+    page.fill(".runflow-callback-secret-input", CALLBACK_SECRET)
+    page.click(".runflow-callback-secret-save")
+    wait_for_text(page, ".runflow-callback-secret-status", f"Saved on the server: {SECRET_MASKED}")
+    assert page.input_value(".runflow-callback-secret-input") == ""
+    secret_file = comfy.user_dir / "runflow" / "callback_secret"
+    assert secret_file.read_text() == CALLBACK_SECRET
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    status = comfy.get_json("/runflow/callback-secret")
+    assert (status["masked"], status["source"], status["active"]) == (SECRET_MASKED, "file", False), status
+    wait_for_text(page, ".runflow-callback-secret-note", "Callbacks are off: set RUNFLOW_PUBLIC_URL")
+    assert_no_secret("GET /settings", comfy.session.get(f"{comfy.url}/settings", timeout=10).text)
+    assert_no_secret("the page", page_text(page))
+    assert_no_secret("the workflow", page.evaluate(f"JSON.stringify({APP}.graph.serialize())"))
+    assert_no_secret("the browser's storage", browser_storage(page))
+
+
+def clear_callback_secret(page: Any, comfy: ComfyUI) -> None:
+    page.click(".runflow-callback-secret-clear")
+    wait_for_text(page, ".runflow-callback-secret-status", "No callback secret set")
+    assert not (comfy.user_dir / "runflow" / "callback_secret").exists()
+    assert comfy.get_json("/runflow/callback-secret")["configured"] is False
+
+
+def settings_flow(page: Any, comfy: ComfyUI, shots: Shots, redis: RedisServer) -> None:
     dialog = open_runflow_settings(page)
     page.wait_for_function("document.querySelector('.runflow-key-status').textContent.includes('No key set')")
 
@@ -195,6 +258,8 @@ def settings_flow(page: Any, comfy: ComfyUI, shots: Shots) -> None:
     page.wait_for_function("document.querySelector('.runflow-key-status').textContent.includes('No key set')")
     assert comfy.get_json("/runflow/key")["configured"] is False
     save_key(page, KEY)
+    shared_store_shown(page, redis)
+    save_callback_secret(page, comfy)
 
     # The fake key cannot reach the real service from here; the answer must still name a reason.
     real = run_connection_test(page)
@@ -210,6 +275,9 @@ def settings_flow(page: Any, comfy: ComfyUI, shots: Shots) -> None:
     # The toast's summary on its own (the inline result has a "✓ " in front); 1.27 and 1.5x style toasts apart.
     page.get_by_text("Connected to offline emulator", exact=True).first.wait_for()
     page.screenshot(path=str(shots.path("connection-test")))
+    page.locator(".runflow-shared-store").scroll_into_view_if_needed()
+    dialog.screenshot(path=str(shots.path("settings-fleet")), style=HIDE_TOASTS)
+    clear_callback_secret(page, comfy)
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
 
@@ -303,10 +371,10 @@ def wait_until_idle(comfy: ComfyUI, timeout: float = 60.0) -> None:
     raise AssertionError(f"ComfyUI's queue did not empty within {timeout:g} s")
 
 
-def assert_no_key(where: str, text: str | bytes) -> None:
+def assert_no_secret(where: str, text: str | bytes) -> None:
     data = text.encode("utf-8", "replace") if isinstance(text, str) else text
-    for part in KEY_PARTS:
-        assert part.encode() not in data, f"the key ({part}) leaked into {where}"
+    for part in SECRET_PARTS:
+        assert part.encode() not in data, f"a credential ({part}) leaked into {where}"
 
 
 def browser_storage(page: Any) -> str:
@@ -316,9 +384,10 @@ def browser_storage(page: Any) -> str:
 def check_nothing_leaked(page: Any, comfy: ComfyUI) -> None:
     workflow = page.evaluate(f"JSON.stringify({APP}.graph.serialize())")
     page.evaluate(f"{API}.storeUserData('workflows/runflow-browser-test.json', {APP}.graph.serialize())")
-    assert_no_key("the workflow", workflow)
-    assert_no_key("the browser's storage", browser_storage(page))
-    assert_no_key("GET /settings", comfy.session.get(f"{comfy.url}/settings", timeout=10).text)
+    assert_no_secret("the workflow", workflow)
+    assert_no_secret("the browser's storage", browser_storage(page))
+    assert_no_secret("the page", page_text(page))
+    assert_no_secret("GET /settings", comfy.session.get(f"{comfy.url}/settings", timeout=10).text)
 
     key_file = comfy.user_dir / "runflow" / "api_key"
     assert key_file.read_text() == KEY
@@ -327,18 +396,18 @@ def check_nothing_leaked(page: Any, comfy: ComfyUI) -> None:
     for folder in (comfy.user_dir, comfy.output_dir, comfy.base_dir / "temp"):
         for path in folder.rglob("*"):
             if path.is_file() and path != key_file:
-                assert_no_key(str(path), path.read_bytes())
+                assert_no_secret(str(path), path.read_bytes())
 
     pngs = list(comfy.output_dir.rglob("*.png"))
     assert pngs, "Save Image wrote no PNG"
     for png in pngs:
         with Image.open(png) as image:
             assert {"prompt", "workflow"} <= set(image.text), image.text.keys()
-            assert_no_key(f"the metadata of {png.name}", json.dumps(image.text))
+            assert_no_secret(f"the metadata of {png.name}", json.dumps(image.text))
 
     log = comfy.log_text()
-    assert MASKED in log  # the routes log the masked form, proving the log was captured
-    assert_no_key("the server log", log)
+    assert MASKED in log and SECRET_MASKED in log  # the routes log the masked forms: the log was captured
+    assert_no_secret("the server log", log)
 
 
 def check_foreign_requests_refused(comfy: ComfyUI) -> None:
@@ -387,15 +456,32 @@ def frontend_args(frontend: str) -> tuple[str, ...]:
 SETUPS = [("bundled", False), ("current", False), ("current", True)]
 
 
+@pytest.fixture
+def fleet_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server with a password, so the test can see the password kept out of everything."""
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.fail("No redis-server found: run ./run.sh test (the test extra ships one), or install redis-server.")
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    server = RedisServer(binary, workdir, password=REDIS_PASSWORD)
+    server.start()
+    yield server
+    server.kill()
+
+
 @pytest.mark.parametrize(
     ("frontend", "nodes2"), SETUPS, ids=[f"{fe}-{'nodes2' if vue else 'classic'}" for fe, vue in SETUPS]
 )
-def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path, frontend: str, nodes2: bool) -> None:
+def test_settings_key_connection_and_node_in_a_real_browser(
+    tmp_path: Path, frontend: str, nodes2: bool, fleet_redis: RedisServer
+) -> None:
     from playwright.sync_api import sync_playwright
 
     base = tmp_path / "comfy"
     shots = Shots(tmp_path, frontend, nodes2)
-    with ComfyUI(env=comfy_env(base), base_dir=base, extra_args=frontend_args(frontend)) as comfy:
+    fleet = {"RUNFLOW_SHARED_STORE": fleet_redis.url, "RUNFLOW_TEAM_BUDGET": TEAM_BUDGET}
+    with ComfyUI(env={**comfy_env(base), **fleet}, base_dir=base, extra_args=frontend_args(frontend)) as comfy:
         prepare(comfy, nodes2=nodes2)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -406,7 +492,7 @@ def test_settings_key_connection_and_node_in_a_real_browser(tmp_path: Path, fron
                 page.goto(comfy.url)
                 page.wait_for_function(f"() => {APP}?.graph && window.LiteGraph", timeout=60_000)
                 assert page.evaluate(f"{APP}.extensionManager.setting.get('Comfy.VueNodes.Enabled')") is nodes2
-                settings_flow(page, comfy, shots)
+                settings_flow(page, comfy, shots, fleet_redis)
                 node_flow(page, comfy, shots, nodes2=nodes2)
                 check_nothing_leaked(page, comfy)
                 template_flow(page, comfy, shots)

@@ -20,7 +20,7 @@ import { isIsolationNode } from "./lib/nodes.js";
 import { parseRunSummary, parseStatus, runSummaryText, statusText, statusTone } from "./lib/status.js";
 import { CATEGORIES, SETTING_TEXT } from "./lib/settings_text.js";
 import { PriceBadge } from "./ui/badge.js";
-import { connectionTest, keyField, modeSwitch, spendTotals } from "./ui/settings.js";
+import { callbackSecretField, connectionTest, keyField, modeSwitch, sharedStoreStatus, spendTotals } from "./ui/settings.js";
 import { WIDGET_NAME, statusStrip } from "./ui/status_line.js";
 
 /** Widget defaults for new nodes: setting id -> the node widget it fills. */
@@ -78,6 +78,8 @@ const SETTINGS = [
   customSetting("Runflow.TestConnection", CATEGORIES.account, connectionTest),
   customSetting("Runflow.Mode", CATEGORIES.account, modeSwitch),
   customSetting("Runflow.Spend", CATEGORIES.account, spendTotals),
+  customSetting("Runflow.SharedStore", CATEGORIES.server, sharedStoreStatus),
+  customSetting("Runflow.CallbackSecret", CATEGORIES.server, callbackSecretField),
   numberSetting("Runflow.DefaultConcurrency", 8, { min: 1, max: 32, step: 1 }),
   numberSetting("Runflow.DefaultSpendLimit", 0, { min: 0, max: 100000, step: 1, maxFractionDigits: 2 }),
 ];

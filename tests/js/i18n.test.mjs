@@ -50,3 +50,12 @@ test("the live status in English matches the server's own line", () => {
   // runflow_api.progress.TallySnapshot.status_line() for the same counts
   assert.equal(statusText(status), "2/2 done · 1 waiting for another process · 1 cached · 4s · emulator, $0.00");
 });
+
+test("the fleet's counts read in Chinese and Japanese", () => {
+  const status = parseStatus({ node: 1, total: 4, done: 0, cached: 3, shared: 1, waited_for_machine: 2, waiting: 1,
+    waiting_for_machine: 1, cost: "0.00", elapsed_s: 2 });
+  assert.equal(statusText(status, translator(bundles, "zh")),
+    "已完成 3/4 · 1 个等待其他机器 · 3 个已缓存（1 个来自共享存储，2 个等待其他机器后取得） · 2s · $0.00");
+  assert.equal(statusText(status, translator(bundles, "ja")),
+    "3/4 完了 · 1 件が他のマシンを待機中 · 3 件キャッシュ済み（共有ストアから 1 件、他のマシンの待機後に 2 件） · 2s · $0.00");
+});

@@ -3,19 +3,49 @@ import { test } from "node:test";
 
 import { describeTest, modeName, orgLines } from "../../web/lib/connection.js";
 import { KEY_ERROR_TOAST, isKeyError } from "../../web/lib/errors.js";
-import { keyEditable, keyInputProblem, keyStatusText } from "../../web/lib/key.js";
+import { CREDENTIALS, credentialEditable, credentialStatusText, keyInputProblem, secretInputProblem }
+  from "../../web/lib/credentials.js";
 import { isIsolationNode, isRunflowNode } from "../../web/lib/nodes.js";
 
+const { key: KEY, callbackSecret: SECRET } = CREDENTIALS;
+
 test("key status text shows only the masked form and the source", () => {
-  assert.match(keyStatusText({ configured: false, masked: null, source: null }), /No key set/);
-  assert.equal(keyStatusText({ configured: true, masked: "rf_live_…1234", source: "file" }), "Saved on the server: rf_live_…1234");
-  assert.match(keyStatusText({ configured: true, masked: "rf_live_…1234", source: "env" }), /RUNFLOW_API_KEY/);
+  assert.match(credentialStatusText(KEY, { configured: false, masked: null, source: null }), /No key set/);
+  assert.equal(credentialStatusText(KEY, { configured: true, masked: "rf_live_…1234", source: "file" }),
+    "Saved on the server: rf_live_…1234");
+  assert.match(credentialStatusText(KEY, { configured: true, masked: "rf_live_…1234", source: "env" }), /RUNFLOW_API_KEY/);
 });
 
-test("an environment key cannot be edited from the browser", () => {
-  assert.equal(keyEditable({ configured: true, source: "env" }), false);
-  assert.equal(keyEditable({ configured: true, source: "file" }), true);
-  assert.equal(keyEditable({ configured: false, source: null }), true);
+test("the callback secret's status names its own variable and form", () => {
+  assert.match(credentialStatusText(SECRET, { configured: false, masked: null, source: null }), /No callback secret/);
+  assert.equal(credentialStatusText(SECRET, { configured: true, masked: "whsec_…abcd", source: "file" }),
+    "Saved on the server: whsec_…abcd");
+  const env = credentialStatusText(SECRET, { configured: true, masked: "whsec_…abcd", source: "env" });
+  assert.match(env, /RUNFLOW_CALLBACK_SECRET\b/);
+  assert.match(env, /whsec_…abcd/);
+});
+
+test("each credential goes to its own route under its own body member", () => {
+  assert.deepEqual([KEY.route, KEY.field], ["/runflow/key", "key"]);
+  assert.deepEqual([SECRET.route, SECRET.field], ["/runflow/callback-secret", "secret"]);
+  assert.notEqual(KEY.className, SECRET.className);
+});
+
+test("an environment credential cannot be edited from the browser", () => {
+  assert.equal(credentialEditable({ configured: true, source: "env" }), false);
+  assert.equal(credentialEditable({ configured: true, source: "file" }), true);
+  assert.equal(credentialEditable({ configured: false, source: null }), true);
+  assert.equal(credentialEditable(null), true);
+});
+
+test("a callback secret is checked like the server does before it is sent", () => {
+  assert.equal(secretInputProblem("  whsec_0123456789abcdef\n"), null);
+  assert.equal(secretInputProblem("x".repeat(256)), null);
+  assert.match(secretInputProblem(""), /Paste a secret/);
+  assert.match(secretInputProblem("whsec_short"), /16 to 256/);
+  assert.match(secretInputProblem("whsec_0123 456789abcdef"), /without spaces/);
+  assert.match(secretInputProblem("x".repeat(257)), /16 to 256/);
+  assert.match(secretInputProblem("whsec_0123456789abcdé"), /printable/);
 });
 
 test("obvious input problems are caught before sending", () => {

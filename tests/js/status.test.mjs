@@ -7,6 +7,7 @@ import {
   parseStatus,
   runSummaryText,
   statusFraction,
+  statusText,
   statusTone,
 } from "../../web/lib/status.js";
 
@@ -84,4 +85,34 @@ test("messages without runflow data give no summary", () => {
   assert.equal(parseRunSummary(undefined), null);
   assert.equal(parseRunSummary({ runflow: [] }), null);
   assert.equal(runSummaryText(null), "");
+});
+
+// runflow.status with the fleet's counts (nodes/feedback.py): parts of `waiting` and of `cached`.
+const FLEET = {
+  node: "9", total: 10, done: 2, cached: 4, resumed: 0, failed: 0, queued: 1, running: 0, waiting: 3,
+  waiting_for_machine: 2, shared: 1, waited_for_machine: 2, cost: "0.54", elapsed_s: 7.4, emulator: false, final: false,
+};
+
+test("the fleet's counts are parsed, and a part never exceeds its whole", () => {
+  const status = parseStatus(FLEET);
+  assert.deepEqual([status.waiting_for_machine, status.shared, status.waited_for_machine], [2, 1, 2]);
+  const odd = parseStatus({ node: 1, waiting: 1, waiting_for_machine: 5, cached: 0, shared: 2, waited_for_machine: "x" });
+  assert.deepEqual([odd.waiting_for_machine, odd.shared, odd.waited_for_machine], [1, 0, 0]);
+  const old = parseStatus(LIVE); // a server from before the fleet sends none of them
+  assert.deepEqual([old.waiting_for_machine, old.shared, old.waited_for_machine], [0, 0, 0]);
+});
+
+test("waiting for another machine is told apart from waiting for another process", () => {
+  assert.equal(statusText(parseStatus(FLEET)),
+    "6/10 done · 1 queued · 1 waiting for another process · 2 waiting for another machine · " +
+    "4 cached (1 shared, 2 after waiting for another machine) · 7s · $0.54");
+  const allMachine = parseStatus({ ...FLEET, waiting: 2, cached: 0, shared: 0, waited_for_machine: 0 });
+  assert.equal(statusText(allMachine), "2/10 done · 1 queued · 2 waiting for another machine · 7s · $0.54");
+});
+
+test("the cached count names only the fleet sources there are", () => {
+  const only = (fields) => statusText(parseStatus({ node: 1, total: 3, cached: 3, elapsed_s: 1, emulator: true, ...fields }));
+  assert.equal(only({}), "3/3 done · 3 cached · 1s · emulator, $0.00");
+  assert.equal(only({ shared: 3 }), "3/3 done · 3 cached (3 shared) · 1s · emulator, $0.00");
+  assert.equal(only({ waited_for_machine: 1 }), "3/3 done · 3 cached (1 after waiting for another machine) · 1s · emulator, $0.00");
 });

@@ -4,7 +4,9 @@
  * keeps them equal). ComfyUI's frontend translates both itself, by setting id (dots become "_").
  */
 
-export const CATEGORIES = Object.freeze({ root: "Runflow", account: "Account", defaults: "Defaults for new nodes" });
+export const CATEGORIES = Object.freeze({
+  root: "Runflow", account: "Account", server: "Callbacks and fleet", defaults: "Defaults for new nodes",
+});
 
 export const SETTING_TEXT = Object.freeze({
   "Runflow.ApiKey": {
@@ -24,6 +26,19 @@ export const SETTING_TEXT = Object.freeze({
   "Runflow.Spend": {
     name: "Spending",
     tooltip: "Paid runs recorded by this ComfyUI (emulator runs are free and not counted).",
+  },
+  "Runflow.SharedStore": {
+    name: "Shared store (fleet)",
+    tooltip:
+      "The Redis that several machines share for results, in-flight work and the team budget. Set only by the " +
+      "RUNFLOW_SHARED_STORE environment variable where ComfyUI starts; shown here masked, never editable.",
+  },
+  "Runflow.CallbackSecret": {
+    name: "Callback secret",
+    tooltip:
+      "Checks that run-ended callbacks really come from Runflow. Stored on the ComfyUI server in a file only you " +
+      "can read (mode 0600), never in ComfyUI's settings or workflows. RUNFLOW_CALLBACK_SECRET, when set, takes " +
+      "precedence. Callbacks also need RUNFLOW_PUBLIC_URL.",
   },
   "Runflow.DefaultConcurrency": {
     name: "Images in flight at once",

@@ -7,6 +7,8 @@ import { english, imagesLabel } from "./i18n.js";
 import { formatUsd } from "./money.js";
 
 const COUNTS = ["total", "done", "cached", "resumed", "failed", "queued", "running", "waiting"];
+// Parts of a count above: `waiting_for_machine` of `waiting`, `shared` and `waited_for_machine` of `cached`.
+const PART_OF = { waiting_for_machine: "waiting", shared: "cached", waited_for_machine: "cached" };
 
 function count(value) {
   const n = Number(value);
@@ -34,6 +36,8 @@ export function parseStatus(detail) {
     final: detail.final === true,
   };
   for (const name of COUNTS) status[name] = count(detail[name]);
+  // A part never exceeds its whole, so "waiting for another process" (the rest) is never negative.
+  for (const [name, whole] of Object.entries(PART_OF)) status[name] = Math.min(count(detail[name]), status[whole]);
   return status;
 }
 
@@ -80,7 +84,32 @@ export function runSummaryText(summary, t = english) {
   return parts.join(" · ");
 }
 
-const LIVE_COUNTS = ["running", "queued", "waiting", "cached", "resumed", "failed"];
+/** "3 cached (1 shared, 2 after waiting for another machine)": which cached results the fleet supplied. */
+function cachedText(status, t) {
+  const fleet = [];
+  if (status.shared > 0) fleet.push(t("status.shared", { count: status.shared }));
+  if (status.waited_for_machine > 0) fleet.push(t("status.waitedForMachine", { count: status.waited_for_machine }));
+  if (!fleet.length) return t("status.cached", { count: status.cached });
+  return t("status.cachedFrom", { count: status.cached, sources: fleet.join(t("status.listSeparator")) });
+}
+
+/**
+ * The counts after the progress, in the order and words of the server's own line
+ * (runflow_api.progress.TallySnapshot.status_line): waiting for another process and for another
+ * machine apart, and the fleet's share of the cached results in brackets.
+ */
+function liveParts(status, t) {
+  const parts = [];
+  const counted = (key, value) => value > 0 && parts.push(t(key, { count: value }));
+  counted("status.running", status.running);
+  counted("status.queued", status.queued);
+  counted("status.waiting", status.waiting - status.waiting_for_machine);
+  counted("status.waitingForMachine", status.waiting_for_machine);
+  if (status.cached > 0) parts.push(cachedText(status, t));
+  counted("status.resumed", status.resumed);
+  counted("status.failed", status.failed);
+  return parts;
+}
 
 /**
  * The live status line in the user's language, from the payload's counts (the server's own `text` is
@@ -89,8 +118,7 @@ const LIVE_COUNTS = ["running", "queued", "waiting", "cached", "resumed", "faile
 export function statusText(status, t = english) {
   if (!status) return "";
   const finished = status.done + status.cached + status.failed;
-  const parts = [t("status.progress", { finished, total: status.total })];
-  for (const name of LIVE_COUNTS) if (status[name] > 0) parts.push(t(`status.${name}`, { count: status[name] }));
+  const parts = [t("status.progress", { finished, total: status.total }), ...liveParts(status, t)];
   if (status.elapsed_s !== null) parts.push(`${Math.round(status.elapsed_s)}s`);
   parts.push(status.emulator ? `${t("status.emulator")}, $0.00` : formatUsd(status.cost ?? "0"));
   return parts.join(" · ");

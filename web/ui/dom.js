@@ -19,6 +19,11 @@ export function button(label, onClick, { secondary = false, name = "" } = {}) {
   return h("button", { type: "button", className: classes.join(" ").trim(), onClick }, label);
 }
 
+/** The error an answer from the pack's routes carries, or what the server answered when it carries none. */
+export function errorText(answer, t) {
+  return answer.data?.error?.message ?? t("server.answered", { status: answer.status });
+}
+
 /** A line of feedback under a control; `tone` picks the colour. */
 export function setMessage(element, text, tone = "muted") {
   const colours = { muted: "var(--p-text-muted-color, #999)", ok: "#4ade80", error: "#f87171", warn: "#fbbf24" };

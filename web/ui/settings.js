@@ -1,74 +1,46 @@
 /**
- * The Runflow settings that are not plain values: the key field, the connection test, the service switch
- * and the spend totals. Each renders its own element and talks to the pack's routes; none of them ever
- * calls the setting's setter, so ComfyUI's settings file (readable by anyone who reaches the server) never
- * holds the key or anything derived from it.
+ * The Runflow settings that are not plain values: the key field, the connection test, the service switch,
+ * the spend totals, the callback-secret field and the shared store's state. Each renders its own element
+ * and talks to the pack's routes; none of them ever calls the setting's setter, so ComfyUI's settings file
+ * (readable by anyone who reaches the server) never holds a credential or anything derived from one.
  *
  * `call(method, path, body)` resolves to {ok, status, data}; `toast(options)` shows a ComfyUI toast;
  * `t(key, vars)` gives the user's language (lib/i18n.js).
  */
 
+import { callbacksNote } from "../lib/callbacks.js";
 import { describeTest, modeName } from "../lib/connection.js";
-import { keyEditable, keyInputProblem, keyStatusText } from "../lib/key.js";
+import { CREDENTIALS } from "../lib/credentials.js";
 import { formatUsd } from "../lib/money.js";
-import { COLUMN, ROW, button, h, setMessage } from "./dom.js";
+import { sharedStoreView } from "../lib/shared_store.js";
+import { credentialField } from "./credential_field.js";
+import { COLUMN, ROW, button, errorText, h, setMessage } from "./dom.js";
 
-function errorText(answer, t) {
-  return answer.data?.error?.message ?? t("server.answered", { status: answer.status });
+/** The API key: status, password input, Save / Clear (ui/credential_field.js). */
+export function keyField(deps) {
+  return credentialField(CREDENTIALS.key, deps);
 }
 
-/** Status + password input + Save / Clear. The input is emptied as soon as the key is sent. */
-export function keyField({ call, toast, t }) {
-  const status = h("div", { className: "runflow-key-status", style: { fontWeight: "600" } }, t("key.checking"));
-  const input = h("input", {
-    type: "password",
-    className: "p-inputtext p-component runflow-key-input",
-    placeholder: t("key.placeholder"),
-    autocomplete: "off",
-    spellcheck: false,
-    style: { flex: "1", minWidth: "0" },
+/** The callback signing secret, kept like the key, and a line saying whether callbacks are on. */
+export function callbackSecretField(deps) {
+  return credentialField(CREDENTIALS.callbackSecret, deps, { note: callbacksNote });
+}
+
+/**
+ * The fleet's shared store: read-only, because its address comes only from RUNFLOW_SHARED_STORE (it may
+ * hold the Redis password, which must never pass through the browser or a ComfyUI setting).
+ */
+export function sharedStoreStatus({ call, t }) {
+  const view = h("div", { className: "runflow-shared-store", style: { ...COLUMN, fontSize: "0.9em" } }, t("sharedStore.loading"));
+  call("GET", "/runflow/shared-store").then((answer) => {
+    if (!answer.ok) return setMessage(view, errorText(answer, t), "error");
+    const { tone, lines } = sharedStoreView(answer.data, t);
+    view.replaceChildren(...lines.map((line) => h("div", {}, line)));
+    view.dataset.tone = tone;
+    const [head] = view.children;
+    setMessage(head, lines[0], tone);
   });
-  const message = h("div", { className: "runflow-key-message", style: { fontSize: "0.85em" } });
-  const save = button(t("key.save"), () => submit(), { name: "runflow-key-save" });
-  const clear = button(t("key.clear"), () => remove(), { secondary: true, name: "runflow-key-clear" });
-
-  function show(state) {
-    status.textContent = keyStatusText(state, t);
-    const editable = keyEditable(state);
-    for (const control of [input, save, clear]) control.disabled = !editable;
-    clear.disabled = !editable || !state?.configured;
-  }
-
-  async function refresh() {
-    const answer = await call("GET", "/runflow/key");
-    if (answer.ok) show(answer.data);
-    else setMessage(message, errorText(answer, t), "error");
-  }
-
-  async function submit() {
-    const problem = keyInputProblem(input.value, t);
-    if (problem) return setMessage(message, problem, "error");
-    const key = input.value.trim();
-    input.value = "";
-    const answer = await call("POST", "/runflow/key", { key });
-    if (!answer.ok) return setMessage(message, errorText(answer, t), "error");
-    show(answer.data);
-    setMessage(message, t("key.savedMessage"), "ok");
-    toast({ severity: "success", summary: t("key.savedToast"), detail: answer.data.masked, life: 4000 });
-  }
-
-  async function remove() {
-    const answer = await call("DELETE", "/runflow/key", {});
-    if (!answer.ok) return setMessage(message, errorText(answer, t), "error");
-    show(answer.data);
-    setMessage(message, t("key.removed"), "ok");
-  }
-
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") submit();
-  });
-  refresh();
-  return h("div", { className: "runflow-key-field", style: COLUMN }, status, h("div", { style: ROW }, input, save, clear), message);
+  return view;
 }
 
 /** A button that runs the connection test and shows the answer inline and as a toast. */
