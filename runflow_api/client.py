@@ -455,14 +455,9 @@ class RunflowClient:
         shared = set()
         if self.fleet is not None and cache is not None and not force_rerun:
             shared = self.fleet.results.present([key for key in unique if key not in local])
-        cached = resumable = 0
-        for key in unique:
-            if key in local or key in shared:
-                cached += 1
-                continue
-            entry = self._engine.journal.find(key)
-            if entry is not None and entry.run_id:
-                resumable += 1
+        cached = len([key for key in unique if key in local or key in shared])
+        journaled = self._engine.journal.find_many([key for key in unique if key not in local and key not in shared])
+        resumable = sum(1 for entry in journaled.values() if entry.run_id)
         return BatchPlan(len(keys), len(unique), cached, resumable, len(unique) - cached - resumable, PRICE_PER_IMAGE)
 
 

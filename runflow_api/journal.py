@@ -18,6 +18,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -88,6 +89,8 @@ class JournalMirror(Protocol):
     """A copy of the open entries where other machines can read them (a fleet's shared store)."""
 
     def get(self, cache_key: str) -> JournalEntry | None: ...
+
+    def get_many(self, cache_keys: Sequence[str]) -> dict[str, JournalEntry]: ...
 
     def put(self, entry: JournalEntry) -> None: ...
 
@@ -175,13 +178,22 @@ class RunJournal:
 
     def find(self, cache_key: str) -> JournalEntry | None:
         """The open entry (an intent, or a run not yet collected) for this input, here or in the mirror."""
-        entry = self._current(cache_key)
-        if entry is not None and not entry.closed:
-            return entry
-        shared = self.mirror.get(cache_key) if self.mirror is not None else None
-        if shared is not None and time.time() - max(shared.created_at, shared.updated_at) <= self.max_age_s:
-            return shared
-        return None
+        return self.find_many([cache_key]).get(cache_key)
+
+    def find_many(self, cache_keys: Sequence[str]) -> dict[str, JournalEntry]:
+        """The open entries of several inputs, asking the mirror (one round trip) only for those with none
+        here: planning a batch must not cost one network round trip per image."""
+        found: dict[str, JournalEntry] = {}
+        for cache_key in cache_keys:
+            entry = self._current(cache_key)
+            if entry is not None and not entry.closed:
+                found[cache_key] = entry
+        missing = [cache_key for cache_key in cache_keys if cache_key not in found]
+        if self.mirror is not None and missing:
+            for cache_key, shared in self.mirror.get_many(missing).items():
+                if time.time() - max(shared.created_at, shared.updated_at) <= self.max_age_s:
+                    found[cache_key] = shared
+        return found
 
     def next_generation(self, cache_key: str) -> int:
         """The generation a new attempt for this input must use (see the class docstring)."""

@@ -10,6 +10,7 @@ create's run instead of a second bill. Entries expire with the journal's own age
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -26,10 +27,22 @@ class SharedJournal:
         return self.store.key("journal", cache_key)
 
     def get(self, cache_key: str) -> JournalEntry | None:
-        key = self._key(cache_key)
-        raw = self.store.call(lambda redis: redis.get(key), None, what="reading the shared journal")
-        if raw is None:
-            return None
+        return self.get_many([cache_key]).get(cache_key)
+
+    def get_many(self, cache_keys: Sequence[str]) -> dict[str, JournalEntry]:
+        """The open entries of `cache_keys` in one round trip (planning a batch asks for all of them)."""
+        if not cache_keys:
+            return {}
+        keys = [self._key(cache_key) for cache_key in cache_keys]
+        raws = self.store.call(lambda redis: redis.mget(keys), None, what="reading the shared journal") or []
+        found = {}
+        for cache_key, key, raw in zip(cache_keys, keys, raws, strict=False):
+            entry = self._parse(cache_key, key, raw) if raw is not None else None
+            if entry is not None:
+                found[cache_key] = entry
+        return found
+
+    def _parse(self, cache_key: str, key: str, raw: Any) -> JournalEntry | None:
         try:
             entry = entry_from_json(json.loads(raw))
         except (ValueError, UnicodeDecodeError) as exc:
