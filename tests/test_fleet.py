@@ -255,3 +255,15 @@ def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang(client_for, emu
         assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
     finally:
         silent.close()
+
+
+def test_a_foreign_value_at_a_claim_key_never_blocks_the_input(client_for, emu, redis_server, tmp_path, caplog):
+    client = machine(client_for, emu, redis_server.url, tmp_path, "a")
+    key = client._job(product_photo(1), IsolationParams("1:1", "2K", None), 0, False).cache_key
+    assert client.fleet is not None
+    client.fleet.store.redis.set(client.fleet.store.key("claim", key), "left here by hand")  # no expiry
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="runflow_api"):
+        result = client.isolate(product_photo(1))
+    assert not result.cached and emu.stats["creates"] == 1 and time.monotonic() - started < 10
+    assert any("taken over" in r.getMessage() for r in caplog.records)

@@ -28,6 +28,16 @@ from .store import SharedStore
 log = logging.getLogger("runflow_api")
 
 _WAIT_TICK_S = 0.1
+# Take the claim when it is free, or when the key holds something without an expiry, which no claimer of
+# ours ever writes (foreign or hand-made data would otherwise block the input for ever): 1 taken,
+# 2 taken over such a key, 0 held by another machine.
+_TAKE = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl >= 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ttl == -1 then return 2 end
+return 1
+"""
 # Compare-and-act scripts: only the token's owner may extend or drop a claim, never a later owner's.
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -105,11 +115,13 @@ class FleetClaims:
         ttl_ms = int(self.store.claim_ttl_s * 1000)
         waited = False
         while True:
-            taken = self.store.call(lambda redis: redis.set(key, token, nx=True, px=ttl_ms), None,
+            taken = self.store.call(lambda redis: redis.eval(_TAKE, 1, key, token, ttl_ms), None,
                                     what="claiming an input")
-            if taken is None and not self.store.available:
-                return waited  # the store is down: the local claim alone holds (the store has warned)
+            if taken is None:
+                return waited  # the store is down or refused: the local claim alone holds (it has warned)
             if taken:
+                if int(taken) == 2:
+                    self.store.warn_foreign(key, "a value without an expiry, which no claim has; taken over")
                 self._renewer.add(key, token)
                 return waited
             if not waited:
