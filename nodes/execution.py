@@ -54,8 +54,7 @@ def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str |
     checks for the inputs named here, and `outputs` keeps ComfyUI's check that it is one of the choices."""
     try:
         images.parse_color(background)
-        _, node_id = executing_ids()
-        runs_metadata(metadata, node_id=node_id)
+        runs_metadata(metadata, node_id=None)
     except RunflowError as exc:
         return exc.message
     return True
@@ -81,9 +80,10 @@ def executing_ids() -> tuple[str | None, str | None]:
 def runs_metadata(text: str | None, *, node_id: str | None) -> dict[str, str]:
     """The metadata this node's runs carry: ComfyUI, the node and prompt ids, and the user's `metadata`.
     Checked in full here (keys, values, and the size with the pack's own keys, as every create will
-    send it), so a bad input is refused at queue time, or at the latest before anything is spent."""
-    prompt_id, _ = executing_ids()
-    metadata = node_metadata(text, node_id=node_id, prompt_id=prompt_id)
+    send it), so a bad input is refused at queue time, or at the latest before anything is spent. Without
+    `node_id` (ComfyUI's validation hook gets none), the executing context's is used."""
+    prompt_id, context_node_id = executing_ids()
+    metadata = node_metadata(text, node_id=node_id or context_node_id, prompt_id=prompt_id)
     run_metadata.for_create(metadata, what=f"input '{METADATA_INPUT}'")
     return metadata
 

@@ -101,16 +101,21 @@ class RetryPolicy:
         return backoff + rng.uniform(0, self.jitter)
 
 
-def cancellable_sleep(seconds: float, should_cancel: CancelCheck | None) -> None:
-    """Sleep, waking every 50 ms to honour a cancel so the caller is never stuck behind a backoff."""
+def cancellable_sleep(seconds: float, should_cancel: CancelCheck | None, wake: threading.Event | None = None) -> bool:
+    """Sleep, waking every 50 ms to honour a cancel so the caller is never stuck behind a backoff; with
+    `wake`, return True as soon as that event is set (a run's callback), False when the time is up."""
     deadline = time.monotonic() + seconds
     while True:
         if should_cancel is not None and should_cancel():
             raise RunflowCancelled("Cancelled while waiting.")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return
-        time.sleep(min(CANCEL_TICK_S, remaining))
+            return False
+        step = min(CANCEL_TICK_S, remaining)
+        if wake is None:
+            time.sleep(step)
+        elif wake.wait(step):
+            return True
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:

@@ -315,7 +315,7 @@ def wait_for_run(
                 run_id=run_id,
             )
         if wakeup is not None:
-            wakeup.wait(delay, should_cancel)
+            wakeup.wait(delay, should_cancel)  # returns early when the run's callback comes in
         else:
             cancellable_sleep(delay, should_cancel)
         polled_at = time.monotonic()

@@ -13,8 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import RunflowCancelled
-from .http import CANCEL_TICK_S, CancelCheck
+from .http import CancelCheck, cancellable_sleep
 
 _REMEMBERED = 4096
 
@@ -30,18 +29,11 @@ class Wakeup:
         self._event.set()
 
     def wait(self, seconds: float, should_cancel: CancelCheck | None = None) -> bool:
-        """Sleep up to `seconds`; True when woken (the flag is then cleared for the next wait). Checks
-        `should_cancel` every CANCEL_TICK_S, like every other sleep of the engine."""
-        deadline = time.monotonic() + seconds
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if self._event.wait(min(CANCEL_TICK_S, remaining) if should_cancel else remaining):
-                self._event.clear()
-                return True
-            if should_cancel is not None and should_cancel():
-                raise RunflowCancelled(f"Cancelled while waiting for run {self.run_id}.")
+        """Sleep up to `seconds`; True when woken (the flag is then cleared for the next wait)."""
+        if cancellable_sleep(seconds, should_cancel, wake=self._event):
+            self._event.clear()
+            return True
+        return False
 
 
 class Wakeups:
