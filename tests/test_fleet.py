@@ -267,3 +267,19 @@ def test_a_foreign_value_at_a_claim_key_never_blocks_the_input(client_for, emu, 
         result = client.isolate(product_photo(1))
     assert not result.cached and emu.stats["creates"] == 1 and time.monotonic() - started < 10
     assert any("taken over" in r.getMessage() for r in caplog.records)
+
+
+def test_an_empty_object_under_the_shared_journal_key_is_ignored(client_for, emu, redis_server, tmp_path, caplog):
+    first = machine(client_for, emu, redis_server.url, tmp_path, "a")
+    first.isolate(product_photo(1))
+    [entry_path] = (tmp_path / "a" / "data" / "journal").glob("*.json")
+    store = first.fleet.store if first.fleet else None
+    assert store is not None
+    store.redis.set(store.key("journal", entry_path.stem), b"{}")
+    second = machine(client_for, emu, redis_server.url, tmp_path, "b")
+    with caplog.at_level(logging.WARNING, logger="runflow_api"):
+        outcomes = second.isolate_many([product_photo(1), product_photo(2)], force_rerun=True)
+    assert [type(o).__name__ for o in outcomes] == ["IsolationResult", "IsolationResult"], outcomes
+    assert emu.stats["creates"] == 3
+    ignored = [r.getMessage() for r in caplog.records if ":journal:" in r.getMessage()]
+    assert len(ignored) == 1 and "missing field" in ignored[0], ignored
