@@ -12,6 +12,7 @@ delivery, and polling collects the run anyway). A peer that hangs up is not wort
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -162,10 +163,8 @@ class _Deadlines:
                 for connection in late:
                     del self._due[connection]
             for connection in late:
-                try:
+                with contextlib.suppress(OSError):  # already closed by its handler
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:  # already closed by its handler
-                    pass
 
 
 class _Server(ThreadingHTTPServer):
