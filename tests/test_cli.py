@@ -206,6 +206,18 @@ def test_bad_metadata_exits_2_before_anything_is_sent(service_env, catalogue_dir
     assert service_env.stats["requests"] == 0
 
 
+@pytest.mark.parametrize("pair", ["{key}", "{key}=x", "{key}!=x", "note={key}", "{key}={key}"])
+def test_metadata_holding_the_key_is_refused_and_never_printed(service_env, catalogue_dir, tmp_path, capsys,
+                                                               monkeypatch, pair):
+    key = "CustomTeamKey0000secret9"  # not shaped like a Runflow key: only the configured key gives it away
+    monkeypatch.setenv("RUNFLOW_API_KEY", key)
+    args = ["isolate", str(catalogue_dir), "--out", str(tmp_path / "o"), "-q", "--metadata", "a=1"]
+    assert main([*args, "--metadata", pair.format(key=key)]) == 2
+    err = capsys.readouterr().err
+    assert "--metadata" in err and "Key0000secret" not in err, err
+    assert service_env.stats["requests"] == 0
+
+
 def test_every_returned_image_is_written(service_env, catalogue_dir, tmp_path):
     service_env.faults.output_count = 3
     out = tmp_path / "o"
