@@ -218,6 +218,17 @@ def test_metadata_holding_the_key_is_refused_and_never_printed(service_env, cata
     assert service_env.stats["requests"] == 0
 
 
+@pytest.mark.parametrize(("option", "value"), [("--team-budget", "inf"), ("--team-budget", "NaN"),
+                                               ("--max-cost", "Infinity"), ("--max-cost", "nan"),
+                                               ("--max-cost", "five")])
+def test_a_non_finite_dollar_option_is_a_usage_error(service_env, catalogue_dir, tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as stopped:
+        main(["isolate", str(catalogue_dir), "--out", str(tmp_path / "o"), "-q", option, value])
+    assert stopped.value.code == 2
+    assert option in capsys.readouterr().err
+    assert service_env.stats["requests"] == 0
+
+
 def test_every_returned_image_is_written(service_env, catalogue_dir, tmp_path):
     service_env.faults.output_count = 3
     out = tmp_path / "o"

@@ -283,3 +283,19 @@ def test_an_empty_object_under_the_shared_journal_key_is_ignored(client_for, emu
     assert emu.stats["creates"] == 3
     ignored = [r.getMessage() for r in caplog.records if ":journal:" in r.getMessage()]
     assert len(ignored) == 1 and "missing field" in ignored[0], ignored
+
+
+@pytest.mark.parametrize("budget", ["Infinity", "inf", float("inf"), "-Infinity", "NaN"])
+def test_a_non_finite_team_budget_is_refused_up_front(client_for, emu, redis_server, tmp_path, budget):
+    with pytest.raises(InputRejected, match="team_budget must be a finite dollar amount"):
+        machine(client_for, emu, redis_server.url, tmp_path, "a", team_budget=budget)
+    assert emu.stats["requests"] == 0
+
+
+def test_a_non_finite_team_budget_from_the_environment_names_the_variable(client_for, emu, redis_server, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("RUNFLOW_SHARED_STORE", redis_server.url)
+    monkeypatch.setenv("RUNFLOW_TEAM_BUDGET", "Infinity")
+    with pytest.raises(InputRejected, match="RUNFLOW_TEAM_BUDGET must be a finite dollar amount"):
+        client_for(emu, cache_dir=tmp_path / "c", data_dir=tmp_path / "d")
+    assert emu.stats["requests"] == 0
