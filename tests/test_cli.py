@@ -229,6 +229,18 @@ def test_a_non_finite_dollar_option_is_a_usage_error(service_env, catalogue_dir,
     assert service_env.stats["requests"] == 0
 
 
+@pytest.mark.parametrize("command", [["isolate", "{photos}", "--out", "{out}", "-q"], ["spend"]])
+def test_a_store_option_redis_cannot_read_exits_2_naming_it(service_env, catalogue_dir, tmp_path, capsys,
+                                                            monkeypatch, command):
+    monkeypatch.setenv("RUNFLOW_SHARED_STORE", "redis://:s3cretpass@127.0.0.1:1/0?socket_timeout=abc")
+    argv = [part.format(photos=catalogue_dir, out=tmp_path / "o") for part in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "redis://127.0.0.1:1/0 (password set)" in err and "socket_timeout" in err, err
+    assert "Traceback" not in err and "s3cretpass" not in err
+    assert service_env.stats["requests"] == 0
+
+
 def test_every_returned_image_is_written(service_env, catalogue_dir, tmp_path):
     service_env.faults.output_count = 3
     out = tmp_path / "o"
