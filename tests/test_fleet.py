@@ -257,16 +257,28 @@ def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang(client_for, emu
         silent.close()
 
 
-def test_a_foreign_value_at_a_claim_key_never_blocks_the_input(client_for, emu, redis_server, tmp_path, caplog):
+@pytest.mark.parametrize("expiry_ms", [None, 3_600_000], ids=["no expiry", "an hour, more than any claim of ours"])
+def test_a_foreign_value_at_a_claim_key_never_blocks_the_input(client_for, emu, redis_server, tmp_path, caplog,
+                                                               expiry_ms):
     client = machine(client_for, emu, redis_server.url, tmp_path, "a")
     key = client._job(product_photo(1), IsolationParams("1:1", "2K", None), 0, False).cache_key
     assert client.fleet is not None
-    client.fleet.store.redis.set(client.fleet.store.key("claim", key), "left here by hand")  # no expiry
+    client.fleet.store.redis.set(client.fleet.store.key("claim", key), "left here by hand", px=expiry_ms)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="runflow_api"):
-        result = client.isolate(product_photo(1))
-    assert not result.cached and emu.stats["creates"] == 1 and time.monotonic() - started < 10
+        [result] = client.isolate_many([product_photo(1)], should_cancel=lambda: time.monotonic() - started > 10)
+    assert not result.cached and emu.stats["creates"] == 1
     assert any("taken over" in r.getMessage() for r in caplog.records)
+
+
+def test_a_claim_with_an_expiry_ours_can_have_is_waited_for(client_for, emu, redis_server, tmp_path):
+    client = machine(client_for, emu, redis_server.url, tmp_path, "a", store_options={"claim_ttl_s": 20.0})
+    key = client._job(product_photo(1), IsolationParams("1:1", "2K", None), 0, False).cache_key
+    assert client.fleet is not None
+    client.fleet.store.redis.set(client.fleet.store.key("claim", key), "another machine", px=1500)
+    started = time.monotonic()
+    client.isolate(product_photo(1))
+    assert time.monotonic() - started >= 1.2, "a claim that may be another machine's is respected until it expires"
 
 
 def test_an_empty_object_under_the_shared_journal_key_is_ignored(client_for, emu, redis_server, tmp_path, caplog):
