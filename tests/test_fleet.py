@@ -311,3 +311,28 @@ def test_a_non_finite_team_budget_from_the_environment_names_the_variable(client
     with pytest.raises(InputRejected, match="RUNFLOW_TEAM_BUDGET must be a finite dollar amount"):
         client_for(emu, cache_dir=tmp_path / "c", data_dir=tmp_path / "d")
     assert emu.stats["requests"] == 0
+
+
+def test_the_team_budget_holds_when_the_service_bills_above_the_list_price(client_for, emulator_factory,
+                                                                           redis_server, tmp_path):
+    """Runs billed $0.50 against a $1.00 budget: the first create is priced before the others reserve, so
+    two are paid and the third is refused; the fleet's spend never passes the budget."""
+    emu = emulator_factory(latency=0.3)
+    emu.faults.cost_value = "0.50"
+    first = machine(client_for, emu, redis_server.url, tmp_path, "a", team_budget="1.00")
+    second = machine(client_for, emu, redis_server.url, tmp_path, "b", team_budget="1.00")
+    outcomes: list = []
+    workers = [threading.Thread(target=lambda c=client, seeds=seeds: outcomes.extend(
+        c.isolate_many([product_photo(seed) for seed in seeds])))
+        for client, seeds in ((first, (1, 2, 3)), (second, (4, 5, 6)))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert first.fleet is not None
+    spent, reserved, _ = first.fleet.money.today()
+    assert spent <= Decimal("1.00") and reserved == 0, (spent, outcomes)
+    assert emu.stats["creates"] == 2 and spent == Decimal("1.00")
+    refused = [o for o in outcomes if isinstance(o, TeamBudgetExceeded)]
+    assert len(refused) == 4 and all("($0.50 each)" in str(o) for o in refused), outcomes
+    assert first.fleet.money.run_price() == Decimal("0.50")
