@@ -336,3 +336,13 @@ def test_the_team_budget_holds_when_the_service_bills_above_the_list_price(clien
     refused = [o for o in outcomes if isinstance(o, TeamBudgetExceeded)]
     assert len(refused) == 4 and all("($0.50 each)" in str(o) for o in refused), outcomes
     assert first.fleet.money.run_price() == Decimal("0.50")
+
+
+@pytest.mark.parametrize("expiry_ms", [None, 3_600_000])
+def test_a_foreign_value_at_the_pricing_key_never_blocks_a_create(client_for, emu, redis_server, tmp_path, expiry_ms):
+    client = machine(client_for, emu, redis_server.url, tmp_path, "a", team_budget="1.00")
+    assert client.fleet is not None
+    client.fleet.store.redis.set(client.fleet.store.key("pricing"), "left here by hand", px=expiry_ms)
+    started = time.monotonic()
+    [result] = client.isolate_many([product_photo(1)], should_cancel=lambda: time.monotonic() - started > 10)
+    assert not result.cached and emu.stats["creates"] == 1

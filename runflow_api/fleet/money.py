@@ -45,7 +45,8 @@ PRICING_SLOT_S = 120  # how long the first create at an unknown price keeps the 
 _PRICING_POLL_S = 0.25
 # KEYS: spent, reservations, price, pricing. ARGV: input, day, list price, limit, pricing slot ms.
 # Returns {answer, total before, amount}: answer 1 reserved, 0 over the budget, 2 wait (another create is
-# being priced). The amount is the list price, or the highest price seen when that is higher.
+# being priced). The amount is the list price, or the highest price seen when that is higher. A pricing
+# slot without an expiry, or with more time left than a slot has, is not ours and is taken over.
 _RESERVE = """
 local mine = redis.call('HGET', KEYS[2], ARGV[1])
 local total = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
@@ -65,7 +66,8 @@ if mine then return {1, total, amount} end
 if total + amount > tonumber(ARGV[4]) then return {0, total, amount} end
 if not known then
   local pricing = redis.call('GET', KEYS[4])
-  if pricing and pricing ~= ARGV[1] then return {2, total, amount} end
+  local ttl = redis.call('PTTL', KEYS[4])
+  if pricing and pricing ~= ARGV[1] and ttl >= 0 and ttl <= tonumber(ARGV[5]) then return {2, total, amount} end
   redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[5])
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. amount)
