@@ -346,3 +346,28 @@ def test_a_foreign_value_at_the_pricing_key_never_blocks_a_create(client_for, em
     started = time.monotonic()
     [result] = client.isolate_many([product_photo(1)], should_cancel=lambda: time.monotonic() - started > 10)
     assert not result.cached and emu.stats["creates"] == 1
+
+
+def test_empty_objects_under_every_shared_key_are_survived(client_for, emu, redis_server, tmp_path, caplog):
+    """`{}` under each key the fleet reads (result, journal, durations, spend, price, reservations, pricing):
+    ignored or replaced, never a crash, and the budget still counts."""
+    client = machine(client_for, emu, redis_server.url, tmp_path, "a", team_budget="1.00")
+    first = client.isolate(product_photo(1))
+    store = client.fleet.store if client.fleet else None
+    assert store is not None
+    day = time.strftime("%Y%m%d", time.gmtime())
+    store.redis.set(store.key("result", first.cache_key), b"{}")
+    store.redis.set(store.key("journal", first.cache_key), b"{}")
+    store.redis.hset(store.key("durations"), f"{client.service_id}\trunflow/product-isolation\t2K", "{}")
+    store.redis.hset(store.key("reservations"), "someone", "{}")
+    for kind in ("price", "pricing"):
+        store.redis.set(store.key(kind), "{}")
+    store.redis.set(store.key("spent", day), "{}")
+    other = machine(client_for, emu, redis_server.url, tmp_path, "b", team_budget="1.00")
+    started = time.monotonic()
+    outcomes = other.isolate_many([product_photo(1), product_photo(2)],
+                                  should_cancel=lambda: time.monotonic() - started > 15)
+    assert [type(o).__name__ for o in outcomes] == ["IsolationResult", "IsolationResult"], outcomes
+    assert emu.stats["creates"] == 3 and other.fleet is not None
+    assert other.fleet.money.today()[0] == Decimal("0.54"), "a foreign counter restarts from the runs paid now"
+    assert other.fleet.money.run_price() == Decimal("0.27")

@@ -219,6 +219,26 @@ def test_an_empty_journal_object_does_not_stop_a_batch(emu, client_for, tmp_path
     assert caplog.text.count("is malformed") == 1
 
 
+def test_empty_objects_in_every_local_store_are_survived(emu, client_for, tmp_path, caplog):
+    """`{}` where each store keeps a JSON object (cache metadata, a ledger line, learned durations, a
+    journal entry): nothing paid is paid again, and the next batch runs."""
+    client = client_for(emu)
+    first = client.isolate(product_photo(1))
+    assert client.cache is not None
+    client.cache.put(first.cache_key, client.cache.get(first.cache_key).image_bytes, {})
+    data = tmp_path / "data"
+    with open(data / "ledger.jsonl", "a", encoding="utf-8") as ledger:
+        ledger.write("{}\n")
+    (data / "durations.json").write_text(json.dumps({"format": "runflow-durations-v1", "entries": {"x": {}}}))
+    [entry_path] = (data / "journal").glob("*.json")
+    entry_path.write_text("{}")
+    again = client_for(emu)
+    outcomes = again.isolate_many([product_photo(1), product_photo(2)])
+    assert [type(o).__name__ for o in outcomes] == ["IsolationResult", "IsolationResult"], outcomes
+    assert outcomes[0].cached and emu.stats["creates"] == 2, "the paid image is served, the new one made"
+    assert again.ledger.totals().all_runs == 2
+
+
 def test_ledger_dedupes_and_totals_by_service(tmp_path):
     ledger = Ledger(tmp_path / "ledger.jsonl")
     ledger.record("r1", Decimal("0.27"), "k1", service_id="real", list_price=False)
