@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import sys
 import threading
@@ -33,6 +34,8 @@ READ_DEADLINE_S = 10.0  # to receive one whole request, from the wait for its fi
 MAX_CONNECTIONS = 64
 _WATCH_EVERY_S = 0.25
 _MAX_CHUNK_LINE = 1024
+_DECIMAL = re.compile(r"[0-9]+")
+_HEXADECIMAL = re.compile(rb"[0-9A-Fa-f]+")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -92,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             return b""
-        if not length.strip().isdigit():
+        if not _DECIMAL.fullmatch(length.strip()):
             raise _BadRequest("The Content-Length is not a number.")
         if int(length) > callbacks.MAX_BODY_BYTES:
             return None
@@ -102,11 +105,10 @@ class _Handler(BaseHTTPRequestHandler):
         chunks: list[bytes] = []
         size = 0
         while True:
-            line = self.rfile.readline(_MAX_CHUNK_LINE)
-            try:
-                length = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadRequest("A chunk size is not a hexadecimal number.") from None
+            size_field = self.rfile.readline(_MAX_CHUNK_LINE).split(b";", 1)[0].strip()
+            if not _HEXADECIMAL.fullmatch(size_field):
+                raise _BadRequest("A chunk size is not a hexadecimal number.")
+            length = int(size_field, 16)
             if length == 0:
                 while self.rfile.readline(_MAX_CHUNK_LINE).strip():  # trailers, up to the blank line
                     pass

@@ -52,6 +52,10 @@ MATRIX = {
     "signed, no body at all": (request(signature=sign(CALLBACK_SECRET, b""), framing="none"), 400),
     "too large, declared": (request(BIG, signature="0" * 64), 413),
     "too large, chunked": (request(BIG, signature="0" * 64, framing="chunked"), 413),
+    "a negative chunk size": (request(signature="0" * 64, framing="none").replace(
+        b"\r\n\r\n", b"\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n"), 400),
+    "a Content-Length that is not a number": (request(signature="0" * 64, framing="none").replace(
+        b"\r\n\r\n", b"\r\nContent-Length: 1x\r\n\r\n"), 400),
 }
 
 
