@@ -6,8 +6,8 @@ it runs, this process counts as receiving callbacks, so clients created in it ma
 
 It faces the internet, so a peer cannot hold it: each request must arrive whole (request line, headers
 and a Content-Length or chunked body) within `READ_DEADLINE_S`, or one watchdog thread shuts its socket;
-at most `MAX_CONNECTIONS` are served at once and further ones are closed unanswered (Runflow retries a
-delivery, and polling collects the run anyway). A peer that hangs up is not worth a traceback.
+at most `MAX_CONNECTIONS` are served at once, and a new one beyond that takes the place of the one that
+has waited longest for its request. A peer that hangs up is not worth a traceback.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ log = logging.getLogger("runflow_api")
 READ_DEADLINE_S = 10.0  # to receive one whole request, from the wait for its first line to its body's end
 MAX_CONNECTIONS = 64
 _WATCH_EVERY_S = 0.25
+_FREED_WITHIN_S = 1.0  # how long a cut connection's thread may take to give its place back
 _MAX_CHUNK_LINE = 1024
 _DECIMAL = re.compile(r"[0-9]+")
 _HEXADECIMAL = re.compile(rb"[0-9A-Fa-f]+")
@@ -149,6 +150,17 @@ class _Deadlines:
         with self._lock:
             self._due.pop(connection, None)
 
+    def cut_oldest(self) -> bool:
+        """Shut the connection whose request has waited longest (to make room for a new one); False when
+        none is waiting for its request."""
+        with self._lock:
+            if not self._due:
+                return False
+            oldest = min(self._due, key=self._due.__getitem__)
+            del self._due[oldest]
+        _shut(oldest)
+        return True
+
     def start(self) -> None:
         self._thread.start()
 
@@ -165,8 +177,13 @@ class _Deadlines:
                 for connection in late:
                     del self._due[connection]
             for connection in late:
-                with contextlib.suppress(OSError):  # already closed by its handler
-                    connection.shutdown(socket.SHUT_RDWR)
+                _shut(connection)
+
+
+def _shut(connection: socket.socket) -> None:
+    """End a connection's blocked read at once; its handler thread then finishes and closes it."""
+    with contextlib.suppress(OSError):  # already closed by its handler
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Server(ThreadingHTTPServer):
@@ -181,8 +198,13 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)  # full: closed unanswered, Runflow retries the delivery
+        """Serve in a thread of its own, within MAX_CONNECTIONS: when all are taken, the connection that
+        has waited longest for its request is cut to make room (a real delivery takes milliseconds, so
+        stalled peers cannot crowd it out); with none to cut, the new one is closed unanswered."""
+        if not self._slots.acquire(blocking=False) and not (
+            self.deadlines.cut_oldest() and self._slots.acquire(timeout=_FREED_WITHIN_S)
+        ):
+            self.shutdown_request(request)
             return
         try:
             super().process_request(request, client_address)

@@ -171,3 +171,20 @@ def test_a_peer_hanging_up_mid_request_prints_nothing(receivers, capfd):
     time.sleep(0.3)
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err and captured.err == "", captured.err[:2000]
+
+
+def test_a_real_callback_gets_through_while_stalled_peers_fill_every_place():
+    baseline = threading.active_count()
+    with CallbackReceiver("127.0.0.1", 0, CALLBACK_SECRET, read_deadline_s=30.0, max_connections=8) as receiver:
+        stalled = [socket.create_connection(("127.0.0.1", receiver.port), timeout=5) for _ in range(20)]
+        for conn in stalled:
+            conn.sendall(STALLS["a promised body that never comes"])
+        time.sleep(0.3)
+        assert threading.active_count() <= baseline + 2 + 8
+        started = time.monotonic()
+        with shared_wakeups().register("run-matrix") as wakeup:
+            assert exchange(receiver.port, MATRIX["signed"][0]) == 200
+            assert wakeup.wait(1.0)
+        assert time.monotonic() - started < 3.0, "not held until the stalls' deadline"
+        for conn in stalled:
+            conn.close()
