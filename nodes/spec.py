@@ -12,9 +12,12 @@ tests/fixtures/object_info_0.1.0.json), so a ComfyUI on the classic API sees the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..runflow_api.errors import InputRejected
 
 # The input kinds the pack uses. COMBO is a dropdown of `choices`; every other kind is ComfyUI's own type name.
 WIDGET_KINDS = frozenset({"STRING", "BOOLEAN", "INT", "FLOAT", "COMBO"})
@@ -61,6 +64,21 @@ class InputDef:
             "round": self.round,
         }
         return {key: value for key, value in said.items() if value is not None} | {"tooltip": self.tooltip}
+
+    def check_number(self, value: Any) -> None:
+        """Refuse a number input that is not finite or outside its declared range. NaN passes ComfyUI's
+        own range check (every comparison with it is false) and its JSON parser, and a NaN spend_limit
+        would switch the spend guard off; a hand-edited workflow or a script can send any of these."""
+        if self.kind not in ("INT", "FLOAT") or value is None:
+            return
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        low = -math.inf if self.minimum is None else self.minimum
+        high = math.inf if self.maximum is None else self.maximum
+        if number is None or not math.isfinite(number) or not low <= number <= high:
+            raise InputRejected(
+                f"Input '{self.name}' is {value!r}: it must be a finite number from {low:g} to {high:g}. "
+                "Set the widget again (a workflow edited by hand or by a script may carry NaN or infinity)."
+            )
 
     def classic(self) -> tuple[Any, dict[str, Any]]:
         """The V1 `INPUT_TYPES` entry: a combo is its list of choices, anything else its type name."""
@@ -124,7 +142,8 @@ class NodeDef:
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Every declared input by name: positional values in declared order, then keywords, then the
         declared defaults of the optional inputs left out. An unknown or missing input is a TypeError,
-        as for any Python call."""
+        as for any Python call; a number input that is not finite or out of range is InputRejected
+        (`InputDef.check_number`), before the node runs anything."""
         names = [spec.name for spec in self.inputs]
         if len(args) > len(names):
             raise TypeError(f"{self.node_id} takes {len(names)} inputs, {len(args)} given")
@@ -140,4 +159,5 @@ class NodeDef:
                 if not spec.optional:
                     raise TypeError(f"{self.node_id}: required input {spec.name!r} missing")
                 bound[spec.name] = spec.default
+            spec.check_number(bound[spec.name])
         return bound

@@ -35,6 +35,17 @@ SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DRY_RUN_KEY = "rf_test_dry_run_sends_nothing"
 
 
+def _dollars(text: str) -> Decimal:
+    """A dollar amount on the command line; argparse turns the refusal into a usage error (exit 2)."""
+    try:
+        amount = Decimal(text)
+    except ArithmeticError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a dollar amount like 5 or 2.70") from None
+    if not amount.is_finite():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite dollar amount like 5 or 2.70")
+    return amount
+
+
 def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="image files, folders (searched recursively) or globs")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder; the input tree is mirrored")
@@ -46,9 +57,9 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'transparent' (RGBA output) or a colour: #ffffff, white, 255,255,255")
     parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
     parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
-    parser.add_argument("--max-cost", type=Decimal, default=None,
+    parser.add_argument("--max-cost", type=_dollars, default=None,
                         help="refuse to start if the new paid runs would cost more than this many dollars")
-    parser.add_argument("--team-budget", type=Decimal, default=None,
+    parser.add_argument("--team-budget", type=_dollars, default=None,
                         help="dollars per UTC day for the whole fleet sharing RUNFLOW_SHARED_STORE "
                              "(default: RUNFLOW_TEAM_BUDGET)")
     parser.add_argument("--dry-run", action="store_true", help="count and price the work; spend nothing")

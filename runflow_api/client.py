@@ -27,7 +27,7 @@ from .callbacks import CallbackSettings
 from .claims import Claims, LocalClaims
 from .durations import DurationModel, DurationStore, EstimateStore
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
-from .fleet import Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
+from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
 from .fleet.claims import FleetClaims
 from .fleet.durations import SharedDurations
 from .fleet.journal import SharedJournal
@@ -130,7 +130,8 @@ class RunflowClient:
         )
         service = service_id or self.base_url
         store = resolve_store(shared_store)
-        budget = _money(team_budget if team_budget is not None else team_budget_from_env(), "team_budget")
+        budget = (_money(team_budget, "team_budget") if team_budget is not None
+                  else _money(team_budget_from_env(), BUDGET_ENV))
         if budget is not None and store is None:
             raise InputRejected(
                 "A team budget needs a shared store, where every machine's spend is counted: set "
@@ -476,13 +477,16 @@ def _shaped(outcome: Outcome, outputs: str) -> Outcome:
 
 
 def _money(value: Decimal | float | str | None, name: str) -> Decimal | None:
-    """A dollar amount from user input; None or a negative number means "no limit"."""
+    """A dollar amount from user input; None or a negative number means "no limit". NaN and infinity are
+    refused: NaN compares false with everything (no limit at all) and infinity overflows the micro-dollar
+    counts of the fleet's budget."""
     if value is None:
         return None
     try:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
         raise InputRejected(f"{name} must be a dollar amount like 5 or 2.70, got {value!r}.") from exc
-    if amount.is_nan():
-        raise InputRejected(f"{name} must be a dollar amount like 5 or 2.70, got {value!r}.")
+    if not amount.is_finite():
+        raise InputRejected(f"{name} must be a finite dollar amount like 5 or 2.70, got {value!r}; for no limit, "
+                            "leave it unset.")
     return None if amount < 0 else amount

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import InputRejected, MissingApiKey
-from .redact import url_for_display
+from .redact import KEY_PREFIXES, url_for_display
 
 DEFAULT_BASE_URL = "https://api.runflow.io"
 KEY_ENV = "RUNFLOW_API_KEY"
@@ -38,7 +38,7 @@ CALLBACK_SECRET_FILE_ENV = "RUNFLOW_CALLBACK_SECRET_FILE"
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _MIN_KEY_LENGTH = 12
 # Only these prefixes are shown by mask_key: they are public (they name the key's kind, not the key).
-PUBLIC_KEY_PREFIXES = ("rf_live_", "rf_test_")
+PUBLIC_KEY_PREFIXES = KEY_PREFIXES
 PUBLIC_SECRET_PREFIXES = ("whsec_",)
 _MASK_TAIL = 4
 # The tail is shown only when at least this many characters stay hidden between prefix and tail.
@@ -142,6 +142,15 @@ def validate_key(key: str) -> str:
         f"The Runflow API key {mask_key(key)} is malformed: it {fault}. Accepted keys are "
         f"{ACCEPTED_KEY_SHAPES}. Copy it again from your Runflow dashboard, without quotes or spaces."
     )
+
+
+def configured_secrets() -> tuple[str, ...]:
+    """Every credential configured on this machine, as written (even a malformed one): the key from the
+    environment and the key file, the callback secret from the environment and its file. For keeping
+    them out of what is sent or shown, whether or not they are in use (callbacks may be off)."""
+    found = (os.environ.get(KEY_ENV), read_key_file(), os.environ.get(CALLBACK_SECRET_ENV),
+             read_secret_file(callback_secret_path()))
+    return tuple(text.strip() for text in found if text and text.strip())
 
 
 def missing_key_message() -> str:

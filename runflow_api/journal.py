@@ -54,16 +54,20 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "generation": (int,),
     "closed": (bool,),
 }
+_REQUIRED_FIELDS = ("cache_key", "idempotency_key", "service_id")
 
 
 def entry_from_json(data: Any) -> JournalEntry:
-    """A JournalEntry, or ValueError naming the first field of the wrong type: a hand-edited or foreign
-    file must read as "absent", never fail later as a TypeError deep inside a run."""
+    """A JournalEntry, or ValueError naming the first field missing or of the wrong type: a hand-edited
+    or foreign file must read as "absent", never fail later as a TypeError deep inside a run."""
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     unknown = set(data) - set(_FIELD_TYPES)
     if unknown:
         raise ValueError(f"unknown field(s) {sorted(unknown)}")
+    missing = [name for name in _REQUIRED_FIELDS if name not in data]
+    if missing:
+        raise ValueError(f"missing field(s) {missing}")
     for name, types in _FIELD_TYPES.items():
         if name in data and not _has_type(data[name], types):
             raise ValueError(f"field {name!r} is {type(data[name]).__name__}, not {types[0].__name__}")

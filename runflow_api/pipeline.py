@@ -309,7 +309,7 @@ def _create(engine: Engine, job: Job, entry: JournalEntry, emit: Emit, should_ca
     if should_cancel():
         raise RunflowCancelled("Cancelled before the run was created.")
     if engine.fleet is not None:
-        engine.fleet.money.reserve(job.cache_key)  # the team budget refuses here, before any create
+        engine.fleet.money.reserve(job.cache_key, should_cancel)  # the team budget refuses here, before any create
     for attempt in range(1, _CONFLICT_GENERATIONS + 1):
         try:
             run = _send_create(engine, entry, should_cancel)

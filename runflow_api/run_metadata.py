@@ -3,9 +3,11 @@
 Always the pack and its version; then where the run came from (the host adds `source`, a ComfyUI node
 and prompt id, a CLI input path) and the user's own keys. Validated before anything is spent: a JSON
 object of short string keys and string values, bounded in count and size, and never anything that looks
-like a credential (the API key, the callback secret, a key-shaped token, a URL with a password): metadata
-is shown in a dashboard and shared with whoever sees the account. It is not part of the cache key: the
-same image with other metadata is the same result.
+like a credential (the API key, the callback secret, a key-shaped token, a URL with a password), in a
+value or in a name: metadata is shown in a dashboard and shared with whoever sees the account. Every
+credential configured on this machine is looked for, whether or not it is in use, and a refusal never
+quotes text that carries one. It is not part of the cache key: the same image with other metadata is the
+same result.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, config
 from .errors import InputRejected
-from .redact import redact
+from .redact import carries_secret, quoted
 
 PACK_NAME = "runflow-product-isolation"
 PACK_KEYS = ("pack", "pack_version")
@@ -26,6 +28,8 @@ MAX_KEY_CHARS = 64
 MAX_VALUE_CHARS = 512
 MAX_TOTAL_BYTES = 4096
 _KEY = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.:-]{{0,{MAX_KEY_CHARS - 1}}}")
+_CREDENTIAL_HINT = ("looks like a credential (an API key, the callback secret, a token or a URL with a password). "
+                    "Metadata is shown in Runflow's dashboard: leave secrets out.")
 
 # What the client's `metadata=` accepts: one mapping for every input, or one per input index.
 MetadataOption = Mapping[str, str] | Callable[[int], Mapping[str, str]] | None
@@ -40,25 +44,24 @@ def validate(value: Any, *, what: str = "metadata", secrets: Iterable[str | None
                             f"got {type(value).__name__}.")
     if len(value) > MAX_KEYS - len(PACK_KEYS):
         raise InputRejected(f"{what} has {len(value)} keys; at most {MAX_KEYS - len(PACK_KEYS)} are allowed.")
-    secrets = tuple(secrets)
+    secrets = (*secrets, *config.configured_secrets())
     clean: dict[str, str] = {}
     for key, item in value.items():
+        if isinstance(key, str) and carries_secret(key, secrets):
+            raise InputRejected(f"{what}: a key name {_CREDENTIAL_HINT}")
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise InputRejected(
-                f"{what}: the key {str(key)[:80]!r} is not allowed; keys are 1 to {MAX_KEY_CHARS} letters, digits "
-                "or _ . : - (not starting with . : -)."
+                f"{what}: the key {quoted(str(key), secrets)} is not allowed; keys are 1 to {MAX_KEY_CHARS} "
+                "letters, digits or _ . : - (not starting with . : -)."
             )
         if key in PACK_KEYS:
             raise InputRejected(f"{what}: the key {key!r} is set by the pack itself; choose another name.")
         if not isinstance(item, str):
             raise InputRejected(f"{what}: the value of {key!r} must be a string, got {type(item).__name__}.")
+        if carries_secret(item, secrets):
+            raise InputRejected(f"{what}: the value of {key!r} {_CREDENTIAL_HINT}")
         if len(item) > MAX_VALUE_CHARS:
             raise InputRejected(f"{what}: the value of {key!r} is {len(item)} characters; at most {MAX_VALUE_CHARS}.")
-        if redact(item, secrets) != item:
-            raise InputRejected(
-                f"{what}: the value of {key!r} looks like a credential (an API key, the callback secret, a "
-                "token or a URL with a password). Metadata is shown in Runflow's dashboard: leave secrets out."
-            )
         clean[key] = item
     return clean
 
@@ -94,11 +97,12 @@ def resolve(option: MetadataOption, index: int, *, secrets: Iterable[str | None]
 def parse_pairs(pairs: Sequence[str], *, what: str = "--metadata") -> dict[str, str]:
     """`key=value` strings (the CLI's repeatable --metadata) as a dict; the values are validated later."""
     parsed: dict[str, str] = {}
+    secrets = config.configured_secrets()
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InputRejected(f"{what} {pair[:80]!r} is not key=value (e.g. {what} sku=A-123).")
+            raise InputRejected(f"{what} {quoted(pair, secrets)} is not key=value (e.g. {what} sku=A-123).")
         if key.strip() in parsed:
-            raise InputRejected(f"{what}: the key {key.strip()!r} is given twice.")
+            raise InputRejected(f"{what}: the key {quoted(key.strip(), secrets)} is given twice.")
         parsed[key.strip()] = value
     return parsed

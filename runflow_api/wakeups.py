@@ -7,6 +7,7 @@ thousand notified run ids are remembered and a late registration starts out woke
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -16,24 +17,36 @@ from contextlib import contextmanager
 from .http import CancelCheck, cancellable_sleep
 
 _REMEMBERED = 4096
+MIN_WAKE_INTERVAL_S = 1.0
 
 
 class Wakeup:
-    """One waiter's alarm: `wait` returns early, True, once its run's callback came in."""
+    """One waiter's alarm: `wait` returns early, True, once its run's callback came in.
+
+    Each wake-up costs its waiter a read of the run, and a genuine callback can be replayed by anyone who
+    saw it, as often as they like: so a waiter wakes at most once per `MIN_WAKE_INTERVAL_S`, and every
+    callback in between is merged into that one wake-up (delayed, never dropped)."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self._event = threading.Event()
+        self._woken_at = -math.inf
 
     def set(self) -> None:
         self._event.set()
 
     def wait(self, seconds: float, should_cancel: CancelCheck | None = None) -> bool:
-        """Sleep up to `seconds`; True when woken (the flag is then cleared for the next wait)."""
-        if cancellable_sleep(seconds, should_cancel, wake=self._event):
-            self._event.clear()
-            return True
-        return False
+        """Sleep up to `seconds`; True when woken (the flag is then cleared for the next wait), but not
+        sooner than MIN_WAKE_INTERVAL_S after the previous wake-up."""
+        deadline = time.monotonic() + seconds
+        if not cancellable_sleep(seconds, should_cancel, wake=self._event):
+            return False
+        hold = min(self._woken_at + MIN_WAKE_INTERVAL_S, deadline) - time.monotonic()
+        if hold > 0:
+            cancellable_sleep(hold, should_cancel)
+        self._event.clear()
+        self._woken_at = time.monotonic()
+        return True
 
 
 class Wakeups:

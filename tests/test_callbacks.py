@@ -78,6 +78,32 @@ def test_late_and_duplicated_callbacks_cost_nothing(emulator_factory, client_for
     assert emu.stats["creates"] == 2 and emu.stats["polls"] <= 4
 
 
+def test_a_replayed_callback_costs_at_most_one_read_per_second(emulator_factory, client_for, receiver):
+    """Anyone who saw one genuine callback can replay it: the wake-ups are merged, at most one read a second,
+    and the run's real end is still noticed at once."""
+    emu = emulator_factory(latency=4.0, callback_secret=CALLBACK_SECRET)
+    client = client_for(emu, callbacks=settings_for(receiver), poll=LONG_FALLBACK)
+    outcomes: list = []
+    worker = threading.Thread(target=lambda: outcomes.extend(client.isolate_many([product_photo()], resolution="1K")))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not emu.runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (run_id,) = emu.runs
+    replay = json.dumps({"event": "run.completed", "run_id": run_id}).encode()
+    signed = {"Runflow-Signature": sign(CALLBACK_SECRET, replay)}
+    replays = 0
+    with requests.Session() as session:
+        while worker.is_alive() and time.monotonic() < deadline:
+            session.post(f"http://127.0.0.1:{receiver.port}/runflow/callback", data=replay, headers=signed, timeout=5)
+            replays += 1
+            time.sleep(0.02)
+    worker.join(timeout=20)
+    assert [type(outcome).__name__ for outcome in outcomes] == ["IsolationResult"]
+    assert replays >= 50, replays
+    assert emu.runs[run_id].polls <= 4 + 2, f"{emu.runs[run_id].polls} reads for {replays} replays of a 4 s run"
+
+
 def test_the_callback_only_wakes_the_run_is_read_from_the_api(emulator_factory, client_for, receiver):
     """A forged body naming the run (correctly signed, as a leaked secret would allow) wakes the waiter,
     which reads the run, sees it still running and waits on: no URL from the body is ever used."""

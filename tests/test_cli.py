@@ -206,6 +206,41 @@ def test_bad_metadata_exits_2_before_anything_is_sent(service_env, catalogue_dir
     assert service_env.stats["requests"] == 0
 
 
+@pytest.mark.parametrize("pair", ["{key}", "{key}=x", "{key}!=x", "note={key}", "{key}={key}"])
+def test_metadata_holding_the_key_is_refused_and_never_printed(service_env, catalogue_dir, tmp_path, capsys,
+                                                               monkeypatch, pair):
+    key = "CustomTeamKey0000secret9"  # not shaped like a Runflow key: only the configured key gives it away
+    monkeypatch.setenv("RUNFLOW_API_KEY", key)
+    args = ["isolate", str(catalogue_dir), "--out", str(tmp_path / "o"), "-q", "--metadata", "a=1"]
+    assert main([*args, "--metadata", pair.format(key=key)]) == 2
+    err = capsys.readouterr().err
+    assert "--metadata" in err and "Key0000secret" not in err, err
+    assert service_env.stats["requests"] == 0
+
+
+@pytest.mark.parametrize(("option", "value"), [("--team-budget", "inf"), ("--team-budget", "NaN"),
+                                               ("--max-cost", "Infinity"), ("--max-cost", "nan"),
+                                               ("--max-cost", "five")])
+def test_a_non_finite_dollar_option_is_a_usage_error(service_env, catalogue_dir, tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as stopped:
+        main(["isolate", str(catalogue_dir), "--out", str(tmp_path / "o"), "-q", option, value])
+    assert stopped.value.code == 2
+    assert option in capsys.readouterr().err
+    assert service_env.stats["requests"] == 0
+
+
+@pytest.mark.parametrize("command", [["isolate", "{photos}", "--out", "{out}", "-q"], ["spend"]])
+def test_a_store_option_redis_cannot_read_exits_2_naming_it(service_env, catalogue_dir, tmp_path, capsys,
+                                                            monkeypatch, command):
+    monkeypatch.setenv("RUNFLOW_SHARED_STORE", "redis://:s3cretpass@127.0.0.1:1/0?socket_timeout=abc")
+    argv = [part.format(photos=catalogue_dir, out=tmp_path / "o") for part in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "redis://127.0.0.1:1/0 (password set)" in err and "socket_timeout" in err, err
+    assert "Traceback" not in err and "s3cretpass" not in err
+    assert service_env.stats["requests"] == 0
+
+
 def test_every_returned_image_is_written(service_env, catalogue_dir, tmp_path):
     service_env.faults.output_count = 3
     out = tmp_path / "o"

@@ -176,6 +176,29 @@ def test_a_second_execution_is_served_from_the_cache(comfy: ComfyUI, object_info
     assert summaries[-1]["emulator"] is True and summaries[-1]["cost"] == "0.00"
 
 
+def test_a_nan_spend_limit_is_refused_by_the_v3_node_before_any_run(
+    comfy: ComfyUI, object_info: dict[str, Any]
+) -> None:
+    """NaN passes ComfyUI's range check and its JSON parser (infinity does not pass the range check); the
+    node refuses it before anything is paid."""
+    path = PACK_DIR / "example_workflows" / "runflow_isolate_transparent_png.json"
+    workflow = json.loads(path.read_text(encoding="utf-8"))
+    prompt = ui_to_api(workflow, object_info)
+    node_id = next(key for key, node in prompt.items() if node["class_type"] == "RunflowProductIsolation")
+    prompt[node_id]["inputs"]["spend_limit"] = float("nan")
+    prompt[node_id]["inputs"]["force_rerun"] = True  # a cached result would cost nothing anyway
+    runs_before = comfy.get_json("/runflow/ledger")["all_runs"]
+    body = json.dumps({"prompt": prompt, "client_id": "runflow-tests"})  # NaN/Infinity literals, as JS can send
+    queued = comfy.session.post(f"{comfy.url}/prompt", data=body, headers={"Content-Type": "application/json"},
+                                timeout=30)
+    assert queued.ok, queued.text
+    entry = comfy.wait_history(str(queued.json()["prompt_id"]), timeout=120)
+    assert entry["status"]["status_str"] == "error"
+    errors = json.dumps(entry["status"]["messages"])
+    assert "Input 'spend_limit'" in errors and "finite number" in errors, errors[-2000:]
+    assert comfy.get_json("/runflow/ledger")["all_runs"] == runs_before
+
+
 def created_runs(journal: Path) -> list[str]:
     """Run ids the pack's journal holds: a run Runflow has created (and would bill) and not yet collected."""
     runs = []

@@ -257,13 +257,117 @@ def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang(client_for, emu
         silent.close()
 
 
-def test_a_foreign_value_at_a_claim_key_never_blocks_the_input(client_for, emu, redis_server, tmp_path, caplog):
+@pytest.mark.parametrize("expiry_ms", [None, 3_600_000], ids=["no expiry", "an hour, more than any claim of ours"])
+def test_a_foreign_value_at_a_claim_key_never_blocks_the_input(client_for, emu, redis_server, tmp_path, caplog,
+                                                               expiry_ms):
     client = machine(client_for, emu, redis_server.url, tmp_path, "a")
     key = client._job(product_photo(1), IsolationParams("1:1", "2K", None), 0, False).cache_key
     assert client.fleet is not None
-    client.fleet.store.redis.set(client.fleet.store.key("claim", key), "left here by hand")  # no expiry
+    client.fleet.store.redis.set(client.fleet.store.key("claim", key), "left here by hand", px=expiry_ms)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="runflow_api"):
-        result = client.isolate(product_photo(1))
-    assert not result.cached and emu.stats["creates"] == 1 and time.monotonic() - started < 10
+        [result] = client.isolate_many([product_photo(1)], should_cancel=lambda: time.monotonic() - started > 10)
+    assert not result.cached and emu.stats["creates"] == 1
     assert any("taken over" in r.getMessage() for r in caplog.records)
+
+
+def test_a_claim_with_an_expiry_ours_can_have_is_waited_for(client_for, emu, redis_server, tmp_path):
+    client = machine(client_for, emu, redis_server.url, tmp_path, "a", store_options={"claim_ttl_s": 20.0})
+    key = client._job(product_photo(1), IsolationParams("1:1", "2K", None), 0, False).cache_key
+    assert client.fleet is not None
+    client.fleet.store.redis.set(client.fleet.store.key("claim", key), "another machine", px=1500)
+    started = time.monotonic()
+    client.isolate(product_photo(1))
+    assert time.monotonic() - started >= 1.2, "a claim that may be another machine's is respected until it expires"
+
+
+def test_an_empty_object_under_the_shared_journal_key_is_ignored(client_for, emu, redis_server, tmp_path, caplog):
+    first = machine(client_for, emu, redis_server.url, tmp_path, "a")
+    first.isolate(product_photo(1))
+    [entry_path] = (tmp_path / "a" / "data" / "journal").glob("*.json")
+    store = first.fleet.store if first.fleet else None
+    assert store is not None
+    store.redis.set(store.key("journal", entry_path.stem), b"{}")
+    second = machine(client_for, emu, redis_server.url, tmp_path, "b")
+    with caplog.at_level(logging.WARNING, logger="runflow_api"):
+        outcomes = second.isolate_many([product_photo(1), product_photo(2)], force_rerun=True)
+    assert [type(o).__name__ for o in outcomes] == ["IsolationResult", "IsolationResult"], outcomes
+    assert emu.stats["creates"] == 3
+    ignored = [r.getMessage() for r in caplog.records if ":journal:" in r.getMessage()]
+    assert len(ignored) == 1 and "missing field" in ignored[0], ignored
+
+
+@pytest.mark.parametrize("budget", ["Infinity", "inf", float("inf"), "-Infinity", "NaN"])
+def test_a_non_finite_team_budget_is_refused_up_front(client_for, emu, redis_server, tmp_path, budget):
+    with pytest.raises(InputRejected, match="team_budget must be a finite dollar amount"):
+        machine(client_for, emu, redis_server.url, tmp_path, "a", team_budget=budget)
+    assert emu.stats["requests"] == 0
+
+
+def test_a_non_finite_team_budget_from_the_environment_names_the_variable(client_for, emu, redis_server, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("RUNFLOW_SHARED_STORE", redis_server.url)
+    monkeypatch.setenv("RUNFLOW_TEAM_BUDGET", "Infinity")
+    with pytest.raises(InputRejected, match="RUNFLOW_TEAM_BUDGET must be a finite dollar amount"):
+        client_for(emu, cache_dir=tmp_path / "c", data_dir=tmp_path / "d")
+    assert emu.stats["requests"] == 0
+
+
+def test_the_team_budget_holds_when_the_service_bills_above_the_list_price(client_for, emulator_factory,
+                                                                           redis_server, tmp_path):
+    """Runs billed $0.50 against a $1.00 budget: the first create is priced before the others reserve, so
+    two are paid and the third is refused; the fleet's spend never passes the budget."""
+    emu = emulator_factory(latency=0.3)
+    emu.faults.cost_value = "0.50"
+    first = machine(client_for, emu, redis_server.url, tmp_path, "a", team_budget="1.00")
+    second = machine(client_for, emu, redis_server.url, tmp_path, "b", team_budget="1.00")
+    outcomes: list = []
+    workers = [threading.Thread(target=lambda c=client, seeds=seeds: outcomes.extend(
+        c.isolate_many([product_photo(seed) for seed in seeds])))
+        for client, seeds in ((first, (1, 2, 3)), (second, (4, 5, 6)))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert first.fleet is not None
+    spent, reserved, _ = first.fleet.money.today()
+    assert spent <= Decimal("1.00") and reserved == 0, (spent, outcomes)
+    assert emu.stats["creates"] == 2 and spent == Decimal("1.00")
+    refused = [o for o in outcomes if isinstance(o, TeamBudgetExceeded)]
+    assert len(refused) == 4 and all("($0.50 each)" in str(o) for o in refused), outcomes
+    assert first.fleet.money.run_price() == Decimal("0.50")
+
+
+@pytest.mark.parametrize("expiry_ms", [None, 3_600_000])
+def test_a_foreign_value_at_the_pricing_key_never_blocks_a_create(client_for, emu, redis_server, tmp_path, expiry_ms):
+    client = machine(client_for, emu, redis_server.url, tmp_path, "a", team_budget="1.00")
+    assert client.fleet is not None
+    client.fleet.store.redis.set(client.fleet.store.key("pricing"), "left here by hand", px=expiry_ms)
+    started = time.monotonic()
+    [result] = client.isolate_many([product_photo(1)], should_cancel=lambda: time.monotonic() - started > 10)
+    assert not result.cached and emu.stats["creates"] == 1
+
+
+def test_empty_objects_under_every_shared_key_are_survived(client_for, emu, redis_server, tmp_path, caplog):
+    """`{}` under each key the fleet reads (result, journal, durations, spend, price, reservations, pricing):
+    ignored or replaced, never a crash, and the budget still counts."""
+    client = machine(client_for, emu, redis_server.url, tmp_path, "a", team_budget="1.00")
+    first = client.isolate(product_photo(1))
+    store = client.fleet.store if client.fleet else None
+    assert store is not None
+    day = time.strftime("%Y%m%d", time.gmtime())
+    store.redis.set(store.key("result", first.cache_key), b"{}")
+    store.redis.set(store.key("journal", first.cache_key), b"{}")
+    store.redis.hset(store.key("durations"), f"{client.service_id}\trunflow/product-isolation\t2K", "{}")
+    store.redis.hset(store.key("reservations"), "someone", "{}")
+    for kind in ("price", "pricing"):
+        store.redis.set(store.key(kind), "{}")
+    store.redis.set(store.key("spent", day), "{}")
+    other = machine(client_for, emu, redis_server.url, tmp_path, "b", team_budget="1.00")
+    started = time.monotonic()
+    outcomes = other.isolate_many([product_photo(1), product_photo(2)],
+                                  should_cancel=lambda: time.monotonic() - started > 15)
+    assert [type(o).__name__ for o in outcomes] == ["IsolationResult", "IsolationResult"], outcomes
+    assert emu.stats["creates"] == 3 and other.fleet is not None
+    assert other.fleet.money.today()[0] == Decimal("0.54"), "a foreign counter restarts from the runs paid now"
+    assert other.fleet.money.run_price() == Decimal("0.27")

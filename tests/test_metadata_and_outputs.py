@@ -134,6 +134,52 @@ def test_a_journal_entry_from_before_metadata_replays_the_old_body(emu, client_f
     assert only_run(emu).metadata == LEGACY_METADATA
 
 
+# A key without Runflow's shape (the check cannot rely on rf_live_), set where the pack reads it.
+PLAIN_KEY = "CustomTeamKey0000secret9"
+
+
+@pytest.fixture
+def plain_key(monkeypatch):
+    monkeypatch.setenv("RUNFLOW_API_KEY", PLAIN_KEY)
+    return PLAIN_KEY
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {PLAIN_KEY: "1"},  # a key name
+        {f"{PLAIN_KEY}!": "1"},  # a name that is not allowed anyway: still not quoted
+        {"note": f"x{PLAIN_KEY[:8]}\u200b{PLAIN_KEY[8:]}"},  # a zero-width space inside
+        {"note": "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in PLAIN_KEY)},  # full-width
+        {"note": "sku_rf_live_abcdefgh12345678"},  # another key glued to a word
+        {"note": "rf_test_abcdefgh12345678"},
+        {"note": "rf_svc_abcdefgh12345678"},
+        {"sku_rf_live_abcdefgh12345678": "1"},
+    ],
+)
+def test_credentials_are_refused_in_names_and_values_and_never_quoted(emu, client_for, plain_key, metadata):
+    client = client_for(emu, api_key=plain_key)
+    for attempt in (lambda: client.isolate(product_photo(), resolution="1K", metadata=metadata),
+                    lambda: parse_metadata_input(json.dumps(metadata, ensure_ascii=False))):
+        with pytest.raises(InputRejected) as caught:
+            attempt()
+        message = str(caught.value)
+        assert "credential" in message, message
+        assert PLAIN_KEY[4:16] not in message and "abcdefgh1234" not in message, message
+    assert emu.stats["requests"] == 0
+
+
+def test_the_callback_secret_is_refused_in_metadata_while_callbacks_are_off(emu, client_for, monkeypatch):
+    monkeypatch.setenv("RUNFLOW_CALLBACK_SECRET", CALLBACK_SECRET)
+    client = client_for(emu, callbacks=False)
+    with pytest.raises(InputRejected) as caught:
+        client.isolate(product_photo(), resolution="1K", metadata={"note": CALLBACK_SECRET})
+    assert "credential" in str(caught.value) and CALLBACK_SECRET not in str(caught.value)
+    with pytest.raises(InputRejected):
+        parse_metadata_input(json.dumps({"note": CALLBACK_SECRET}))
+    assert emu.stats["requests"] == 0
+
+
 def test_the_nodes_metadata_input(emu):
     assert parse_metadata_input("") == {} and parse_metadata_input("  \n") == {}
     assert parse_metadata_input('{"sku": "A-1"}') == {"sku": "A-1"}

@@ -360,6 +360,37 @@ def test_spend_limit_refuses_before_anything_is_created(bound: Bound) -> None:
     assert bound.options[-1]["spend_limit"] == 0.54
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("spend_limit", float("nan")), ("spend_limit", float("inf")), ("spend_limit", -float("inf")),
+     ("spend_limit", 1e9), ("concurrency", float("nan")), ("concurrency", float("inf")), ("concurrency", 0)],
+)
+def test_a_non_finite_or_out_of_range_number_input_is_refused_before_anything_is_spent(
+    bound: Bound, name: str, value: float
+) -> None:
+    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    for run in (lambda: isolate(batch, **{name: value}),
+                lambda: nodes.RunflowProductIsolationFromURL().isolate("https://example.com/a.png", aspect_ratio="1:1",
+                                                                      resolution="1K", unique_id="7",
+                                                                      **{name: value})):
+        with pytest.raises(errors.InputRejected, match=f"Input '{name}' is .*finite number from"):
+            run()
+    assert bound.emu.stats["requests"] == 0 and bound.options == []
+
+
+def test_every_number_input_of_every_node_is_checked() -> None:
+    """The check reads the declaration: each INT/FLOAT input of the three nodes refuses NaN."""
+    checked = 0
+    for node_class in (nodes.RunflowProductIsolation, nodes.RunflowProductIsolationFromURL, nodes.RunflowStageImage):
+        for spec in node_class.NODE.inputs:
+            if spec.kind in ("INT", "FLOAT"):
+                with pytest.raises(errors.InputRejected, match=spec.name):
+                    spec.check_number(float("nan"))
+                spec.check_number(spec.default)
+                checked += 1
+    assert checked == 4, "spend_limit and concurrency on both isolation nodes"
+
+
 def test_failed_items_make_one_error_after_the_others_are_cached(bound: Bound) -> None:
     colours = [(200, 30, 30), (30, 160, 30), (30, 30, 200), (200, 200, 30)]
     batch = torch.cat([product_photo(colour) for colour in colours])

@@ -557,6 +557,18 @@ def test_shared_store_state_is_masked(
     assert "s3cretpass" not in down.text
 
 
+@pytest.mark.parametrize("option", ["socket_timeout=abc", "db=x", "health_check_interval=soon"])
+def test_a_store_option_redis_cannot_read_is_reported_not_a_500(
+    call: Call, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    monkeypatch.setenv("RUNFLOW_SHARED_STORE", f"redis://:s3cretpass@127.0.0.1:1/0?{option}")
+    answer = call("GET", "/runflow/shared-store")
+    assert answer.status == 200 and answer.body["connected"] is False
+    problem = answer.body["problem"]
+    assert "redis://127.0.0.1:1/0 (password set)" in problem and option.split("=")[0] in problem, problem
+    assert "s3cretpass" not in answer.text
+
+
 # -- registration -------------------------------------------------------------------------------------
 
 

@@ -200,3 +200,14 @@ def test_a_malformed_key_is_told_which_shapes_are_accepted(key: str, fault: str)
     assert "at least 12 characters" in message and "letters, digits and '_'" in message
     assert "rf_live_" in message and "rf_test_" in message
     assert "WITH SPACE" not in message
+
+
+def test_every_key_prefix_is_redacted_and_masked_from_one_list():
+    from runflow_api.redact import KEY_PREFIXES, redact
+
+    assert config.PUBLIC_KEY_PREFIXES is KEY_PREFIXES
+    assert {"rf_live_", "rf_test_", "rf_svc_"} <= set(KEY_PREFIXES)
+    for prefix in KEY_PREFIXES:
+        key = f"{prefix}abcdefgh12345678"
+        assert "abcdefgh1234" not in redact(f"echoed: {key}, glued: sku_{key}")
+        assert config.mask_key(key) == f"{prefix}…5678"

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support import product_photo
 
 from runflow_api.cache import ResultCache, cache_key
 from runflow_api.journal import RunJournal
@@ -192,6 +193,50 @@ def test_wrongly_typed_journal_entry_is_absent_with_one_warning(tmp_path, caplog
     assert (tmp_path / "k1.json.malformed").exists()
     journal.record_intent("k1", "svc", {"input": {}})  # and the input is usable again
     assert journal.find("k1") is not None
+
+
+@pytest.mark.parametrize("entry", [{}, {"run_id": "run-7"}, {"cache_key": "k1", "idempotency_key": "i"}])
+def test_journal_entry_with_missing_fields_is_set_aside(tmp_path, caplog, entry):
+    """An object without the fields every entry has is malformed too, not a TypeError for the batch."""
+    (tmp_path / "k1.json").write_text(json.dumps(entry))
+    journal = RunJournal(tmp_path)
+    assert journal.find("k1") is None and journal.next_generation("k1") == 0
+    warnings = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(warnings) == 1 and "missing field" in warnings[0], warnings
+    assert ("run-7" in warnings[0]) == ("run_id" in entry), "a possibly paid run id is named"
+    assert (tmp_path / "k1.json.malformed").exists()
+
+
+def test_an_empty_journal_object_does_not_stop_a_batch(emu, client_for, tmp_path, caplog):
+    client = client_for(emu)
+    client.isolate(product_photo(1))
+    [entry_path] = (tmp_path / "data" / "journal").glob("*.json")
+    entry_path.write_text("{}")
+    outcomes = client.isolate_many([product_photo(1), product_photo(2)], force_rerun=True)
+    assert [type(o).__name__ for o in outcomes] == ["IsolationResult", "IsolationResult"], outcomes
+    assert emu.stats["creates"] == 3
+    assert entry_path.with_name(entry_path.name + ".malformed").read_text() == "{}"
+    assert caplog.text.count("is malformed") == 1
+
+
+def test_empty_objects_in_every_local_store_are_survived(emu, client_for, tmp_path, caplog):
+    """`{}` where each store keeps a JSON object (cache metadata, a ledger line, learned durations, a
+    journal entry): nothing paid is paid again, and the next batch runs."""
+    client = client_for(emu)
+    first = client.isolate(product_photo(1))
+    assert client.cache is not None
+    client.cache.put(first.cache_key, client.cache.get(first.cache_key).image_bytes, {})
+    data = tmp_path / "data"
+    with open(data / "ledger.jsonl", "a", encoding="utf-8") as ledger:
+        ledger.write("{}\n")
+    (data / "durations.json").write_text(json.dumps({"format": "runflow-durations-v1", "entries": {"x": {}}}))
+    [entry_path] = (data / "journal").glob("*.json")
+    entry_path.write_text("{}")
+    again = client_for(emu)
+    outcomes = again.isolate_many([product_photo(1), product_photo(2)])
+    assert [type(o).__name__ for o in outcomes] == ["IsolationResult", "IsolationResult"], outcomes
+    assert outcomes[0].cached and emu.stats["creates"] == 2, "the paid image is served, the new one made"
+    assert again.ledger.totals().all_runs == 2
 
 
 def test_ledger_dedupes_and_totals_by_service(tmp_path):

@@ -28,14 +28,16 @@ from .store import SharedStore
 log = logging.getLogger("runflow_api")
 
 _WAIT_TICK_S = 0.1
-# Take the claim when it is free, or when the key holds something without an expiry, which no claimer of
-# ours ever writes (foreign or hand-made data would otherwise block the input for ever): 1 taken,
-# 2 taken over such a key, 0 held by another machine.
+# Take the claim when it is free, or when the key holds something no claimer of ours ever writes: a value
+# without an expiry, or with more time left than a claim's whole lifetime (ARGV[2]); foreign or hand-made
+# data would otherwise block the input for ever, or for hours. 1 taken, 2 taken over such a key, 0 held
+# by another machine.
 _TAKE = """
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl >= 0 then return 0 end
+local foreign = ttl == -1 or ttl > tonumber(ARGV[2])
+if ttl >= 0 and not foreign then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if ttl == -1 then return 2 end
+if foreign then return 2 end
 return 1
 """
 # Compare-and-act scripts: only the token's owner may extend or drop a claim, never a later owner's.
@@ -121,7 +123,8 @@ class FleetClaims:
                 return waited  # the store is down or refused: the local claim alone holds (it has warned)
             if taken:
                 if int(taken) == 2:
-                    self.store.warn_foreign(key, "a value without an expiry, which no claim has; taken over")
+                    self.store.warn_foreign(key, "a value without an expiry, or with more time left than any "
+                                                 "claim has; taken over")
                 self._renewer.add(key, token)
                 return waited
             if not waited:

@@ -118,10 +118,17 @@ class SharedStore:
         self._refusals: tuple[type[BaseException], ...] = (redis.ResponseError,)
         # No retries inside redis-py: a failed call marks the store down at once and the background probe
         # reconnects, so a dead or black-holed Redis costs one timeout, not one per retry per call.
-        self.redis = redis.Redis.from_url(
-            self.url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
-        )
+        try:
+            self.redis = redis.Redis.from_url(
+                self.url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
+            )
+        except (ValueError, TypeError) as exc:  # an option in the URL's query that redis-py cannot read
+            problem = redact(str(exc), [urlsplit(self.url).password])
+            raise InputRejected(
+                f"The shared store {self.display!r} has an option that cannot be used ({problem}). Fix or remove "
+                "it in RUNFLOW_SHARED_STORE: timeouts are seconds (?socket_timeout=5), the database a number."
+            ) from exc
         self._lock = threading.Lock()
         self._up = True
         self._problem = ""
