@@ -414,20 +414,25 @@ def _download(engine: Engine, run: Run, should_cancel: CancelCheck) -> tuple[lis
     raise AssertionError("unreachable: the loop either returns or raises")
 
 
-def run_job(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck) -> IsolationResult:
+def run_job(
+    engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck, wait: bool = True, recheck: bool = False
+) -> IsolationResult:
     """Produce the result for one job that missed the cache, resuming a journaled run when there is one.
 
     The input's claim is held from before staging until the result is stored, so another process (or
-    client) asking for the same input waits here and then takes the stored result: one run, one bill."""
+    client) asking for the same input waits here and then takes the stored result: one run, one bill.
+    With `wait=False` an input held by another raises `ClaimHeld` instead of waiting. `recheck` looks in
+    the cache again once the claim is ours even if nobody held it just now: another holder may have stored
+    the result and let go between the caller's look-up and this claim."""
     holders: list[str] = []
 
     def on_wait(who: str) -> None:
         holders.append(who)
         emit("waiting", detail=who)
 
-    with engine.claims.hold(job.cache_key, should_cancel=should_cancel, on_wait=on_wait) as waited:
+    with engine.claims.hold(job.cache_key, should_cancel=should_cancel, on_wait=on_wait, wait=wait) as waited:
         # After waiting, the other holder's result is fresh even for a forced re-run: it started after us.
-        stored = lookup_cached(engine, job) if waited else None
+        stored = lookup_cached(engine, job) if waited or recheck else None
         if stored is not None:
             return replace(stored, waited_for=holders[-1] if holders else None)
         return _produce(engine, job, emit=emit, should_cancel=should_cancel)
