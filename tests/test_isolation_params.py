@@ -12,7 +12,7 @@ from support import product_photo
 from runflow_api import InputRejected
 from runflow_api.cli import build_parser
 from runflow_api.emulator.validation import INPUT_FIELDS, check_run_create
-from runflow_api.product_isolation import IsolationParams, option_field, option_names
+from runflow_api.product_isolation import IsolationParams, option_field, option_names, sent_fields
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,13 @@ def test_an_unknown_option_is_refused_before_anything_is_spent(emu, client_for):
 def test_the_cli_has_one_flag_per_option():
     parser = build_parser()
     args = parser.parse_args(["isolate", "in", "--out", "out", "--lossless", "--resolution", "4K"])
-    assert {name: getattr(args, name) for name in option_names()} == {
-        "aspect_ratio": "auto", "resolution": "4K", "prompt": None, "lossless": True}
+    given = {name: getattr(args, name) for name in option_names()}  # every option has its flag
+    assert given == {**given, "aspect_ratio": "auto", "resolution": "4K", "prompt": None, "lossless": True}
 
 
 def test_the_emulator_accepts_exactly_the_sent_options():
-    assert INPUT_FIELDS == ("image_url", "aspect_ratio", "resolution", "prompt")
+    assert ("image_url", *(item.name for item, _ in sent_fields())) == INPUT_FIELDS
+    assert {"aspect_ratio", "resolution", "prompt"} <= set(INPUT_FIELDS) and "lossless" not in INPUT_FIELDS
     body = {"input": {"image_url": "http://127.0.0.1:1/a.png", "aspect_ratio": "1:1", "resolution": "2K",
                       "lossless": True}}
     errors = check_run_create(body, "127.0.0.1:1")
