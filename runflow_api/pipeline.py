@@ -1,4 +1,5 @@
-"""The one path one image takes: cache -> journal -> stage -> create -> wait -> download -> decode -> store.
+"""The one path one image takes, from a validated input to a stored result: mapped step by step, as
+file:function, in docs/ARCHITECTURE.md ("The path of one image"), the only place it is written out.
 
 The node, the CLI, the benchmarks and the tests all come through here, so "never pay twice" is decided
 in one place: a cached result costs nothing; a run already paid for (in the journal) is collected, not
