@@ -116,7 +116,9 @@ BUILD_GRAPH = f"""
   app.canvas.ds.offset = [0, 0];
   app.graph.setDirtyCanvas(true, true);
   const value = (name) => iso.widgets.find((w) => w.name === name).value;
-  return {{ iso: iso.id, empty: empty.id, below: below.id, concurrency: value("concurrency"), spend_limit: value("spend_limit") }};
+  return {{
+    iso: iso.id, empty: empty.id, below: below.id, concurrency: value("concurrency"), spend_limit: value("spend_limit"),
+  }};
 }}
 """
 
