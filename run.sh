@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's two entry points for a fresh machine (see README "Quick start"):
-#   ./run.sh demo [args]  set up, then isolate the bundled sample photo (emulator unless RUNFLOW_API_KEY is set)
+#   ./run.sh demo [args]  set up, then isolate the bundled sample photo on the free emulator (--service runflow: paid)
 #   ./run.sh test         set up, then lint, type-check and run the whole test suite
 # Both are idempotent: the virtualenv is only (re)installed when pyproject.toml changes.
 set -euo pipefail
@@ -49,7 +49,7 @@ case "${1:-}" in
     echo "== pytest"; exec "$VENV/bin/python" -m pytest --rootdir=tests -c pyproject.toml -n 2 -q "$@"
     ;;
   *)
-    echo "usage: ./run.sh demo [--out DIR] | ./run.sh test [pytest args]" >&2
+    echo "usage: ./run.sh demo [--out DIR] [--service emulator|runflow] | ./run.sh test [pytest args]" >&2
     exit 2
     ;;
 esac

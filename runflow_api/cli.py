@@ -36,6 +36,7 @@ SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DRY_RUN_KEY = "rf_test_dry_run_sends_nothing"
 # Where the command line's default differs from the library's: a catalogue of photos of every shape.
 CLI_DEFAULTS = {"aspect_ratio": AUTO_ASPECT}
+DEMO_SERVICES = ("emulator", "runflow")
 
 
 def _dollars(text: str) -> Decimal:
@@ -95,8 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"runflow_api {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     _isolate_arguments(commands.add_parser("isolate", help="isolate the products in photos"))
-    demo = commands.add_parser("demo", help="isolate the bundled sample photo (emulator unless a key is set)")
+    demo = commands.add_parser("demo", help="isolate the bundled sample photo (on the free emulator unless "
+                               "--service runflow)")
     demo.add_argument("--out", "-o", type=Path, default=Path("out/demo"))
+    demo.add_argument("--service", choices=DEMO_SERVICES, default="emulator",
+                      help="emulator (default): free and offline; runflow: the paid service with your key ($0.27)")
     commands.add_parser("spend", help="show what the ledger says was spent")
     return parser
 
@@ -310,8 +314,10 @@ def run_demo(args: argparse.Namespace) -> int:
     if not sample.is_file():
         print(f"The bundled sample {sample} is missing; run examples/make_samples.py.", file=sys.stderr)
         return EXIT_REFUSED
-    emulator = config.key_source() is None
-    mode = "the bundled emulator (free, offline)" if emulator else "Runflow (your key; $0.27)"
+    # Never the paid service by default: a key saved once in ComfyUI must not make the demo spend.
+    emulator = args.service == "emulator"
+    mode = ("the bundled emulator (free, offline; --service runflow uses your key, $0.27)" if emulator
+            else f"Runflow at {config.resolve_base_url(None)} (your key; ${PRICE_PER_IMAGE})")
     print(f"Isolating {sample.name} on {mode}...", file=sys.stderr)
     with _client(args, emulator) as client:
         result = client.isolate(sample, aspect_ratio="auto", resolution="2K")
@@ -322,6 +328,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"run {result.run_id}: {result.image.size[0]}x{result.image.size[1]} {result.aspect_ratio}, "
           f"{'cached' if result.cached else f'{result.elapsed_s:.1f} s'}")
     print(f"Wrote {out.resolve()} (transparent) and {white.resolve()} (on white).")
+    paid = "cached: nothing was paid" if result.cached else f"paid ${result.cost or PRICE_PER_IMAGE}"
+    print("Service: the bundled emulator, nothing was paid." if emulator else f"Service: Runflow, {paid}.")
     return EXIT_OK
 
 
