@@ -33,7 +33,7 @@ BATCH = [PHOTOS[0], PHOTOS[1], PHOTOS[2], PHOTOS[0], PHOTOS[3]]  # index 3 repea
 
 
 def _key(client: Any, image: Any) -> str:
-    return str(client._job(image, IsolationParams("1:1", "2K", None), 0, False).cache_key)
+    return str(client._job(image, IsolationParams("1:1", "2K"), 0).cache_key)
 
 
 class _Batch:
