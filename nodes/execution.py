@@ -25,6 +25,7 @@ from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
 from ..runflow_api.results import Charges, ImageURL, IsolationResult
 from .feedback import Feedback, dollars
+from .preview import LatestPreview
 from .spec import NodeResult
 from .tensors import assemble_outputs, tensor_to_arrays
 
@@ -168,7 +169,7 @@ def _isolate(
     create_metadata = runs_metadata(metadata, node_id=unique_id)
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
         emulator = client.service_id == service.EMULATOR_SERVICE_ID
-        feedback = Feedback(len(items), unique_id, emulator=emulator)
+        feedback = Feedback(len(items), unique_id, emulator=emulator, preview=LatestPreview(post.color))
         outcomes = feedback.run(
             lambda: client.isolate_many(
                 items,

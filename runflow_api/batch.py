@@ -40,7 +40,9 @@ log = logging.getLogger("runflow_api")
 ProgressCallback = Callable[[ProgressEvent], None]
 Outcome = IsolationResult | RunflowError
 Source = tuple[int, Callable[[], Job]]
-_RETRY_S = 0.15  # how often set-aside inputs are tried again, once every input has been started
+# How often set-aside inputs are tried again, once every input has been started: each try is a cache
+# look-up and a claim attempt (a lock and, in a fleet, two Redis round trips), never a reload of the photo.
+_RETRY_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ class _Reporter:
         if isinstance(outcome, IsolationResult):
             kind = "cached" if outcome.cached else "done"
             cost = None if shared or outcome.cached else outcome.cost  # a duplicate rode on another's run
-            self.send(ProgressEvent(kind, index, run_id=outcome.run_id, cost=cost, detail=_provenance(outcome)))
+            self.send(ProgressEvent(kind, index, run_id=outcome.run_id, cost=cost, detail=_provenance(outcome),
+                                    result=outcome))
         else:
             self.send(ProgressEvent("failed", index, run_id=outcome.run_id, detail=outcome.message))
 
@@ -172,10 +175,9 @@ def _work(
         # again (a holder may have stored and let go meanwhile), and for a forced re-run only if it was
         # set aside: then the other holder's result is as fresh as the one it asked for.
         hit = None if force_rerun else lookup_cached(engine, job)
-        if hit is None and again is not None:
-            job = prepare()
         result = hit or run_job(engine, job, emit=reporter.emit_for(index), should_cancel=cancelled.is_set,
-                                wait=False, recheck=again is not None or not force_rerun)
+                                wait=False, recheck=again is not None or not force_rerun,
+                                reload=prepare if again is not None else None)
     except ClaimHeld as held:
         return _Aside(prepare, replace(job, array=None, encoded=None), own, held.who)
     except RunflowError as exc:

@@ -407,7 +407,8 @@ def _download(engine: Engine, run: Run, should_cancel: CancelCheck) -> tuple[lis
 
 
 def run_job(
-    engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck, wait: bool = True, recheck: bool = False
+    engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck, wait: bool = True, recheck: bool = False,
+    reload: Callable[[], Job] | None = None,
 ) -> IsolationResult:
     """Produce the result for one job that missed the cache, resuming a journaled run when there is one.
 
@@ -415,7 +416,8 @@ def run_job(
     client) asking for the same input waits here and then takes the stored result: one run, one bill.
     With `wait=False` an input held by another raises `ClaimHeld` instead of waiting. `recheck` looks in
     the cache again once the claim is ours even if nobody held it just now: another holder may have stored
-    the result and let go between the caller's look-up and this claim."""
+    the result and let go between the caller's look-up and this claim. `reload` gives the job with its
+    pixels when `job` was kept without them; it is called only when this caller is to produce the result."""
     holders: list[str] = []
 
     def on_wait(who: str) -> None:
@@ -427,7 +429,7 @@ def run_job(
         stored = lookup_cached(engine, job) if waited or recheck else None
         if stored is not None:
             return replace(stored, waited_for=holders[-1] if holders else None)
-        return _produce(engine, job, emit=emit, should_cancel=should_cancel)
+        return _produce(engine, reload() if reload is not None else job, emit=emit, should_cancel=should_cancel)
 
 
 def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck) -> IsolationResult:
