@@ -7,9 +7,9 @@ The machines write to one shared --out folder (a network share in a studio), so 
 once, by the machine that produced it. Every set-up starts from an empty Redis, an empty --out and a
 fresh emulator, so nothing is cached from the last one.
 
-The clock starts when every machine has imported Python and the pack and is told to go at once: on
-separate computers those start-ups run side by side, whereas here four interpreters would share two
-cores and charge their imports to the fleet. The start-up is printed apart. A last set-up starts a second
+The clock starts when every machine has imported Python, the pack and its Redis client, and is told to
+go at once: on separate computers those start-ups run side by side, whereas here four interpreters would
+share two cores and charge their imports to the fleet. The start-up is printed apart. A last set-up starts a second
 machine halfway through a one-machine run, to show that it takes over part of the rest.
 
 Prints a table and writes benchmarks/results/fleet_machines.json.
@@ -45,9 +45,11 @@ LATENCY_S = 2.0
 PHOTOS = 32
 CONCURRENCY = 4
 ROUNDS = int(os.environ.get("FLEET_ROUNDS", "3"))
-# A machine: imports first, says "ready", runs the CLI when told "go", then prints when it ended.
+# A machine: imports first (the pack, and the Redis client it loads for RUNFLOW_SHARED_STORE), says
+# "ready", runs the CLI when told "go", then prints when it ended.
 _MACHINE = (
     "import json, sys, time\n"
+    "import redis\n"
     "from runflow_api.cli import main\n"
     "print('ready', flush=True)\n"
     "sys.stdin.readline()\n"
