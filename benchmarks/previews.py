@@ -4,9 +4,9 @@ live previews and without them, at L = 2 s.
 The node runs for real (the pack loaded as ComfyUI loads it, real torch tensors, the engine against the
 emulator in cheap mode in a process of its own). ComfyUI's progress bar is a stand-in that does with each
 preview what ComfyUI 0.3.64's server does with it, in the same process: fit it into 512 px and encode it
-as JPEG, so that work is counted. "Without" sets the preview interval to infinity (only the first and the final update
-carry a picture). Wall time is noisy on a shared machine; the CPU time the process spent is the steadier
-figure of what the previews cost. Interleaved rounds, median of 3. Prints a table and writes
+as JPEG, so that work is counted. "Without" sets the preview interval to infinity (only the first and the
+final update carry a picture). Wall time is noisy on a shared machine; the CPU time the process spent is
+the steadier figure of what the previews cost. Interleaved rounds, median of 3. Prints a table and writes
 benchmarks/results/previews.json. Run: `.venv/bin/python benchmarks/previews.py` (about 2 minutes).
 """
 
