@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..runflow_api import images, run_metadata, service
+from ..runflow_api import images, qa, run_metadata, service
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.errors import InputRejected, RunflowError
 from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
@@ -116,6 +116,7 @@ def run_info_lines(
             "width": result.image.width,
             "height": result.image.height,
             "service": service.EMULATOR_SERVICE_ID if emulator else "runflow",
+            "flags": result.flags,  # QA hints from the matte (docs/qa.md); never a failure
         }
         for index, result in enumerate(results)
     ]
@@ -199,6 +200,10 @@ def _isolate(
         "emulator": emulator,
         # What this ComfyUI has spent at this service since it started (the ledger's session).
         "session_cost": dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),
+        # Images of the output batch with QA flags, and how many carry each flag: "2 flagged (empty)".
+        "flagged": sum(1 for line in info if line["flags"]),
+        "flags": {flag: sum(flag in line["flags"] for line in info) for flag in qa.FLAGS
+                  if any(flag in line["flags"] for line in info)},
     }
     run_info = "\n".join(json.dumps(line) for line in info)
     return NodeResult((*assemble_outputs(shown, color), run_info), ui={"runflow": [summary]})

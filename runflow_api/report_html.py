@@ -56,9 +56,9 @@ def flag_skipped(rows: list[dict[str, Any]]) -> None:
 def _thumbnail(source: str, target: Path) -> tuple[int, int] | None:
     """Write a WebP thumbnail of `source` (alpha kept) to `target`; its size, or None when unreadable."""
     try:
-        with Image.open(source) as image:
-            image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at a reduced scale
-            image = ImageOps.exif_transpose(image)
+        with Image.open(source) as opened:
+            opened.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at a reduced scale
+            image = ImageOps.exif_transpose(opened)
             image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)
             has_alpha = "A" in image.getbands() or "transparency" in image.info
             image = image.convert("RGBA" if has_alpha else "RGB")
@@ -151,7 +151,7 @@ def _totals(summary: dict[str, Any]) -> str:
         f'{summary["skipped"]} from earlier runs', f'{summary["failed"]} failed',
         f'{summary["flagged"]} flagged', cost, f'{summary["seconds"]:.1f} s',
     ]
-    return " · ".join(f"<span>{part}</span>" for part in parts)
+    return "".join(f"<span>{part}</span>" for part in parts)
 
 
 def _failures(rows: list[dict[str, Any]]) -> str:
