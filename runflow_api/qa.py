@@ -6,9 +6,10 @@ lives in `Thresholds` (documented in docs/qa.md, with the cases they were picked
 
 Speed: the matte is judged on a sampled grid of at most `Thresholds.grid` pixels a side (the shape of a
 product needs no detail), and only the four border lines are read at full size (a cut at the frame can
-be a few pixels wide). That keeps a 4K matte well under 10 ms. Connected parts are counted with
-`scipy.ndimage.label` when scipy is importable (ComfyUI ships it); without it, with a run-length
-union-find over the same grid, which gives the same parts (both use 4-connectivity).
+be a few pixels wide). That keeps a 4K result at about a millisecond (benchmarks/qa_flags.py).
+Connected parts are counted with `scipy.ndimage.label` when scipy is importable (ComfyUI ships it);
+without it, with a run-length union-find over the same grid, which gives the same parts (both use
+4-connectivity) in under 10 ms.
 """
 
 from __future__ import annotations
@@ -47,16 +48,55 @@ def flags(alpha: np.ndarray, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> lis
     matte = np.asarray(alpha)
     if matte.ndim != 2 or matte.size == 0:
         raise ValueError(f"alpha must be a non-empty HxW matte, got an array of shape {matte.shape}.")
-    found: set[str] = set()
-    step = max(1, -(-max(matte.shape) // thresholds.grid))  # ceil: the grid is at most `grid` a side
-    grid = _unit(matte[::step, ::step])
+    height, width = matte.shape
+    rows, cols = _grid_size(width, height, thresholds)
+    sampled = matte[np.ix_(_centres(height, rows), _centres(width, cols))]
+    borders = (matte[0], matte[-1], matte[:, 0], matte[:, -1])
+    return _judge(_unit(sampled), [_unit(line) for line in borders], thresholds)
+
+
+def image_flags(image: Image.Image, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[str] | None:
+    """The flags of an image's alpha channel, or None when it has none (a result composited on a colour
+    has no matte left to judge). Pillow samples the grid (nearest: the same pixel centres as `flags`)
+    and crops the four border lines, so a 4K result is never copied whole."""
+    if "A" not in image.getbands():
+        return None
+    width, height = image.size
+    rows, cols = _grid_size(width, height, thresholds)
+    sampled = np.asarray(image.resize((cols, rows), Image.Resampling.NEAREST).getchannel("A"))
+    boxes = ((0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height), (width - 1, 0, width, height))
+    borders = [np.asarray(image.crop(box).getchannel("A")).ravel() for box in boxes]
+    return _judge(_unit(sampled), [_unit(line) for line in borders], thresholds)
+
+
+def file_flags(path: str | os.PathLike[str], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[str] | None:
+    """The flags of a saved result (a finished output of an earlier run), None without an alpha channel."""
+    with Image.open(path) as image:
+        return image_flags(image, thresholds)
+
+
+def _grid_size(width: int, height: int, thresholds: Thresholds) -> tuple[int, int]:
+    """(rows, columns) of the sampled grid: every `step`-th pixel, the long side at most `grid`."""
+    step = max(1, -(-max(width, height) // thresholds.grid))
+    return -(-height // step), -(-width // step)
+
+
+def _centres(size: int, samples: int) -> np.ndarray:
+    """The pixel each of `samples` equal cells of a `size`-pixel line is read at: its centre, as
+    Pillow's nearest-neighbour resize picks it."""
+    return ((np.arange(samples) + 0.5) * (size / samples)).astype(np.intp)
+
+
+def _judge(grid: np.ndarray, borders: list[np.ndarray], thresholds: Thresholds) -> list[str]:
+    """The flags from a sampled matte and the four full-size border lines, all float 0..1."""
     visible = grid > thresholds.clear_background
     if visible.mean() < thresholds.empty_below:
         return ["empty"]
+    found: set[str] = set()
     product = grid >= thresholds.product
     if product.mean() > thresholds.full_above:
         found.add("full")  # a background left in also touches the frame: `cut_off` would say nothing more
-    elif _runs_into_border(matte, thresholds):
+    elif any(float((line >= thresholds.product).mean()) > thresholds.cut_off_above for line in borders):
         found.add("cut_off")
     if product.any():
         if _sizeable_parts(product, thresholds.fragment_share) >= thresholds.fragments_from:
@@ -69,31 +109,11 @@ def flags(alpha: np.ndarray, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> lis
     return [name for name in FLAGS if name in found]
 
 
-def image_flags(image: Image.Image, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[str] | None:
-    """The flags of an image's alpha channel, or None when it has none (a result composited on a colour
-    has no matte left to judge)."""
-    if "A" not in image.getbands():
-        return None
-    return flags(np.asarray(image.getchannel("A")), thresholds)
-
-
-def file_flags(path: str | os.PathLike[str], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[str] | None:
-    """The flags of a saved result (a finished output of an earlier run), None without an alpha channel."""
-    with Image.open(path) as image:
-        return image_flags(image, thresholds)
-
-
 def _unit(values: np.ndarray) -> np.ndarray:
     """A matte sample as float32 0..1: uint8 scaled, floats clipped (NaN read as background)."""
     if values.dtype == np.uint8:
         return values.astype(np.float32) / 255.0
     return np.clip(np.nan_to_num(values.astype(np.float32), nan=0.0), 0.0, 1.0)
-
-
-def _runs_into_border(matte: np.ndarray, thresholds: Thresholds) -> bool:
-    """Whether product covers more than `cut_off_above` of any of the four full-size border lines."""
-    lines = (matte[0], matte[-1], matte[:, 0], matte[:, -1])
-    return any(float((_unit(line) >= thresholds.product).mean()) > thresholds.cut_off_above for line in lines)
 
 
 def _extent(product: np.ndarray) -> float:

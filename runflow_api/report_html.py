@@ -182,7 +182,8 @@ figcaption{display:flex;flex-wrap:wrap;gap:4px;align-items:center;margin-top:4px
 .status{border-radius:3px;padding:0 4px;background:#e4e4e7}.s-failed{background:#fecaca}
 .s-cached,.s-skipped{background:#dbeafe}.s-collected{background:#fef3c7}
 .flag{background:#f97316;color:#fff;border-radius:3px;padding:0 4px;font-weight:600}
-.facts{color:#555;width:100%}.run{font-family:monospace}.error{color:#991b1b;margin:0}
+.facts{color:#555;width:100%;overflow-wrap:anywhere}.run{font-family:monospace}
+.error,.failures li{color:#991b1b;margin:0;overflow-wrap:anywhere}
 """
 
 SCRIPT = """

@@ -171,3 +171,18 @@ def test_the_end_of_run_line_names_counts_and_the_first_files() -> None:
     many = {"tiny": [f"{n}.jpg" for n in range(5)]}
     assert qa.flagged_line(many, 5) == "5 flagged: 5 tiny (0.jpg, 1.jpg, 2.jpg, ...)"
     assert qa.flagged_line({}, 0) == ""
+
+
+@pytest.mark.parametrize("size", [(1000, 700), (2048, 1365), (517, 2000), (4096, 4096)])
+def test_a_result_image_is_judged_on_the_same_pixels_as_its_matte(size: tuple[int, int]) -> None:
+    """`image_flags` lets Pillow sample the grid (no full copy of a 4K matte); the pixels it reads are
+    the ones `flags` reads, so a result and its matte as an array always get the same flags."""
+    width, height = size
+    rng = np.random.default_rng(width)
+    matte = (rng.random((height, width)) * 255).astype(np.uint8)
+    rows, cols = qa._grid_size(width, height, LIMITS)
+    by_pillow = np.asarray(Image.fromarray(matte).resize((cols, rows), Image.Resampling.NEAREST))
+    assert np.array_equal(by_pillow, matte[np.ix_(qa._centres(height, rows), qa._centres(width, cols))])
+    rgba = Image.new("RGBA", size)
+    rgba.putalpha(Image.fromarray(matte))
+    assert qa.image_flags(rgba) == qa.flags(matte)
