@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,7 @@ from . import qa
 
 THUMB_SIDE = 256  # longest side of a thumbnail, in pixels
 THUMB_QUALITY = 70  # WebP quality: a 256 px product photo is about 5-10 KB
+THUMB_NAME = re.compile(r"\d+-(in|out)\.webp")  # "12-in.webp": row 12's photo; "12-out.webp": its result
 STATUS_LABELS = {"done": "paid", "collected": "collected", "cached": "cached", "skipped": "earlier run",
                  "failed": "failed"}
 
@@ -111,11 +113,12 @@ def _card(index: int, row: dict[str, Any], folder: str, sizes: tuple[Any, Any], 
 
 
 def _thumbnails(rows: list[dict[str, Any]], folder: Path) -> list[tuple[Any, Any]]:
-    """Both thumbnails of every row, made in parallel; a folder left by an earlier report is emptied of
-    thumbnails first, so it never shows a stale picture."""
+    """Both thumbnails of every row, made in parallel. The thumbnails an earlier report left in the folder
+    are removed first (only files named as this module names them), so it never shows a stale picture."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.webp"):
-        stale.unlink()
+        if THUMB_NAME.fullmatch(stale.name):
+            stale.unlink()
     jobs = []
     for index, row in enumerate(rows):
         jobs.append((row["input"], folder / f"{index}-in.webp"))

@@ -9,6 +9,7 @@ Screenshots go to the test's temporary folder, or to the folder named by RUNFLOW
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 from pathlib import Path
@@ -19,7 +20,9 @@ import pytest
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
+from runflow_api import qa
 from runflow_api.cli import main
+from runflow_api.emulator import model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -76,6 +79,18 @@ def test_the_json_report_and_the_summary_carry_the_flags(isolating: Any, photos:
     assert {row["name"]: row["flags"] for row in rows} == flags, "earlier results are judged from their files"
 
 
+def test_the_emulator_returns_an_empty_matte_for_a_blank_photo_and_six_parts_for_six_objects() -> None:
+    blank = Image.fromarray(np.full((300, 400, 3), PLAIN, dtype=np.uint8))
+    mattes = []
+    for photo in (blank, Image.fromarray(six_objects())):
+        encoded = io.BytesIO()
+        photo.save(encoded, format="PNG")
+        with Image.open(io.BytesIO(model.isolate(encoded.getvalue(), (1024, 1024)))) as result:
+            mattes.append(np.asarray(result.getchannel("A")))
+    assert mattes[0].max() == 0
+    assert len(qa.part_areas(mattes[1] >= 128)) == 6
+
+
 def test_the_html_report_covers_the_catalogue_with_small_thumbnails(isolating: Any, photos: Path,
                                                                     tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -90,6 +105,12 @@ def test_the_html_report_covers_the_catalogue_with_small_thumbnails(isolating: A
     assert 'data-flags="empty"' in text and 'data-flags="fragments"' in text
     assert "broken.jpg" in text and "failed" in text
     assert "http://" not in text and "https://" not in text, "nothing fetched: it opens from disk"
+    keep = tmp_path / "sheet-thumbs" / "mine.webp"
+    keep.write_bytes(b"a user's own file")
+    (tmp_path / "sheet-thumbs" / "99-out.webp").write_bytes(b"left by an earlier, longer report")
+    assert isolate(photos, out, page) == 1
+    assert keep.read_bytes() == b"a user's own file", "only the report's own thumbnails are replaced"
+    keep.unlink()
     thumbs = sorted((tmp_path / "sheet-thumbs").iterdir())
     assert len(thumbs) == 10, "both thumbnails of the five readable inputs"
     for thumb in thumbs:
