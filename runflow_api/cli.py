@@ -278,7 +278,7 @@ def _print_summary(summary: Summary, seconds: float, client: RunflowClient, emul
         file=sys.stderr,
     )
     if summary.flagged_inputs:
-        print(qa.flagged_line(summary.flagged, summary.flagged_inputs) + " (see docs/qa.md)", file=sys.stderr)
+        print(qa.flagged_line(summary.flagged, summary.flagged_inputs), file=sys.stderr)
     if client.fleet is not None:
         print(fleet_line(client, shared=summary.shared, waited=summary.waited_for_machine), file=sys.stderr)
 

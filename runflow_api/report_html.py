@@ -5,6 +5,7 @@ obtained (paid, cached, collected, an earlier run) and its QA flags; failures wi
 and filters at the top. Plain HTML, inline CSS and a little inline JavaScript, nothing fetched: it opens
 by double-click from disk (`file://`). Thumbnails (at most 256 px, WebP) go in a folder beside the report
 (`x-thumbs/`) and load lazily, so the page itself stays small and paints at once with thousands of cards.
+`flag_skipped` serves both report formats: the inputs an earlier run finished are judged from their files.
 """
 
 from __future__ import annotations
