@@ -99,21 +99,19 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
 
 def listens_beyond_loopback(listen: object) -> bool:
     """True when ComfyUI's `--listen` value (one address or a comma-separated list, IPv6 with or without
-    brackets) names anything but loopback: `0.0.0.0`, `::`, a LAN or public address, a host name.
+    brackets) holds an address that is not loopback: `0.0.0.0`, `::`, a LAN or public address.
 
     Such a server was exposed on purpose and is reached by names nobody can list in advance (a cloud GPU
-    provider's proxy name, a LAN name). Anything unreadable (no value, not text, an empty list) counts
-    as loopback only, so a surprise keeps the stricter rule."""
+    provider's proxy name, a LAN name). Anything else counts as loopback only, so a surprise keeps the
+    stricter rule: no value, not text, an empty list, and a host name, which is not resolved here (Debian
+    maps the machine's own name to 127.0.1.1); RUNFLOW_ALLOWED_HOSTS takes the names it is reached by."""
     if not isinstance(listen, str):
         return False
     for entry in listen.split(","):
-        address = entry.strip().strip("[]").lower().rstrip(".")
-        if not address or address == "localhost" or address.endswith(".localhost"):
-            continue
         try:
-            ip = ipaddress.ip_address(address)
+            ip = ipaddress.ip_address(entry.strip().strip("[]"))
         except ValueError:
-            return True  # a host name other than localhost: it resolves to an address others can reach
+            continue
         mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
         if not (mapped or ip).is_loopback:
             return True

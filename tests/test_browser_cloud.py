@@ -51,8 +51,8 @@ EVERY_INTERFACE = ("--listen", "0.0.0.0")
 QUICK_DNS_FAILURE = {"RES_OPTIONS": "timeout:1 attempts:1"}
 
 
-def open_by_proxy_name(playwright: Any, comfy: ComfyUI) -> tuple[Any, Any]:
-    """Chromium resolving PROXY_NAME to this machine, and a page on ComfyUI's start page under that name."""
+def browser_resolving_the_proxy_name(playwright: Any) -> tuple[Any, Any]:
+    """Chromium resolving PROXY_NAME to this machine (nothing else does), and a page in it."""
     browser = playwright.chromium.launch(
         executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {PROXY_NAME} 127.0.0.1"]
     )
@@ -64,7 +64,12 @@ def open_by_proxy_name(playwright: Any, comfy: ComfyUI) -> tuple[Any, Any]:
 def record_pack_requests(page: Any) -> list[tuple[str, int]]:
     """(url, status) of every answer from the pack's routes, to see which host they went to and how they ended."""
     answers: list[tuple[str, int]] = []
-    page.on("response", lambda r: answers.append((r.url, r.status)) if "/runflow/" in r.url else None)
+
+    def on_response(response: Any) -> None:
+        if "/runflow/" in response.url:
+            answers.append((response.url, response.status))
+
+    page.on("response", on_response)
     return answers
 
 
@@ -109,7 +114,7 @@ def test_the_whole_panel_and_a_run_through_a_proxy_name(tmp_path: Path) -> None:
     with ComfyUI(env=env, base_dir=base, extra_args=EVERY_INTERFACE) as comfy:
         prepare(comfy, nodes2=False)
         with sync_playwright() as playwright:
-            browser, page = open_by_proxy_name(playwright, comfy)
+            browser, page = browser_resolving_the_proxy_name(playwright)
             try:
                 problems = watch_page(page)
                 answers = record_pack_requests(page)
@@ -133,7 +138,7 @@ def test_a_loopback_only_comfyui_refuses_the_same_name_as_dns_rebinding(tmp_path
     with ComfyUI(env={**comfy_env(base), **QUICK_DNS_FAILURE}, base_dir=base) as comfy:
         prepare(comfy, nodes2=False)
         with sync_playwright() as playwright:
-            browser, page = open_by_proxy_name(playwright, comfy)
+            browser, page = browser_resolving_the_proxy_name(playwright)
             try:
                 answers = record_pack_requests(page)
                 load(page, comfy)

@@ -336,8 +336,9 @@ def test_host_rule(
         ("127.0.0.1,192.168.1.20", True),
         ("10.0.0.5", True),
         ("2001:db8::7", True),
-        ("gpu-box.lan", True),
-        # Unreadable: keep the loopback rule.
+        # Unreadable, or a name (not resolved here): keep the loopback rule.
+        ("gpu-box.lan", False),
+        ("0.0.0.0.", False),
         (None, False),
         ("", False),
         (" , ", False),
