@@ -31,6 +31,7 @@ from test_browser import (
     Shots,
     _skip_reason,
     comfy_env,
+    frontend_args,
     node_flow,
     open_runflow_settings,
     prepare,
@@ -106,12 +107,13 @@ def panel_by_proxy_name(page: Any, comfy: ComfyUI) -> None:
     dialog.wait_for(state="hidden")
 
 
-def test_the_whole_panel_and_a_run_through_a_proxy_name(tmp_path: Path) -> None:
+@pytest.mark.parametrize("frontend", ["bundled", "current"])
+def test_the_whole_panel_and_a_run_through_a_proxy_name(tmp_path: Path, frontend: str) -> None:
     from playwright.sync_api import sync_playwright
 
     base = tmp_path / "comfy"
     env = {**comfy_env(base), **QUICK_DNS_FAILURE}
-    with ComfyUI(env=env, base_dir=base, extra_args=EVERY_INTERFACE) as comfy:
+    with ComfyUI(env=env, base_dir=base, extra_args=(*EVERY_INTERFACE, *frontend_args(frontend))) as comfy:
         prepare(comfy, nodes2=False)
         with sync_playwright() as playwright:
             browser, page = browser_resolving_the_proxy_name(playwright)
@@ -120,7 +122,7 @@ def test_the_whole_panel_and_a_run_through_a_proxy_name(tmp_path: Path) -> None:
                 answers = record_pack_requests(page)
                 load(page, comfy)
                 panel_by_proxy_name(page, comfy)
-                node_flow(page, comfy, Shots(tmp_path, "proxy-name", False), nodes2=False)
+                node_flow(page, comfy, Shots(tmp_path, f"{frontend}-proxy-name", False), nodes2=False)
                 open_runflow_settings(page)  # the ledger now holds the emulator run
                 assert "All time: 1 paid runs" in spend_line(page), spend_line(page)
             finally:
