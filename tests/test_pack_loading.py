@@ -147,7 +147,7 @@ def test_combos_equal_the_engine_tables(pack: ModuleType) -> None:
 
 
 def test_the_appended_inputs_default_to_todays_behaviour(pack: ModuleType) -> None:
-    outputs_choices = pack.runflow_api.results.OUTPUT_MODES
+    outputs_choices = pack.runflow_api.result_types.OUTPUT_MODES
     for node_id in ISOLATION_NODES:
         inputs = _inputs(pack.NODE_CLASS_MAPPINGS[node_id])
         assert inputs["metadata"] == ("STRING", inputs["metadata"][1])
