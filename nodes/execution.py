@@ -23,7 +23,7 @@ from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_met
 from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
 from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
-from ..runflow_api.results import Charges, ImageURL, IsolationResult
+from ..runflow_api.result_types import Charges, ImageURL, IsolationResult
 from .feedback import Feedback, dollars
 from .spec import NodeResult
 from .tensors import assemble_outputs, tensor_to_arrays

@@ -27,7 +27,7 @@ from .ledger import Ledger
 from .post_processing import PostProcessing
 from .product_isolation import AUTO_ASPECT, PRICE_PER_IMAGE, option_fields, option_names
 from .progress import ProgressTally
-from .results import BatchPlan, Charges, IsolationResult
+from .result_types import BatchPlan, Charges, IsolationResult
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"

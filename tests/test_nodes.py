@@ -41,7 +41,7 @@ def _engine(module: str) -> Any:
 config, errors, service = _engine("config"), _engine("errors"), _engine("service")
 Emulator, Faults = _engine("emulator").Emulator, _engine("emulator").Faults
 RunflowClient = _engine("client").RunflowClient
-IsolationResult = _engine("results").IsolationResult
+IsolationResult = _engine("result_types").IsolationResult
 
 KEY = "rf_live_emulator_nodes_tests"
 BACKGROUND = (232, 232, 232)
