@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from runflow_api import qa
-from runflow_api.results import IsolationResult
+from runflow_api.result_types import IsolationResult
 
 LIMITS = qa.DEFAULT_THRESHOLDS
 SIDE = 200  # below the sampling grid: every pixel is judged, so the edges below are exact
