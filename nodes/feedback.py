@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..runflow_api.errors import RunflowCancelled
 from ..runflow_api.progress import ProgressTally, TallySnapshot
-from ..runflow_api.results import ProgressEvent
+from ..runflow_api.result_types import ProgressEvent
 from .asynchronous import abandoned
 from .preview import PREVIEW_SIZE, LatestPreview
 

@@ -33,7 +33,7 @@ from .claims import ClaimHeld
 from .errors import RunflowCancelled, RunflowError
 from .http import CANCEL_TICK_S, CancelCheck
 from .pipeline import Engine, Job, lookup_cached, run_job
-from .results import IsolationResult, ProgressEvent
+from .result_types import IsolationResult, ProgressEvent
 
 log = logging.getLogger("runflow_api")
 

@@ -26,7 +26,7 @@ from runflow_api import RunflowCancelled
 from runflow_api.claims import LocalClaims
 from runflow_api.fleet import SharedStore
 from runflow_api.product_isolation import IsolationParams
-from runflow_api.results import ProgressEvent
+from runflow_api.result_types import ProgressEvent
 
 PHOTOS = [product_photo(seed) for seed in (50, 51, 52, 53)]
 BATCH = [PHOTOS[0], PHOTOS[1], PHOTOS[2], PHOTOS[0], PHOTOS[3]]  # index 3 repeats index 0

@@ -31,8 +31,8 @@ from test_nodes import (  # noqa: F401 - fixtures, used by name
 )
 
 preview = PACK.nodes.preview
-ProgressEvent = PACK.runflow_api.results.ProgressEvent
-IsolationResult = PACK.runflow_api.results.IsolationResult
+ProgressEvent = PACK.runflow_api.result_types.ProgressEvent
+IsolationResult = PACK.runflow_api.result_types.IsolationResult
 
 
 class RecordingBar:
