@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import torch
+from PIL import Image
 
 from ..runflow_api import images, run_metadata, service
 from ..runflow_api.client import RunflowClient
@@ -22,9 +23,10 @@ from ..runflow_api.errors import InputRejected, RunflowError
 from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
 from ..runflow_api.redact import strip_userinfo
 from ..runflow_api.results import Charges, ImageURL, IsolationResult
+from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
 from .spec import NodeResult
-from .tensors import assemble_outputs, tensor_to_arrays
+from .tensors import TENSOR_SLOTS, assemble_outputs, tensor_to_arrays
 
 TRANSPARENT = "transparent"
 
@@ -43,9 +45,16 @@ def client_factory(**options: Any) -> RunflowClient:
 
 def isolation_fingerprint(cls: type, force_rerun: bool = False, **_: Any) -> Any:
     """ComfyUI re-executes a node only when this value changes: always with force_rerun (NaN never
-    equals itself), and when the service mode changes, so emulator results never stand in for real
-    ones."""
-    return float("nan") if force_rerun else service.current_mode()
+    equals itself), when the service mode changes, so emulator results never stand in for real ones,
+    and when other image/mask/rgba outputs get connected, so a cached stand-in for an output that was
+    not built never reaches a node connected since (`linked_outputs`)."""
+    if force_rerun:
+        return float("nan")
+    prompt_id, node_id = executing_ids()
+    linked = linked_outputs.linked_slots(linked_outputs.running_prompt(prompt_id), node_id)
+    if linked is None:
+        return service.current_mode()
+    return f"{service.current_mode()} outputs {sorted(linked & TENSOR_SLOTS)}"
 
 
 def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str | None = "") -> bool | str:
@@ -163,10 +172,39 @@ def _isolate(
     metadata: str,
     outputs: str,
     unique_id: str | None,
+    graph: Any,
 ) -> NodeResult:
     color = images.parse_color(background)
-    limit = spend_limit if spend_limit > 0 else None
     create_metadata = runs_metadata(metadata, node_id=unique_id)
+    build = linked_outputs.slots_to_build(graph, unique_id, executing_ids()[0])
+    memory_budget.check(
+        items, aspect_ratio=aspect_ratio, resolution=resolution, build=build, several=outputs != OUTPUTS_DEFAULT
+    )
+    pictures, run_info, summary = _run(
+        items, aspect_ratio=aspect_ratio, resolution=resolution, prompt=prompt, force_rerun=force_rerun,
+        spend_limit=spend_limit, concurrency=concurrency, metadata=create_metadata, outputs=outputs,
+        unique_id=unique_id,
+    )  # fmt: skip
+    # `pictures` holds the only references to the decoded results left: each is freed once converted.
+    return NodeResult((*assemble_outputs(pictures, color, build), run_info), ui={"runflow": [summary]})
+
+
+def _run(
+    items: list[Any],
+    *,
+    aspect_ratio: str,
+    resolution: str,
+    prompt: str,
+    force_rerun: bool,
+    spend_limit: float,
+    concurrency: int,
+    metadata: dict[str, str],
+    outputs: str,
+    unique_id: str | None,
+) -> tuple[list[Image.Image | None], str, dict[str, Any]]:
+    """The runs of one execution: (the decoded image of each output item, run_info, the ui summary).
+    The results themselves end here, so nothing but the returned list keeps their images alive."""
+    limit = spend_limit if spend_limit > 0 else None
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
         emulator = client.service_id == service.EMULATOR_SERVICE_ID
         feedback = Feedback(len(items), unique_id, emulator=emulator)
@@ -179,7 +217,7 @@ def _isolate(
                 force_rerun=force_rerun,
                 on_progress=feedback.on_progress,
                 should_cancel=feedback.should_cancel,
-                metadata=create_metadata,
+                metadata=metadata,
                 outputs=outputs,
             )
         )
@@ -200,18 +238,20 @@ def _isolate(
         # What this ComfyUI has spent at this service since it started (the ledger's session).
         "session_cost": dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),
     }
-    run_info = "\n".join(json.dumps(line) for line in info)
-    return NodeResult((*assemble_outputs(shown, color), run_info), ui={"runflow": [summary]})
+    pictures: list[Image.Image | None] = [result.image for result in shown]
+    return pictures, "\n".join(json.dumps(line) for line in info), summary
 
 
-def isolate_images(image: torch.Tensor, *, unique_id: str | None = None, **options: Any) -> NodeResult:
+def isolate_images(
+    image: torch.Tensor, *, unique_id: str | None = None, graph: Any = None, **options: Any
+) -> NodeResult:
     """Runflow Product Isolation: one run per image of the IMAGE batch."""
-    return _isolate(tensor_to_arrays(image), unique_id=unique_id, **options)
+    return _isolate(tensor_to_arrays(image), unique_id=unique_id, graph=graph, **options)
 
 
-def isolate_urls(image_urls: str, *, unique_id: str | None = None, **options: Any) -> NodeResult:
+def isolate_urls(image_urls: str, *, unique_id: str | None = None, graph: Any = None, **options: Any) -> NodeResult:
     """Runflow Product Isolation (URL): one run per line of `image_urls`."""
-    return _isolate(parse_urls(image_urls), unique_id=unique_id, **options)
+    return _isolate(parse_urls(image_urls), unique_id=unique_id, graph=graph, **options)
 
 
 def stage_images(image: torch.Tensor, lossless: bool, *, unique_id: str | None = None) -> NodeResult:

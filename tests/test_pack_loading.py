@@ -72,7 +72,9 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     cls = pack.NODE_CLASS_MAPPINGS[node_id]
     spec = cls.INPUT_TYPES()
     assert set(spec) <= {"required", "optional", "hidden"}
-    assert spec.get("hidden") == {"unique_id": "UNIQUE_ID"}
+    # The prompt is `graph` in a classic node: a hidden `prompt` would overwrite the `prompt` widget's value.
+    hidden = {"unique_id": "UNIQUE_ID", "graph": "PROMPT"} if node_id in ISOLATION_NODES else {"unique_id": "UNIQUE_ID"}
+    assert spec.get("hidden") == hidden
     count = len(cls.RETURN_TYPES)
     assert count > 0 and len(cls.RETURN_NAMES) == count and len(cls.OUTPUT_TOOLTIPS) == count
     assert all(isinstance(tip, str) and len(tip) > 20 for tip in cls.OUTPUT_TOOLTIPS)
@@ -89,10 +91,10 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     # What runs the node takes exactly the declared inputs (the declaration fills the defaults).
     node = cls.NODE
     inputs = node.bind((), {spec.name: spec.default for spec in node.inputs if not spec.optional})
-    inspect.signature(node.run).bind(**inputs, unique_id="1")
+    inspect.signature(node.run).bind(**inputs, **dict.fromkeys(node.hidden_inputs.values()))
     if node_id in ISOLATION_NODES:
         run = inspect.signature(pack.nodes.execution._isolate).parameters
-        assert [*run] == ["items", *[spec.name for spec in node.inputs[1:]], "unique_id"]
+        assert [*run] == ["items", *[spec.name for spec in node.inputs[1:]], "unique_id", "graph"]
 
 
 @pytest.mark.parametrize("node_id", ISOLATION_NODES)
