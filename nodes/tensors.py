@@ -111,9 +111,11 @@ def _convert(pixels: np.ndarray, windows: dict[int, np.ndarray], color: tuple[in
     of its 8-bit source (the composite rounded to 8 bits first, as the model's RGB is)."""
     rgb = pixels[..., :3]
     alpha = pixels[..., 3] if pixels.shape[2] == 4 else None
-    if RGBA_SLOT in windows:
+    if RGBA_SLOT in windows and alpha is not None:
+        _to_unit(pixels, out=windows[RGBA_SLOT])  # one pass over all four channels
+    elif RGBA_SLOT in windows:
         _to_unit(rgb, out=windows[RGBA_SLOT][..., :3])
-        _alpha_to_unit(alpha, out=windows[RGBA_SLOT][..., 3])
+        windows[RGBA_SLOT][..., 3] = 1.0
     if MASK_SLOT in windows:
         _alpha_to_unit(alpha, out=windows[MASK_SLOT])
     if IMAGE_SLOT in windows:
