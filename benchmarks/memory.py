@@ -63,8 +63,8 @@ def photos_chain() -> dict[str, Any]:
 
 
 def _preview(graph: dict[str, Any], node_id: str, image: list[Any]) -> None:
-    graph[node_id] = {"class_type": "ImageScale", "inputs": {"image": image, "upscale_method": "nearest-exact",
-                                                            "width": 256, "height": 256, "crop": "disabled"}}  # fmt: skip
+    scale = {"image": image, "upscale_method": "nearest-exact", "width": 256, "height": 256, "crop": "disabled"}
+    graph[node_id] = {"class_type": "ImageScale", "inputs": scale}
     graph[f"{node_id}9"] = {"class_type": "PreviewImage", "inputs": {"images": [node_id, 0]}}
 
 
