@@ -26,7 +26,7 @@ from ..runflow_api.results import Charges, ImageURL, IsolationResult
 from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
 from .spec import NodeResult
-from .tensors import TENSOR_SLOTS, assemble_outputs, tensor_to_arrays
+from .tensors import SLOT_NAMES, TENSOR_SLOTS, assemble_outputs, tensor_to_arrays
 
 TRANSPARENT = "transparent"
 
@@ -185,6 +185,8 @@ def _isolate(
         spend_limit=spend_limit, concurrency=concurrency, metadata=create_metadata, outputs=outputs,
         unique_id=unique_id,
     )  # fmt: skip
+    # Which outputs hold the batch; the others are 1x1 stand-ins (nothing is connected to them).
+    summary["outputs_built"] = [name for slot, name in SLOT_NAMES.items() if build is None or slot in build]
     # `pictures` holds the only references to the decoded results left: each is freed once converted.
     return NodeResult((*assemble_outputs(pictures, color, build), run_info), ui={"runflow": [summary]})
 

@@ -23,11 +23,10 @@ import numpy as np
 
 from ..runflow_api.errors import InputRejected
 from ..runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, canvas_size, nearest_aspect_ratio
-from .tensors import CHANNELS, IMAGE_SLOT, MASK_SLOT, RGBA_SLOT, TENSOR_SLOTS
+from .tensors import CHANNELS, SLOT_NAMES, TENSOR_SLOTS
 
 AVAILABLE_ENV = "RUNFLOW_MEMORY_AVAILABLE_MB"
 MIB = 1024 * 1024
-_SLOT_NAMES = {IMAGE_SLOT: "image", MASK_SLOT: "mask", RGBA_SLOT: "rgba"}
 
 
 def canvases(items: Sequence[Any], aspect_ratio: str, resolution: str) -> tuple[list[tuple[int, int]], bool]:
@@ -97,7 +96,7 @@ def check(
     if available is None or needed <= available:
         return
     slots = sorted(TENSOR_SLOTS if build is None else TENSOR_SLOTS & build)
-    names = ", ".join(_SLOT_NAMES[slot] for slot in slots)
+    names = ", ".join(SLOT_NAMES[slot] for slot in slots)
     per_image = needed // len(sizes)
     fits = available // per_image
     width, height = max(w for w, _ in sizes), max(h for _, h in sizes)

@@ -39,6 +39,7 @@ def tensor_to_arrays(image: torch.Tensor) -> list[np.ndarray]:
 # The isolation nodes' tensor outputs, by slot: (image RGB, mask, rgba). Slot 3 (run_info) is text.
 IMAGE_SLOT, MASK_SLOT, RGBA_SLOT = 0, 1, 2
 TENSOR_SLOTS = frozenset({IMAGE_SLOT, MASK_SLOT, RGBA_SLOT})
+SLOT_NAMES = {IMAGE_SLOT: "image", MASK_SLOT: "mask", RGBA_SLOT: "rgba"}
 # Channels per pixel of each output; the mask has none (a [B, H, W] tensor).
 CHANNELS: dict[int, int | None] = {IMAGE_SLOT: 3, MASK_SLOT: None, RGBA_SLOT: 4}
 
