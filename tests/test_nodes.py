@@ -207,6 +207,7 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
             "resumed": 0,
             "emulator": True,
             "session_cost": "0.00",
+            "outputs_built": ["image", "mask", "rgba"],  # outside ComfyUI, no prompt: all of them
         }
     ]
     assert bound.options == [{"max_concurrency": 8, "spend_limit": None}]
