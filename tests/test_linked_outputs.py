@@ -99,28 +99,31 @@ class PromptQueue:
         ], []
 
 
-@pytest.fixture
-def queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """A `server` module whose PromptServer runs the prompts put in the returned dict (by prompt id)."""
-    running: dict[str, Any] = {}
-    instance = types.SimpleNamespace(prompt_queue=PromptQueue(running))
-    monkeypatch.setitem(
-        sys.modules, "server", types.SimpleNamespace(PromptServer=types.SimpleNamespace(instance=instance))
-    )
-    yield running
+class Running:
+    """The two parts of ComfyUI the pack reads while a prompt runs: the queue (`server.PromptServer`) and
+    the executing context (`comfy_execution.utils`). `prompts` are the running prompts by prompt id."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.prompts: dict[str, Any] = {}
+        self.context = ExecutingContext()
+        instance = types.SimpleNamespace(prompt_queue=PromptQueue(self.prompts))
+        server = types.SimpleNamespace(PromptServer=types.SimpleNamespace(instance=instance))
+        monkeypatch.setitem(sys.modules, "server", server)
+        monkeypatch.setitem(sys.modules, "comfy_execution", types.ModuleType("comfy_execution"))
+        monkeypatch.setitem(sys.modules, "comfy_execution.utils", self.context.module)
+
+    def run(self, prompt_id: str, node_id: str, call: Any) -> Any:
+        return self.context.run(prompt_id, node_id, call)
 
 
 @pytest.fixture
-def executing(monkeypatch: pytest.MonkeyPatch) -> ExecutingContext:
-    stand_in = ExecutingContext()
-    monkeypatch.setitem(sys.modules, "comfy_execution", types.ModuleType("comfy_execution"))
-    monkeypatch.setitem(sys.modules, "comfy_execution.utils", stand_in.module)
-    return stand_in
+def comfy(monkeypatch: pytest.MonkeyPatch) -> Running:
+    return Running(monkeypatch)
 
 
-def test_the_running_prompt_is_read_from_comfyuis_queue(queue: dict[str, Any]) -> None:
+def test_the_running_prompt_is_read_from_comfyuis_queue(comfy: Running) -> None:
     prompt = graph(("3", "SaveImage", ["2", 0]))
-    queue["p1"] = prompt
+    comfy.prompts["p1"] = prompt
     assert linked.running_prompt("p1") is prompt
     assert linked.running_prompt("p2") is None and linked.running_prompt(None) is None
 
@@ -132,13 +135,13 @@ def test_outside_comfyui_there_is_no_running_prompt_and_everything_is_built(monk
     assert linked.slots_to_build(prompt, "2", "p1") is None
 
 
-def test_outputs_are_left_out_only_when_the_fingerprint_saw_the_same_links(queue: dict[str, Any]) -> None:
+def test_outputs_are_left_out_only_when_the_fingerprint_saw_the_same_links(comfy: Running) -> None:
     """The fingerprint reads the queue's prompt, the node its hidden PROMPT: when they differ, ComfyUI's
     cache key may not carry what is built, so everything is."""
     image_only = graph(("3", "PreviewImage", ["2", 0]))
-    queue["p1"] = image_only
+    comfy.prompts["p1"] = image_only
     assert linked.slots_to_build(image_only, "2", "p1") == {0}
-    queue["p1"] = graph(("3", "PreviewImage", ["2", 0]), ("4", "SaveImage", ["2", 2]))
+    comfy.prompts["p1"] = graph(("3", "PreviewImage", ["2", 0]), ("4", "SaveImage", ["2", 2]))
     assert linked.slots_to_build(image_only, "2", "p1") is None
     assert linked.slots_to_build(image_only, "2", "p9") is None
 
@@ -158,49 +161,47 @@ def bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bound]:
         yield factory
 
 
-def run_classic(executing: ExecutingContext, prompt: dict[str, Any], image: torch.Tensor, **inputs: Any) -> Any:
+def run_classic(comfy: Running, prompt: dict[str, Any], image: torch.Tensor, **inputs: Any) -> Any:
     """The classic node as ComfyUI calls it: in the executing context, with UNIQUE_ID and PROMPT as
     its hidden `unique_id` and `graph` inputs."""
     node = nodes.RunflowProductIsolation()
     params = {"aspect_ratio": "1:1", "resolution": "1K", "unique_id": "2", "graph": prompt, **inputs}
-    return executing.run("p1", "2", lambda: node.isolate(image, **params))["result"]
+    return comfy.run("p1", "2", lambda: node.isolate(image, **params))["result"]
 
 
-def test_the_classic_node_builds_only_the_connected_outputs(
-    bound: Bound, queue: dict[str, Any], executing: ExecutingContext
-) -> None:
+def test_the_classic_node_builds_only_the_connected_outputs(bound: Bound, comfy: Running) -> None:
     batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
     everything = graph(("3", "PreviewImage", ["2", 0]), ("4", "MaskPreview", ["2", 1]), ("5", "SaveImage", ["2", 2]))
-    queue["p1"] = everything
-    full = run_classic(executing, everything, batch)
+    comfy.prompts["p1"] = everything
+    full = run_classic(comfy, everything, batch)
     assert full[0].shape == (2, 1024, 1024, 3) and full[1].shape == (2, 1024, 1024) and full[2].shape[-1] == 4
 
     only_image = graph(("3", "PreviewImage", ["2", 0]))
-    queue["p1"] = only_image
-    image, mask, rgba, info = run_classic(executing, only_image, batch)
+    comfy.prompts["p1"] = only_image
+    image, mask, rgba, info = run_classic(comfy, only_image, batch)
     assert torch.equal(image, full[0]), "the output in use is what a full build gives"
     assert mask.shape == (1, 1, 1) and rgba.shape == (1, 1, 1, 4), "1x1 stand-ins of the right kind, never None"
     assert float(mask.sum()) == 0 == float(rgba.sum())
     assert info.count("\n") == 1, "run_info always describes the batch"
 
     only_rgba = graph(("5", "SaveImage", ["2", 2]))
-    queue["p1"] = only_rgba
-    image, mask, rgba, _ = run_classic(executing, only_rgba, batch)
+    comfy.prompts["p1"] = only_rgba
+    image, mask, rgba, _ = run_classic(comfy, only_rgba, batch)
     assert torch.equal(rgba, full[2]) and image.shape == (1, 1, 1, 3) and mask.shape == (1, 1, 1)
     assert bound.emu.stats["creates"] == 2, "the later executions were answered by the cache"
 
 
 def test_without_the_queues_view_the_classic_node_builds_everything(
-    bound: Bound, executing: ExecutingContext, monkeypatch: pytest.MonkeyPatch
+    bound: Bound, comfy: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An executor that gives the hidden PROMPT but whose queue the fingerprint cannot read."""
     monkeypatch.setitem(sys.modules, "server", types.SimpleNamespace())
-    image, mask, rgba, _ = run_classic(executing, graph(("3", "PreviewImage", ["2", 0])), product_photo((9, 9, 9)))
+    image, mask, rgba, _ = run_classic(comfy, graph(("3", "PreviewImage", ["2", 0])), product_photo((9, 9, 9)))
     assert image.shape == (1, 1024, 1024, 3) and mask.shape == (1, 1024, 1024) and rgba.shape == (1, 1024, 1024, 4)
 
 
 def test_connecting_another_output_changes_the_fingerprint_so_comfyui_runs_the_node_again(
-    queue: dict[str, Any], executing: ExecutingContext, monkeypatch: pytest.MonkeyPatch
+    comfy: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ComfyUI keys its output cache on the node's inputs and fingerprint, not on what is connected: an
     output connected after a run that left it out must not be answered with its cached stand-in."""
@@ -208,12 +209,12 @@ def test_connecting_another_output_changes_the_fingerprint_so_comfyui_runs_the_n
     fingerprint = nodes.RunflowProductIsolation.IS_CHANGED
 
     def seen(prompt: dict[str, Any]) -> Any:
-        queue["p1"] = prompt
-        return executing.run("p1", "2", lambda: fingerprint(graph={}, unique_id="2"))
+        comfy.prompts["p1"] = prompt
+        return comfy.run("p1", "2", lambda: fingerprint(graph={}, unique_id="2"))
 
     image_only = seen(graph(("3", "PreviewImage", ["2", 0])))
     assert image_only == seen(graph(("3", "PreviewImage", ["2", 0]), ("4", "PreviewAny", ["2", 3])))
     assert image_only != seen(graph(("3", "PreviewImage", ["2", 0]), ("5", "SaveImage", ["2", 2])))
     assert image_only == seen(graph(("3", "PreviewImage", ["2", 0]))), "the same links: the cache may answer"
-    queue.clear()
-    assert executing.run("p1", "2", lambda: fingerprint(graph={}, unique_id="2")) == "emulator", "links unknown"
+    comfy.prompts.clear()
+    assert comfy.run("p1", "2", lambda: fingerprint(graph={}, unique_id="2")) == "emulator", "links unknown"

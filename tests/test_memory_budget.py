@@ -54,8 +54,13 @@ def test_the_estimate_matches_what_the_node_builds() -> None:
     """Mixed sizes are padded to the largest width and height: the estimate counts that canvas."""
     pictures = [Image.new("RGBA", (16, 9)), Image.new("RGBA", (9, 16))]
     sizes = [(picture.width, picture.height) for picture in pictures]
-    built = nodes.assemble_outputs(list(pictures), None)
+    handed_over: list[Any] = list(pictures)
+    built = nodes.assemble_outputs(handed_over, None)
     assert budget.output_bytes(sizes, None) == sum(tensor.numel() * tensor.element_size() for tensor in built)
+    assert handed_over == [None, None], "each decoded picture is let go once converted"
+    image_only = nodes.assemble_outputs(list(pictures), None, frozenset({0}))
+    assert budget.output_bytes(sizes, frozenset({0})) == image_only[0].numel() * 4
+    assert [tuple(tensor.shape) for tensor in image_only[1:]] == [(1, 1, 1), (1, 1, 1, 4)]
 
 
 def test_auto_aspect_reads_each_array_and_counts_an_unread_url_at_the_smallest_canvas() -> None:
