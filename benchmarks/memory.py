@@ -11,7 +11,8 @@ For each case (only `image` used; `image`, `mask` and `rgba` used):
    output tensors;
 3. the peak is reset (`echo 5 > /proc/<pid>/clear_refs`: VmHWM := VmRSS) and a run with new runs (another
    `prompt` text, so neither ComfyUI's cache nor the pack's answers it) is measured: growth = VmHWM after
-   - VmRSS before. Time per image = the prompt's execution time (ComfyUI's own timestamps) / 8.
+   - VmRSS before. Time per image = the prompt's execution time (ComfyUI's own timestamps) / 8, and
+   ComfyUI's CPU seconds over the run / 8 (steadier than the wall clock when the machine is shared).
 
 Run: `.venv/bin/python benchmarks/memory.py [--pack DIR] [--save]`. `--pack` installs another checkout of
 the pack (e.g. main's, to compare before and after). Linux only (/proc). The machine may be shared:
@@ -102,6 +103,13 @@ def status(pid: int) -> dict[str, int]:
     return fields
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far: on a shared machine a steadier measure of the work
+    than the wall clock."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(server: ComfyUI, graph: dict[str, Any]) -> dict[str, Any]:
     entry = server.wait_history(server.queue_prompt(graph), timeout=900)
     if entry["status"]["status_str"] != "success":
@@ -120,16 +128,17 @@ def measure(server: ComfyUI, name: str, slots: tuple[int, ...]) -> dict[str, Any
     run(server, isolation_graph(slots, f"warm-up {name}"))
     run(server, flush_graph())
     Path(f"/proc/{pid}/clear_refs").write_text("5")
-    before = status(pid)
+    before, cpu_before = status(pid), cpu_seconds(pid)
     if before["VmHWM"] > before["VmRSS"] + 64 * 1024**2:
         raise RuntimeError("the peak was not reset (clear_refs refused?): cannot measure growth")
     entry = run(server, isolation_graph(slots, f"measured {name}"))
-    after = status(pid)
+    after, cpu = status(pid), cpu_seconds(pid) - cpu_before
     growth = after["VmHWM"] - before["VmRSS"]
     tensors = sum(COUNT * SIDE * SIDE * CHANNELS[slot] * 4 for slot in slots)
     seconds = execution_seconds(entry)
     return {"case": name, "growth_bytes": growth, "tensor_bytes": tensors, "ratio": growth / tensors,
-            "rss_before_bytes": before["VmRSS"], "seconds": seconds, "seconds_per_image": seconds / COUNT}  # fmt: skip
+            "rss_before_bytes": before["VmRSS"], "seconds": seconds, "seconds_per_image": seconds / COUNT,
+            "cpu_seconds_per_image": cpu / COUNT}  # fmt: skip
 
 
 def main() -> None:
@@ -156,7 +165,8 @@ def main() -> None:
                 print(
                     f"{name:<20} growth {result['growth_bytes'] / GIB:5.2f} GiB = {result['ratio']:.2f} x the "
                     f"outputs' {result['tensor_bytes'] / GIB:.2f} GiB (target <= 1.3)   "
-                    f"{result['seconds_per_image']:.2f} s per image   [{time.monotonic() - started:.0f} s]",
+                    f"{result['seconds_per_image']:.2f} s per image (ComfyUI's CPU: "
+                    f"{result['cpu_seconds_per_image']:.2f} s)   [{time.monotonic() - started:.0f} s]",
                     flush=True,
                 )
     print(f"pack: {args.pack.resolve()}   load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
