@@ -21,14 +21,14 @@ from ..runflow_api import images, run_metadata, service
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.errors import InputRejected, RunflowError
 from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
+from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
+from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
 from ..runflow_api.results import Charges, ImageURL, IsolationResult
 from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
 from .spec import NodeResult
 from .tensors import SLOT_NAMES, TENSOR_SLOTS, assemble_outputs, tensor_to_arrays
-
-TRANSPARENT = "transparent"
 
 
 def client_factory(**options: Any) -> RunflowClient:
@@ -162,46 +162,45 @@ def parse_urls(text: str) -> list[ImageURL]:
 def _isolate(
     items: list[Any],
     *,
-    aspect_ratio: str,
-    resolution: str,
-    prompt: str,
-    background: str,
     force_rerun: bool,
     spend_limit: float,
     concurrency: int,
     metadata: str,
-    outputs: str,
     unique_id: str | None,
     graph: Any,
+    **inputs: Any,
 ) -> NodeResult:
-    color = images.parse_color(background)
+    """`inputs`: the node's post-processing inputs (`PostProcessing`) and its isolation options
+    (`IsolationParams`, every other one), each checked by its own definition before anything is spent.
+    `graph`: ComfyUI's hidden PROMPT, so that only the outputs it connects are built (`linked_outputs`),
+    and a batch whose outputs cannot fit in memory is refused first (`memory_budget`)."""
+    post, options = PostProcessing.split(inputs)
+    params = IsolationParams.of(**options)
     create_metadata = runs_metadata(metadata, node_id=unique_id)
     build = linked_outputs.slots_to_build(graph, unique_id, executing_ids()[0])
     memory_budget.check(
-        items, aspect_ratio=aspect_ratio, resolution=resolution, build=build, several=outputs != OUTPUTS_DEFAULT
-    )
+        items, aspect_ratio=params.aspect_ratio, resolution=params.resolution, build=build,
+        several=post.outputs != OUTPUTS_DEFAULT,
+    )  # fmt: skip
     pictures, run_info, summary = _run(
-        items, aspect_ratio=aspect_ratio, resolution=resolution, prompt=prompt, force_rerun=force_rerun,
-        spend_limit=spend_limit, concurrency=concurrency, metadata=create_metadata, outputs=outputs,
-        unique_id=unique_id,
+        items, params=params, outputs=post.outputs, force_rerun=force_rerun, spend_limit=spend_limit,
+        concurrency=concurrency, metadata=create_metadata, unique_id=unique_id,
     )  # fmt: skip
     # Which outputs hold the batch; the others are 1x1 stand-ins (nothing is connected to them).
     summary["outputs_built"] = [name for slot, name in SLOT_NAMES.items() if build is None or slot in build]
     # `pictures` holds the only references to the decoded results left: each is freed once converted.
-    return NodeResult((*assemble_outputs(pictures, color, build), run_info), ui={"runflow": [summary]})
+    return NodeResult((*assemble_outputs(pictures, post.color, build), run_info), ui={"runflow": [summary]})
 
 
 def _run(
     items: list[Any],
     *,
-    aspect_ratio: str,
-    resolution: str,
-    prompt: str,
+    params: IsolationParams,
+    outputs: str,
     force_rerun: bool,
     spend_limit: float,
     concurrency: int,
     metadata: dict[str, str],
-    outputs: str,
     unique_id: str | None,
 ) -> tuple[list[Image.Image | None], str, dict[str, Any]]:
     """The runs of one execution: (the decoded image of each output item, run_info, the ui summary).
@@ -213,9 +212,7 @@ def _run(
         outcomes = feedback.run(
             lambda: client.isolate_many(
                 items,
-                aspect_ratio=aspect_ratio,
-                resolution=resolution,
-                prompt=prompt or None,
+                params=params,
                 force_rerun=force_rerun,
                 on_progress=feedback.on_progress,
                 should_cancel=feedback.should_cancel,
