@@ -218,3 +218,15 @@ def test_connecting_another_output_changes_the_fingerprint_so_comfyui_runs_the_n
     assert image_only == seen(graph(("3", "PreviewImage", ["2", 0]))), "the same links: the cache may answer"
     comfy.prompts.clear()
     assert comfy.run("p1", "2", lambda: fingerprint(graph={}, unique_id="2")) == "emulator", "links unknown"
+
+
+def test_the_url_node_builds_only_the_connected_outputs_too(bound: Bound, comfy: Running) -> None:
+    (urls,) = nodes.RunflowStageImage().stage(product_photo((30, 30, 200)))  # the Stage node builds no tensors
+    prompt = graph(("4", "MaskPreview", ["2", 1]))
+    prompt["2"]["class_type"] = "RunflowProductIsolationFromURL"
+    comfy.prompts["p1"] = prompt
+    node = nodes.RunflowProductIsolationFromURL()
+    params = {"aspect_ratio": "4:3", "resolution": "1K", "unique_id": "2", "graph": prompt}
+    image, mask, rgba, _ = comfy.run("p1", "2", lambda: node.isolate(urls, **params))["result"]
+    assert mask.shape == (1, 768, 1024) and 0 < float(mask.mean()) < 1
+    assert image.shape == (1, 1, 1, 3) and rgba.shape == (1, 1, 1, 4)
