@@ -24,7 +24,7 @@ nodes = PACK.nodes
 budget = importlib.import_module(f"{PACK.__name__}.nodes.memory_budget")
 errors = importlib.import_module(f"{PACK.__name__}.runflow_api.errors")
 Emulator = importlib.import_module(f"{PACK.__name__}.runflow_api.emulator").Emulator
-ImageURL = importlib.import_module(f"{PACK.__name__}.runflow_api.results").ImageURL
+ImageURL = importlib.import_module(f"{PACK.__name__}.runflow_api.result_types").ImageURL
 
 GIB = 1024**3
 

@@ -94,13 +94,15 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     inputs = node.bind((), {spec.name: spec.default for spec in node.inputs if not spec.optional})
     inspect.signature(node.run).bind(**inputs, **dict.fromkeys(node.hidden_inputs.values()))
     if node_id in ISOLATION_NODES:
-        # `_isolate` names the inputs it uses itself; the rest reach PostProcessing and IsolationParams by name.
+        # Each declared input reaches something: a control of the run, a post-processing option or an
+        # isolation option (`_isolate` routes the last two by name), and each control is declared.
         run = inspect.signature(pack.nodes.execution._isolate).parameters
-        named = [name for name, parameter in run.items() if parameter.kind is parameter.KEYWORD_ONLY]
-        carriers = (pack.runflow_api.post_processing.PostProcessing, pack.runflow_api.product_isolation.IsolationParams)
-        carried = {field.name for carrier in carriers for field in dataclasses.fields(carrier)}
-        declared = {spec.name for spec in node.inputs[1:]}
-        assert set(named) - declared == {"unique_id", "graph"} and declared - set(named) <= carried
+        controls = {name for name, parameter in run.items() if parameter.kind is parameter.KEYWORD_ONLY}
+        post = {field.name for field in dataclasses.fields(pack.runflow_api.post_processing.PostProcessing)}
+        options = set(pack.runflow_api.product_isolation.option_names())
+        declared = [spec.name for spec in node.inputs[1:]]
+        assert set(declared) <= controls | post | options, "a declared input that the run would refuse"
+        assert controls - {"unique_id", "graph"} <= set(declared) and post <= set(declared)
 
 
 @pytest.mark.parametrize("node_id", ISOLATION_NODES)
@@ -147,7 +149,7 @@ def test_combos_equal_the_engine_tables(pack: ModuleType) -> None:
 
 
 def test_the_appended_inputs_default_to_todays_behaviour(pack: ModuleType) -> None:
-    outputs_choices = pack.runflow_api.results.OUTPUT_MODES
+    outputs_choices = pack.runflow_api.result_types.OUTPUT_MODES
     for node_id in ISOLATION_NODES:
         inputs = _inputs(pack.NODE_CLASS_MAPPINGS[node_id])
         assert inputs["metadata"] == ("STRING", inputs["metadata"][1])
