@@ -70,8 +70,8 @@ def v3_class(io: ModuleType, node: NodeDef) -> type:
 
     async def execute(cls: Any, **inputs: Any) -> Any:
         # A coroutine, so ComfyUI runs the other Runflow nodes of the graph while this one waits.
-        unique_id = cls.hidden.unique_id
-        result: NodeResult = await off_loop(lambda: node.run(**node.bind((), inputs), unique_id=unique_id))
+        hidden = {keyword: getattr(cls.hidden, name) for name, keyword in node.hidden_inputs.items()}
+        result: NodeResult = await off_loop(lambda: node.run(**node.bind((), inputs), **hidden))
         return io.NodeOutput(*result.outputs, ui=dict(result.ui) if result.ui is not None else None)
 
     attributes: dict[str, Any] = {
