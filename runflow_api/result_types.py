@@ -104,8 +104,7 @@ class ProgressEvent:
     """Something happened to item `index`. Kinds: planned, cached, staged, waiting (another process is
     producing the same input), created, resumed, status, downloaded, done, failed. Emitted from worker
     threads. `detail` says who is waited for ("process" or "machine") and, on "cached", where a stored
-    result came from ("shared", "waited:machine", "waited:process"). "done" and "cached" carry the item's
-    `result`, so a display can show each cut-out as it arrives."""
+    result came from ("shared", "waited:machine", "waited:process")."""
 
     kind: str
     index: int
@@ -113,7 +112,6 @@ class ProgressEvent:
     status: str | None = None
     detail: str | None = None
     cost: Decimal | None = None
-    result: IsolationResult | None = None
 
 
 @dataclass(frozen=True)
