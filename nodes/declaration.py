@@ -97,6 +97,15 @@ ISOLATION_OPTIONS: tuple[InputDef, ...] = (
         default=node_options.OUTPUTS_DEFAULT,
         choices=tuple(node_options.OUTPUTS_CHOICES),
     ),
+    # Issue #22: appended last; saved workflows get 'as returned', the pixels they always had.
+    InputDef(
+        node_options.EDGES_INPUT,
+        "COMBO",
+        node_options.EDGES_TOOLTIP,
+        optional=True,
+        default=node_options.EDGES_DEFAULT,
+        choices=tuple(node_options.EDGES_CHOICES),
+    ),
 )
 
 ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (

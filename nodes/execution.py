@@ -162,6 +162,7 @@ def _isolate(
     concurrency: int,
     metadata: str,
     outputs: str,
+    edges: str,
     unique_id: str | None,
 ) -> NodeResult:
     color = images.parse_color(background)
@@ -181,6 +182,7 @@ def _isolate(
                 should_cancel=feedback.should_cancel,
                 metadata=create_metadata,
                 outputs=outputs,
+                edges=edges,
             )
         )
     results = raise_failures(outcomes)

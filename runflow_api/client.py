@@ -26,6 +26,7 @@ from .cache import ResultCache
 from .callbacks import CallbackSettings
 from .claims import Claims, LocalClaims
 from .durations import DurationModel, DurationStore, EstimateStore
+from .edges import EDGES_AS_RETURNED, EDGES_CLEAN, check_edges, clean_result
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
 from .fleet.claims import FleetClaims
@@ -205,6 +206,7 @@ class RunflowClient:
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
         outputs: str = "first",
+        edges: str = EDGES_AS_RETURNED,
     ) -> IsolationResult:
         """One image. Raises the item's error instead of returning it."""
         outcome = self.isolate_many(
@@ -218,6 +220,7 @@ class RunflowClient:
             should_cancel=should_cancel,
             metadata=metadata,
             outputs=outputs,
+            edges=edges,
         )[0]
         if isinstance(outcome, RunflowError):
             raise outcome
@@ -237,13 +240,17 @@ class RunflowClient:
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
         outputs: str = "first",
+        edges: str = EDGES_AS_RETURNED,
     ) -> list[Outcome]:
         """Every image as its own run, all in flight at once; results (or errors) in input order.
 
         Every input (and its `metadata`: one mapping of strings for all, or a function of the input's
         index) is validated first: one bad input refuses the whole call before anything is spent.
-        `outputs="all"` keeps every image a run returns in `result.images`; "first" only the first."""
+        `outputs="all"` keeps every image a run returns in `result.images`; "first" only the first.
+        `edges="clean"` gives the soft edges the product's own colour (edges.decontaminate); the cache keeps
+        what the service returned, so switching it never starts a run."""
         check_outputs_mode(outputs)
+        check_edges(edges)
         jobs = self._prepare(images_in, aspect_ratio, resolution, prompt, lossless, metadata)
         self.check_spend(self._plan([job.cache_key for job in jobs], force_rerun), spend_limit)
         if should_cancel is not None and should_cancel():
@@ -256,7 +263,7 @@ class RunflowClient:
             on_progress=on_progress,
             should_cancel=should_cancel,
         )
-        return [_shaped(outcome, outputs) for outcome in outcomes]
+        return [_shaped(outcome, outputs, edges) for outcome in outcomes]
 
     def isolate_stream(
         self,
@@ -271,6 +278,7 @@ class RunflowClient:
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
         outputs: str = "first",
+        edges: str = EDGES_AS_RETURNED,
     ) -> Iterator[tuple[int, Outcome]]:
         """(index, result or error) as each finishes, for catalogues too big to hold in memory.
 
@@ -278,6 +286,7 @@ class RunflowClient:
         unreadable file (or its bad `metadata`) is that item's error, not the stream's. Call `plan` and
         `check_spend` first to guard the spend: a stream does not know its length in advance."""
         check_outputs_mode(outputs)
+        check_edges(edges)
         params = IsolationParams(aspect_ratio, resolution, prompt)
 
         def sources() -> Iterator[Source]:
@@ -293,7 +302,7 @@ class RunflowClient:
             on_progress=on_progress,
             should_cancel=should_cancel,
         )
-        return ((index, _shaped(outcome, outputs)) for index, outcome in outcomes)
+        return ((index, _shaped(outcome, outputs, edges)) for index, outcome in outcomes)
 
     def plan(
         self,
@@ -469,11 +478,13 @@ def _callback_settings(option: CallbackSettings | bool | None) -> CallbackSettin
     return callbacks.host_settings() if option is None or option is True else None
 
 
-def _shaped(outcome: Outcome, outputs: str) -> Outcome:
-    """A result as the caller asked for it: every image of the run, or (the default) only the first."""
-    if outputs == "first" and isinstance(outcome, IsolationResult):
-        return outcome.only_first()
-    return outcome
+def _shaped(outcome: Outcome, outputs: str, edges: str) -> Outcome:
+    """A result as the caller asked for it: every image of the run, or (the default) only the first; with
+    edges="clean", each image's soft edges decontaminated (a copy: the cached result stays as returned)."""
+    if not isinstance(outcome, IsolationResult):
+        return outcome
+    shaped = outcome.only_first() if outputs == "first" else outcome
+    return clean_result(shaped) if edges == EDGES_CLEAN else shaped
 
 
 def _money(value: Decimal | float | str | None, name: str) -> Decimal | None:

@@ -18,9 +18,13 @@ numpy only: nothing to install, nothing downloaded.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+from PIL import Image
 
 from .errors import InputRejected
+from .results import IsolationResult
 
 EDGES_AS_RETURNED = "as returned"
 EDGES_CLEAN = "clean"
@@ -63,6 +67,20 @@ def decontaminate(rgba: np.ndarray) -> np.ndarray:
     for start in range(0, len(origins), _TILES_PER_CHUNK):
         _clean_tiles(rgba, out, origins[start:start + _TILES_PER_CHUNK], grid)
     return out
+
+
+def clean_image(image: Image.Image) -> Image.Image:
+    """An RGBA image with decontaminated edges; an image without alpha has no edges to clean."""
+    if image.mode != "RGBA":
+        return image
+    return Image.fromarray(decontaminate(np.asarray(image)))
+
+
+def clean_result(result: IsolationResult) -> IsolationResult:
+    """A copy of `result` whose images have clean edges. The bytes as the service sent them are dropped
+    (they are no longer these pixels), so whoever saves the result encodes the cleaned image."""
+    cleaned = [clean_image(image) for image in result.images]
+    return replace(result, image=cleaned[0], images=cleaned, image_bytes=b"", images_bytes=[])
 
 
 def _band_tiles(band: np.ndarray) -> np.ndarray:

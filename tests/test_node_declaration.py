@@ -89,6 +89,7 @@ def test_bind_fills_declared_defaults_and_takes_positions_in_declared_order(pack
     assert bound == {
         "image": "IMG", "aspect_ratio": "4:3", "resolution": "1K", "prompt": "", "background": "transparent",
         "force_rerun": False, "spend_limit": 0.0, "concurrency": 3, "metadata": "", "outputs": "first",
+        "edges": "as returned",
     }  # fmt: skip
     with pytest.raises(TypeError, match="no input 'api_key'"):
         node.bind(("IMG", "4:3", "1K"), {"api_key": "x"})
