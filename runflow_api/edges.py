@@ -87,9 +87,10 @@ def _band_tiles(band: np.ndarray) -> np.ndarray:
     """(y, x) origins of the TILE-sized tiles holding at least one edge pixel."""
     height, width = band.shape
     rows, cols = -(-height // TILE), -(-width // TILE)
-    padded = np.zeros((rows * TILE, cols * TILE), bool)
+    padded = np.zeros((rows * TILE, cols * TILE), np.uint8)
     padded[:height, :width] = band
-    hit = padded.reshape(rows, TILE, cols, TILE).any(axis=(1, 3))
+    # Rows of tiles first (a reduction along whole image rows), then across each row of tiles.
+    hit = padded.reshape(rows, TILE, cols * TILE).max(axis=1).reshape(rows, cols, TILE).max(axis=2)
     return np.argwhere(hit) * TILE
 
 
@@ -112,7 +113,8 @@ def _large_pass_grid(rgba: np.ndarray) -> np.ndarray:
     inside[..., 3:4] = alpha
     np.subtract(colour, inside[..., 0:3], out=inside[..., 4:7])
     inside[..., 7:8] = 1 - alpha
-    sums = planes.reshape(rows, per_cell, cols, per_cell, 8).sum(axis=(1, 3), dtype=np.float64)
+    by_rows = planes.reshape(rows, per_cell, cols * per_cell * 8).sum(axis=1, dtype=np.float64)
+    sums = by_rows.reshape(rows, cols, per_cell, 8).sum(axis=2)
     blurred = _box_sum(sums, LARGE_RADIUS_CELLS, axes=(0, 1))
     means = np.zeros((rows, cols, 6))
     for target, total, weight in ((slice(0, 3), slice(0, 3), 3), (slice(3, 6), slice(4, 7), 7)):
