@@ -4,8 +4,10 @@ ComfyUI's own modules are looked up at run time and may be absent (plain pytest,
 cancel then do nothing. The progress bar goes through the V3 execution API
 (`ComfyAPISync().execution.set_progress`) when this ComfyUI offers it, and through the classic
 `comfy.utils.ProgressBar` otherwise: in ComfyUI 0.3.64 the V3 API object has no `execution` attribute
-yet, so the classic bar is what runs there. ComfyUI has no V3 call for the status line or for Cancel at
-0.3.64, so those stay `PromptServer.send_progress_text` and `comfy.model_management`.
+yet, so the classic bar is what runs there. The status line is the web extension's strip, fed by our own
+`runflow.status` event (`PromptServer.send_sync`); Cancel is `comfy.model_management`. ComfyUI's
+`send_progress_text` is deliberately not used: the frontend shows that text in a widget it appends below
+the node's others and grows the node for it, so it covered the node placed below and repeated the strip.
 """
 
 from __future__ import annotations
@@ -124,7 +126,6 @@ class Feedback:
             if self._bar is not None:
                 self._bar.update_absolute(snapshot.finished)
             if self._server is not None and self._node_id is not None:
-                self._server.send_progress_text(snapshot.status_line(), self._node_id)
                 self._server.send_sync(STATUS_EVENT, status_payload(self._node_id, snapshot, final=final))
         except Exception as exc:  # a broken display must never cost a paid result
             if self._mm is not None and isinstance(exc, self._mm.InterruptProcessingException):

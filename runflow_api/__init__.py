@@ -8,7 +8,9 @@ Imports neither torch nor ComfyUI, so it serves the ComfyUI nodes, the command l
         result.image.save("shoe-isolated.png")
 """
 
-__version__ = "0.1.0"
+from .version import read_version
+
+__version__ = read_version()
 
 from .client import Balance, RunflowClient  # noqa: E402
 from .errors import (  # noqa: E402

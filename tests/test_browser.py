@@ -107,6 +107,8 @@ BUILD_GRAPH = f"""
   iso.connect(iso.findOutputSlot("rgba"), save, 0);
   // Not connected to an output, so never executed: only its badge, which follows the upstream batch size.
   const empty = add("EmptyImage", [40, 700]);
+  // Right below the node, title to bottom: the node's status must stay inside its own area, not cover this.
+  const below = add("EmptyImage", [400, 140 + iso.size[1] + LG.NODE_TITLE_HEIGHT + 4]);
   const preview = add("RunflowProductIsolation", [400, 700]);
   empty.widgets.find((w) => w.name === "batch_size").value = 2;
   empty.connect(0, preview, preview.findInputSlot("image"));
@@ -114,7 +116,9 @@ BUILD_GRAPH = f"""
   app.canvas.ds.offset = [0, 0];
   app.graph.setDirtyCanvas(true, true);
   const value = (name) => iso.widgets.find((w) => w.name === name).value;
-  return {{ iso: iso.id, empty: empty.id, concurrency: value("concurrency"), spend_limit: value("spend_limit") }};
+  return {{
+    iso: iso.id, empty: empty.id, below: below.id, concurrency: value("concurrency"), spend_limit: value("spend_limit"),
+  }};
 }}
 """
 
@@ -324,17 +328,44 @@ def node_flow(page: Any, comfy: ComfyUI, shots: Shots, *, nodes2: bool) -> None:
 
     page.evaluate(f"{APP}.queuePrompt(0, 1)")
     page.wait_for_function(f"() => {strip}.dataset.tone === 'running'", polling="raf", timeout=60_000)
-    page.screenshot(path=str(shots.path("node-running")), clip=canvas_clip(page))
+    page.screenshot(path=str(shots.path("node-running")), clip=canvas_clip(page), style=HIDE_TOASTS)
     running_text = strip_text(page, built["iso"])
     assert "/1 done" in running_text and "emulator" in running_text, running_text
 
     page.wait_for_function(f"() => {node}.runflow.summary && {strip}.dataset.tone === 'done'", timeout=120_000)
     after = strip_text(page, built["iso"])
     assert "Last run: 1 image" in after and "free (emulator)" in after, after
-    page.screenshot(path=str(shots.path("node-after-run")), clip=canvas_clip(page))
+    page.screenshot(path=str(shots.path("node-after-run")), clip=canvas_clip(page), style=HIDE_TOASTS)
+    if not nodes2:
+        check_status_inside_node(page, built)
     summary = page.evaluate(f"{node}.runflow.summary")
     assert summary["images"] == 1 and summary["emulator"] is True, summary
     wait_until_idle(comfy)  # our node reports before Save Image downstream has written its PNG
+
+
+NODE_AREA = f"""
+(ids) => {{
+  const graph = {APP}.graph;
+  const [iso, below] = [graph.getNodeById(ids.iso), graph.getNodeById(ids.below)];
+  const last = iso.widgets[iso.widgets.length - 1];
+  return {{
+    bottom: iso.pos[1] + iso.size[1],
+    belowTop: below.pos[1] - window.LiteGraph.NODE_TITLE_HEIGHT,
+    lastWidget: last.name,
+    lastWidgetEnd: last.last_y + (last.computedHeight ?? 0),
+    height: iso.size[1],
+  }};
+}}
+"""
+
+
+def check_status_inside_node(page: Any, built: dict[str, Any]) -> None:
+    """After a run, the node's status is its own strip, the last thing inside the node's area: nothing the
+    frontend appends below it (ComfyUI's progress text did, growing the node over the one underneath)."""
+    area = page.evaluate(NODE_AREA, built)
+    assert area["lastWidget"] == "runflow_status", area
+    assert area["lastWidgetEnd"] <= area["height"] + 1, area
+    assert area["bottom"] <= area["belowTop"], f"the isolation node now covers the node below it: {area}"
 
 
 def template_flow(page: Any, comfy: ComfyUI, shots: Shots) -> None:
@@ -351,7 +382,9 @@ def template_flow(page: Any, comfy: ComfyUI, shots: Shots) -> None:
     assert len(new) == 1 and new[0]["status"]["status_str"] == "success", new
     page.evaluate(f"{APP}.canvas.ds.offset[1] += 40; {APP}.graph.setDirtyCanvas(true, true)")  # clear of the tabs
     page.wait_for_timeout(500)  # the Save Image previews
-    page.screenshot(path=str(shots.path("graph")))
+    # The README's picture shows the product working: the settings steps' toasts (an unreachable real
+    # service, by design of the scenario) are not part of it.
+    page.screenshot(path=str(shots.path("graph")), style=HIDE_TOASTS)
 
 
 def wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:

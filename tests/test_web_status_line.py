@@ -1,6 +1,6 @@
 """The node's status strip (web/lib/status.js, composed in the browser from the `runflow.status` counts so
 it can be translated) says in English exactly what the engine's own line says
-(`runflow_api.progress.TallySnapshot.status_line()`, shown by ComfyUI's progress text and the CLI).
+(`runflow_api.progress.TallySnapshot.status_line()`, shown by the CLI).
 
 Both are run for real: the Python method here, the browser module under Node.js, on the same counts.
 """
