@@ -15,7 +15,8 @@ Candidates:
 - pymatting's multi-level estimate_foreground_ml (Germer et al. 2020), when pymatting is importable
   (`pip install pymatting`; it brings numba and scipy, so it is not a dependency of the pack).
 
-Run: `.venv/bin/python benchmarks/edges.py` (a few minutes on 2 cores); writes benchmarks/results/edges.json.
+Run: `.venv/bin/python benchmarks/edges.py` (about 6 minutes on 2 cores); writes benchmarks/results/edges.json.
+`--only ours` measures our method alone (and writes nothing).
 """
 
 from __future__ import annotations
@@ -123,15 +124,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="1024,2048,4096", help="sizes to time (px, square)")
     parser.add_argument("--whole-image-up-to", type=int, default=2048,
                         help="time the whole-image candidates only up to this size (they take seconds at 4K)")
+    parser.add_argument("--only", default="", help="measure only the candidates whose name contains this text")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    found = candidates()
+    found = {name: candidate for name, candidate in candidates().items() if args.only in name}
     quality_cases = [make_case(512, seed) for seed in range(3)]
     timing_cases = {size: make_case(size, 0).observed for size in sizes}
-    for rgba in timing_cases.values():  # warm-up (pymatting compiles with numba on its first call)
-        for candidate in found.values():
-            candidate(rgba[:256, :256].copy())
-        break
+    warm_up = timing_cases[sizes[0]][:256, :256].copy()
+    for candidate in found.values():  # pymatting compiles with numba on its first call: not timed
+        candidate(warm_up)
     rows = []
     print(f"{'candidate':40} {'ratio':>6} {'clean +%':>8} " + " ".join(f"{size:>8}" for size in sizes))
     for name, candidate in found.items():
@@ -152,6 +153,8 @@ def main() -> None:
     print("clean +%: how much worse an already clean cut-out gets, in % of the range (< 1)")
     if load is not None:
         print(f"load average while measuring: {load[0]:.1f} on {os.cpu_count()} cores (timings are noisy under load)")
+    if args.only:  # a partial run does not replace the full comparison
+        return
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "edges.json").write_text(json.dumps({
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
