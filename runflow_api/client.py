@@ -26,7 +26,7 @@ from .cache import ResultCache
 from .callbacks import CallbackSettings
 from .claims import Claims, LocalClaims
 from .durations import DurationModel, DurationStore, EstimateStore
-from .edges import EDGES_AS_RETURNED, EDGES_CLEAN, check_edges, clean_result
+from .edges import EDGES_AS_RETURNED, EDGES_CLEAN, clean_result
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
 from .fleet.claims import FleetClaims
@@ -36,9 +36,10 @@ from .http import CANCEL_TICK_S, CancelCheck, RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
 from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
+from .post_processing import PostProcessing
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
-from .results import BatchPlan, IsolationResult, ProgressEvent, check_outputs_mode
+from .results import BatchPlan, IsolationResult, ProgressEvent
 from .run_metadata import MetadataOption
 from .runs import PollPolicy
 
@@ -197,24 +198,22 @@ class RunflowClient:
         self,
         image: Any,
         *,
-        aspect_ratio: str = "1:1",
-        resolution: str = "2K",
-        prompt: str | None = None,
-        lossless: bool = False,
+        params: IsolationParams | None = None,
         force_rerun: bool = False,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
         outputs: str = "first",
         edges: str = EDGES_AS_RETURNED,
+        **options: Any,
     ) -> IsolationResult:
-        """One image. Raises the item's error instead of returning it."""
+        """One image. Raises the item's error instead of returning it.
+
+        The isolation options (`aspect_ratio`, `resolution`, `prompt`, `lossless`: the fields of
+        `IsolationParams`, which says what each does) come as keywords, or as `params` ready made."""
         outcome = self.isolate_many(
             [image],
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            prompt=prompt,
-            lossless=lossless,
+            params=IsolationParams.of(params, **options),
             force_rerun=force_rerun,
             on_progress=on_progress,
             should_cancel=should_cancel,
@@ -230,10 +229,7 @@ class RunflowClient:
         self,
         images_in: Sequence[Any],
         *,
-        aspect_ratio: str = "1:1",
-        resolution: str = "2K",
-        prompt: str | None = None,
-        lossless: bool = False,
+        params: IsolationParams | None = None,
         force_rerun: bool = False,
         spend_limit: Decimal | float | str | None = None,
         on_progress: ProgressCallback | None = None,
@@ -241,17 +237,18 @@ class RunflowClient:
         metadata: MetadataOption = None,
         outputs: str = "first",
         edges: str = EDGES_AS_RETURNED,
+        **options: Any,
     ) -> list[Outcome]:
         """Every image as its own run, all in flight at once; results (or errors) in input order.
 
         Every input (and its `metadata`: one mapping of strings for all, or a function of the input's
         index) is validated first: one bad input refuses the whole call before anything is spent.
-        `outputs="all"` keeps every image a run returns in `result.images`; "first" only the first.
-        `edges="clean"` gives the soft edges the product's own colour (edges.decontaminate); the cache keeps
-        what the service returned, so switching it never starts a run."""
-        check_outputs_mode(outputs)
-        check_edges(edges)
-        jobs = self._prepare(images_in, aspect_ratio, resolution, prompt, lossless, metadata)
+        `outputs="all"` keeps every image a run returns in `result.images`; "first" only the first (a
+        post-processing choice: every image is cached either way). `edges="clean"` gives soft edges the
+        product's own colour (edges.decontaminate), also on the way out, so switching it never starts a run.
+        Options as for `isolate`."""
+        post = PostProcessing(outputs=outputs, edges=edges)
+        jobs = self._prepare(images_in, IsolationParams.of(params, **options), metadata)
         self.check_spend(self._plan([job.cache_key for job in jobs], force_rerun), spend_limit)
         if should_cancel is not None and should_cancel():
             raise RunflowCancelled("Cancelled before anything started.")
@@ -263,35 +260,32 @@ class RunflowClient:
             on_progress=on_progress,
             should_cancel=should_cancel,
         )
-        return [_shaped(outcome, outputs, edges) for outcome in outcomes]
+        return [_shaped(outcome, post) for outcome in outcomes]
 
     def isolate_stream(
         self,
         images_in: Iterable[Any],
         *,
-        aspect_ratio: str = "1:1",
-        resolution: str = "2K",
-        prompt: str | None = None,
-        lossless: bool = False,
+        params: IsolationParams | None = None,
         force_rerun: bool = False,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
         outputs: str = "first",
         edges: str = EDGES_AS_RETURNED,
+        **options: Any,
     ) -> Iterator[tuple[int, Outcome]]:
         """(index, result or error) as each finishes, for catalogues too big to hold in memory.
 
         Inputs (typically paths) are loaded lazily by the workers, a few per worker at a time; an
         unreadable file (or its bad `metadata`) is that item's error, not the stream's. Call `plan` and
         `check_spend` first to guard the spend: a stream does not know its length in advance."""
-        check_outputs_mode(outputs)
-        check_edges(edges)
-        params = IsolationParams(aspect_ratio, resolution, prompt)
+        post = PostProcessing(outputs=outputs, edges=edges)
+        resolved = IsolationParams.of(params, **options)
 
         def sources() -> Iterator[Source]:
             for index, image in enumerate(images_in):
-                yield index, functools.partial(self._job, image, params, index, lossless, metadata)
+                yield index, functools.partial(self._job, image, resolved, index, metadata)
 
         outcomes = stream_outcomes(
             self._engine,
@@ -302,29 +296,27 @@ class RunflowClient:
             on_progress=on_progress,
             should_cancel=should_cancel,
         )
-        return ((index, _shaped(outcome, outputs, edges)) for index, outcome in outcomes)
+        return ((index, _shaped(outcome, post)) for index, outcome in outcomes)
 
     def plan(
         self,
         images_in: Iterable[Any],
         *,
-        aspect_ratio: str = "1:1",
-        resolution: str = "2K",
-        prompt: str | None = None,
-        lossless: bool = False,
+        params: IsolationParams | None = None,
         force_rerun: bool = False,
         skip_rejected: bool = False,
+        **options: Any,
     ) -> BatchPlan:
         """What a call would do and cost, without sending anything. Holds one image in memory at a time.
 
         With `skip_rejected`, inputs that would be refused (an unreadable file in a catalogue) are counted
         in `plan.rejected` instead of raising: they will fail alone, at no cost."""
-        params = IsolationParams(aspect_ratio, resolution, prompt)
+        resolved = IsolationParams.of(params, **options)
         keys = []
         rejected = 0
         for index, image in enumerate(images_in):
             try:
-                keys.append(self._job(image, params, index, lossless).cache_key)
+                keys.append(self._job(image, resolved, index).cache_key)
             except InputRejected:
                 if not skip_rejected:
                     raise
@@ -435,28 +427,21 @@ class RunflowClient:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _job(
-        self, image: Any, params: IsolationParams, index: int, lossless: bool, metadata: MetadataOption = None
-    ) -> Job:
+    def _job(self, image: Any, params: IsolationParams, index: int, metadata: MetadataOption = None) -> Job:
         secrets = (self._engine.transport._api_key, self._engine.callbacks.secret if self._engine.callbacks else None)
-        return prepare_job(image, params, index=index, lossless=lossless, engine=self._engine,
+        return prepare_job(image, params, index=index, engine=self._engine,
                            metadata=run_metadata.resolve(metadata, index, secrets=secrets))
 
-    def _prepare(
-        self, images_in: Sequence[Any], aspect_ratio: str, resolution: str, prompt: str | None, lossless: bool,
-        metadata: MetadataOption = None,
-    ) -> list[Job]:
+    def _prepare(self, images_in: Sequence[Any], params: IsolationParams, metadata: MetadataOption = None) -> list[Job]:
         if isinstance(images_in, (str, bytes)) or not isinstance(images_in, Sequence):
             raise InputRejected("images must be a list of images; for a single image use isolate().")
         if len(images_in) == 0:
             raise InputRejected("The batch is empty: pass at least one image.")
-        params = IsolationParams(aspect_ratio, resolution, prompt)
         if len(images_in) == 1:
-            return [self._job(images_in[0], params, 0, lossless, metadata)]
+            return [self._job(images_in[0], params, 0, metadata)]
         # Hashing 16 2K images takes ~130 ms on one thread; hashlib and Pillow release the GIL, so spread it.
         with ThreadPoolExecutor(max_workers=min(len(images_in), os.cpu_count() or 2)) as pool:
-            return list(pool.map(lambda pair: self._job(pair[1], params, pair[0], lossless, metadata),
-                                 enumerate(images_in)))
+            return list(pool.map(lambda pair: self._job(pair[1], params, pair[0], metadata), enumerate(images_in)))
 
     def _plan(self, keys: list[str], force_rerun: bool) -> BatchPlan:
         unique = list(dict.fromkeys(keys))
@@ -478,13 +463,13 @@ def _callback_settings(option: CallbackSettings | bool | None) -> CallbackSettin
     return callbacks.host_settings() if option is None or option is True else None
 
 
-def _shaped(outcome: Outcome, outputs: str, edges: str) -> Outcome:
+def _shaped(outcome: Outcome, post: PostProcessing) -> Outcome:
     """A result as the caller asked for it: every image of the run, or (the default) only the first; with
     edges="clean", each image's soft edges decontaminated (a copy: the cached result stays as returned)."""
     if not isinstance(outcome, IsolationResult):
         return outcome
-    shaped = outcome.only_first() if outputs == "first" else outcome
-    return clean_result(shaped) if edges == EDGES_CLEAN else shaped
+    shaped = outcome.only_first() if post.outputs == "first" else outcome
+    return clean_result(shaped) if post.edges == EDGES_CLEAN else shaped
 
 
 def _money(value: Decimal | float | str | None, name: str) -> Decimal | None:
