@@ -19,6 +19,7 @@ from support import EMULATOR_KEY, FAST_POLL, FAST_RETRY, product_photo
 from runflow_api import InputRejected
 from runflow_api.cli import main
 from runflow_api.edges import decontaminate
+from runflow_api.post_processing import PostProcessing
 
 
 @pytest.fixture
@@ -98,6 +99,14 @@ def test_a_bad_edges_value_is_refused_before_anything_is_sent(emu, client_for, v
     with pytest.raises(InputRejected, match="edges must be one of"):
         client.isolate_stream([product_photo()], resolution="1K", edges=value)
     assert emu.stats["requests"] == 0
+
+
+def test_edges_is_a_post_processing_option_never_an_isolation_parameter():
+    post, rest = PostProcessing.split({"edges": "clean", "background": "#fff", "resolution": "1K"})
+    assert post.edges == "clean" and rest == {"resolution": "1K"}
+    assert PostProcessing().edges == "as returned"
+    with pytest.raises(InputRejected, match="edges must be one of"):
+        PostProcessing(edges="soft")
 
 
 # -- command line ----------------------------------------------------------------------------------------
