@@ -218,6 +218,14 @@ def appended_since_0_1_0() -> dict[str, Any]:
     }
 
 
+def emulator_env(base_url: str, key: str, state: Path) -> dict[str, str]:
+    """ComfyUI's environment for a test's own emulator: the pack talks to it as to Runflow (so the test
+    can count what it was asked), with its data, cache and key file under `state`."""
+    return {"RUNFLOW_MODE": "runflow", "RUNFLOW_API_BASE": base_url, "RUNFLOW_API_KEY": key,
+            "RUNFLOW_DATA_DIR": str(state / "data"), "RUNFLOW_CACHE_DIR": str(state / "cache"),
+            "RUNFLOW_KEY_FILE": str(state / "no_key")}
+
+
 def promised_object_info() -> dict[str, Any]:
     """`/object_info` for the three nodes as they must be now: the 0.1.0 record (kept as recorded) with
     `appended_since_0_1_0()` added at the end of each isolation node's optional inputs. Nothing else
