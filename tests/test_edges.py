@@ -81,6 +81,16 @@ def test_a_single_half_transparent_pixel_keeps_its_colour_when_nothing_else_is_k
     assert np.array_equal(decontaminate(rgba), rgba)
 
 
+def test_one_colour_everywhere_stays_that_colour_whatever_the_alpha() -> None:
+    """Product and background of the same colour: every estimate must be that colour, including soft
+    specks too small and too far from anything for the large pass to have sampled them."""
+    rgba = np.zeros((300, 300, 4), np.uint8)
+    rgba[..., :3] = (200, 40, 90)
+    rgba[150:152, 151:153, 3] = 128  # a lone speck, off the large pass' sampling grid
+    rgba[10:60, 200:260, 3] = np.random.default_rng(3).integers(0, 256, (50, 60), dtype=np.uint8)
+    assert np.array_equal(decontaminate(rgba), rgba)
+
+
 def test_a_uniform_soft_edge_of_one_colour_gets_that_colour() -> None:
     """A red product fading into a green screen: the edge must come out red, not brownish."""
     width = 200
