@@ -24,7 +24,7 @@ from typing import Any
 from .errors import RunflowCancelled, RunflowError
 from .http import CANCEL_TICK_S, CancelCheck
 from .pipeline import Engine, Job, lookup_cached, run_job
-from .results import IsolationResult, ProgressEvent
+from .result_types import IsolationResult, ProgressEvent
 
 log = logging.getLogger("runflow_api")
 

@@ -29,9 +29,9 @@ from .durations import DurationModel, DurationStore, EstimateStore
 from .edges import EDGES_AS_RETURNED, EDGES_CLEAN, clean_result
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
-from .fleet.claims import FleetClaims
-from .fleet.durations import SharedDurations
-from .fleet.journal import SharedJournal
+from .fleet.shared_claims import FleetClaims
+from .fleet.shared_durations import SharedDurations
+from .fleet.shared_journal import SharedJournal
 from .http import CANCEL_TICK_S, CancelCheck, RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
@@ -39,7 +39,7 @@ from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
 from .post_processing import PostProcessing
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
-from .results import BatchPlan, IsolationResult, ProgressEvent
+from .result_types import BatchPlan, IsolationResult, ProgressEvent
 from .run_metadata import MetadataOption
 from .runs import PollPolicy
 

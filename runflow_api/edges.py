@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputRejected
-from .results import IsolationResult
+from .result_types import IsolationResult
 
 EDGES_AS_RETURNED = "as returned"
 EDGES_CLEAN = "clean"

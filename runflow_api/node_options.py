@@ -16,7 +16,7 @@ from typing import Any
 from . import run_metadata
 from .edges import EDGE_MODES, EDGES_AS_RETURNED
 from .errors import InputRejected
-from .results import OUTPUT_MODES, IsolationResult, check_outputs_mode
+from .result_types import OUTPUT_MODES, IsolationResult, check_outputs_mode
 
 METADATA_INPUT = "metadata"
 OUTPUTS_INPUT = "outputs"

@@ -43,7 +43,7 @@ from .ledger import Ledger
 from .product_isolation import PRICE_PER_IMAGE, IsolationParams
 from .recent import RecentResults
 from .redact import url_for_display
-from .results import ImageURL, IsolationResult
+from .result_types import ImageURL, IsolationResult
 from .runs import PollPolicy, Run, create_run, get_run, wait_for_run
 from .wakeups import Wakeup, shared_wakeups
 

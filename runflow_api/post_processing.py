@@ -14,7 +14,7 @@ from typing import Any
 
 from .edges import EDGES_AS_RETURNED, check_edges
 from .images import parse_color
-from .results import check_outputs_mode
+from .result_types import check_outputs_mode
 
 TRANSPARENT = "transparent"
 
