@@ -16,7 +16,7 @@ from comfy_harness import load_pack
 from PIL import Image
 from support import EMULATOR_KEY, FAST_POLL, FAST_RETRY, product_photo
 
-from runflow_api import InputRejected
+from runflow_api import InputRejected, RunflowCancelled
 from runflow_api.cli import main
 from runflow_api.edges import decontaminate
 from runflow_api.post_processing import PostProcessing
@@ -81,6 +81,18 @@ def test_isolate_many_cleans_every_image_of_every_run(soft, client_for):
         assert len(after.images) == 2 and after.image is after.images[0]
         for image_before, image_after in zip(before.images, after.images, strict=True):
             assert_cleaned(pixels(image_after), pixels(image_before))
+
+
+def test_cancel_is_heard_while_edges_are_cleaned_and_the_results_stay_cached(soft, client_for):
+    """The runs are done (and cached) when Cancel comes; the next call gets them free."""
+    done = []
+    client = client_for(soft)
+    photos = [product_photo(8), product_photo(9)]
+    with pytest.raises(RunflowCancelled, match="while cleaning edges"):
+        client.isolate_many(photos, resolution="1K", edges="clean", should_cancel=lambda: len(done) == 2,
+                            on_progress=lambda event: done.append(event) if event.kind == "done" else None)
+    again = client.isolate_many(photos, resolution="1K", edges="clean")
+    assert all(result.cached for result in again) and soft.stats["creates"] == 2
 
 
 def test_isolate_stream_cleans_too(soft, client_for):
