@@ -5,8 +5,9 @@ One declaration (`declaration.py`), two renderings: the V3 schema through ComfyU
 declaration, for an older ComfyUI and for plain Python. `v3_api()` says which one this process gets.
 
 Modules, one job each: `spec` (the declaration's vocabulary), `declaration` (the three nodes),
-`execution` (what a node does when it runs), `tensors` (IMAGE/MASK <-> arrays), `feedback` (progress
-bar, status line, Cancel), `classic` and `v3` (the two renderings).
+`execution` (what a node does when it runs), `tensors` (IMAGE/MASK <-> arrays), `linked_outputs` (which
+outputs the graph uses), `memory_budget` (refuse a batch that cannot fit), `feedback` (progress bar,
+status line, Cancel), `classic` and `v3` (the two renderings).
 """
 
 from __future__ import annotations
