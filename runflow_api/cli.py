@@ -22,6 +22,7 @@ from . import __version__, catalogue, config, fleet, qa, report_html, run_metada
 from .callback_server import CallbackReceiver, parse_listen
 from .callbacks import CallbackSettings
 from .client import RunflowClient
+from .edges import EDGE_MODES, EDGES_AS_RETURNED
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .ledger import Ledger
 from .post_processing import PostProcessing
@@ -70,6 +71,9 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     _option_arguments(parser)
     parser.add_argument("--background", default="transparent",
                         help="'transparent' (RGBA output) or a colour: #ffffff, white, 255,255,255")
+    parser.add_argument("--edges", default=EDGES_AS_RETURNED, choices=EDGE_MODES,
+                        help="'clean' gives soft edges (hair, fur, fabric) the product's own colour instead of the "
+                        "old background's; free, from the cache, for photos already isolated (write to a new --out)")
     parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
     parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
     parser.add_argument("--max-cost", type=_dollars, default=None,
@@ -169,7 +173,7 @@ def _flag(summary: Summary, name: str, flags: list[str]) -> None:
 
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
     items = catalogue.collect(args.paths, args.out, args.format)
-    post = PostProcessing(background=args.background, outputs="all")  # every image a run returns is saved
+    post = PostProcessing(background=args.background, outputs="all", edges=args.edges)  # every image is saved
     summary = Summary(total=len(items), emulator=emulator)
     todo = []
     for item in items:
@@ -212,6 +216,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     try:
         for index, outcome in client.isolate_stream(
             [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, outputs=post.outputs,
+            edges=post.edges,
             metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
             _settle(todo[index], outcome, summary, post.color, args.format, rewrite=args.force)
