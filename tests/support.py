@@ -97,3 +97,11 @@ class CallbackSink:
                     return list(self.deliveries)
             time.sleep(0.01)
         raise AssertionError(f"expected {count} deliveries within {limit} s, got {len(self.deliveries)}")
+
+
+def peak_overlap(runs: Sequence[Any]) -> int:
+    """How many of the emulator's runs were in flight at the busiest instant: 1 for a serial batch, the
+    batch's size for one started all at once. Judged from the runs' own create/complete times, so a loaded
+    machine that starts the batch slowly still shows whether it ran in parallel."""
+    starts = [run["created_at"] for run in runs]
+    return max(sum(1 for run in runs if run["created_at"] <= start < run["completed_at"]) for start in starts)

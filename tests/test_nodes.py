@@ -27,6 +27,7 @@ import pytest
 import torch
 from comfy_harness import load_pack
 from PIL import Image
+from support import peak_overlap
 from test_stage_many import UploadWatch, fetched, hold_puts
 
 PACK = load_pack()
@@ -248,7 +249,7 @@ def test_a_batch_runs_at_once_and_comes_back_in_order(bound: Bound) -> None:
     assert [line["index"] for line in info] == [0, 1, 2]
     runs = [bound.emu.runs[line["run_id"]] for line in info]
     assert len({line["run_id"] for line in info}) == 3 and bound.emu.stats["creates"] == 3
-    assert max(run["created_at"] for run in runs) < min(run["completed_at"] for run in runs), "runs were serial"
+    assert peak_overlap(runs) >= 2, "runs were serial"
     assert bound.options[-1]["max_concurrency"] == 3
 
 
