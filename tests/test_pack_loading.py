@@ -91,7 +91,7 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     inputs = node.bind((), {spec.name: spec.default for spec in node.inputs if not spec.optional})
     inspect.signature(node.run).bind(**inputs, unique_id="1")
     if node_id in ISOLATION_NODES:
-        run = inspect.signature(pack.nodes.execution._isolate).parameters
+        run = inspect.signature(pack.node_machinery.execution._isolate).parameters
         assert [*run] == ["items", *[spec.name for spec in node.inputs[1:]], "unique_id"]
 
 
