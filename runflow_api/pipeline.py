@@ -36,7 +36,7 @@ from .errors import (
     SignedUrlExpired,
 )
 from .fleet import Fleet
-from .http import CancelCheck, Transport, external_url_refusal
+from .http import CancelCheck, Transport
 from .journal import JournalEntry, RunJournal
 from .ledger import Ledger
 from .product_isolation import PRICE_PER_IMAGE, IsolationParams
@@ -44,6 +44,7 @@ from .recent import RecentResults
 from .redact import url_for_display
 from .results import ImageURL, IsolationResult
 from .runs import PollPolicy, Run, create_run, get_run, wait_for_run
+from .url_policy import external_url_refusal
 from .wakeups import Wakeup, shared_wakeups
 
 log = logging.getLogger("runflow_api")
