@@ -28,17 +28,33 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 if __package__:  # inside ComfyUI the pack folder is a package and the engine its subpackage
-    from .runflow_api import callbacks, config, errors, fleet, http, ledger, product_isolation, service, wakeups
-else:  # tests load this file on its own, with the engine installed beside it
-    from runflow_api import (  # type: ignore[no-redef]
+    from .runflow_api import (
         callbacks,
         config,
+        directories,
         errors,
         fleet,
         http,
         ledger,
         product_isolation,
+        secret_files,
         service,
+        service_address,
+        wakeups,
+    )
+else:  # tests load this file on its own, with the engine installed beside it
+    from runflow_api import (  # type: ignore[no-redef]
+        callbacks,
+        config,
+        directories,
+        errors,
+        fleet,
+        http,
+        ledger,
+        product_isolation,
+        secret_files,
+        service,
+        service_address,
         wakeups,
     )
 
@@ -209,7 +225,7 @@ def connection_test(mode: str) -> dict[str, Any]:
 
 
 def ledger_totals() -> dict[str, Any]:
-    totals = ledger.Ledger.for_path(config.data_dir() / "ledger.jsonl").totals()
+    totals = ledger.Ledger.for_path(directories.data_dir() / "ledger.jsonl").totals()
     return {
         "session_runs": totals.session_runs,
         "session_cost": _money(totals.session_cost),
@@ -227,7 +243,7 @@ def shared_store_status() -> dict[str, Any]:
         return {"configured": True, "connected": False, "problem": exc.message}
     if store is None:
         return {"configured": False}
-    ledger_path = config.data_dir() / "ledger.jsonl"
+    ledger_path = directories.data_dir() / "ledger.jsonl"
     budget = fleet.team_budget_from_env()
     money = fleet.FleetMoney(store, team_budget=None, local_ledger=ledger.Ledger.for_path(ledger_path))
     spent, reserved, whole_fleet = money.today()
@@ -338,8 +354,8 @@ async def post_key(request: web.Request, body: dict[str, Any]) -> web.Response:
     key = body.get("key")
     if not isinstance(key, str):
         return _error(400, 'Send the key as {"key": "rf_live_..."}.', "bad_request")
-    refused = await _save_credential(config.write_key_file, key, what="the key", folder=config.key_file_path().parent,
-                                     file_env=config.KEY_FILE_ENV)
+    refused = await _save_credential(config.write_key_file, key, what="the key",
+                                     folder=directories.key_file_path().parent, file_env=directories.KEY_FILE_ENV)
     if refused is not None:
         return refused
     log.info("Runflow: API key %s saved (mode 0600)", config.mask_key(key.strip()))
@@ -426,7 +442,7 @@ def callback_status() -> dict[str, Any]:
     if source == "env":
         secret: str | None = os.environ.get(config.CALLBACK_SECRET_ENV, "").strip()
     else:
-        secret = config.read_secret_file(config.callback_secret_path())
+        secret = secret_files.read_secret_file(config.callback_secret_path())
     status: dict[str, Any] = {
         "configured": source is not None,
         "masked": config.mask_secret(secret) if secret else None,
@@ -437,7 +453,7 @@ def callback_status() -> dict[str, Any]:
     }
     try:
         settings = callbacks.configured_settings()
-        status["public_url"] = config.public_url()
+        status["public_url"] = service_address.public_url()
     except errors.InputRejected as exc:
         status["error"] = exc.message
         return status

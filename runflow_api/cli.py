@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import __version__, catalogue, config, fleet, images, run_metadata, service
+from . import __version__, catalogue, config, directories, fleet, images, run_metadata, service, service_address
 from .callback_server import CallbackReceiver, parse_listen
 from .callbacks import CallbackSettings
 from .client import RunflowClient
@@ -327,7 +327,7 @@ def fleet_line(client: RunflowClient, *, shared: int, waited: int) -> str:
 
 
 def run_spend() -> int:
-    ledger_path = config.data_dir() / "ledger.jsonl"
+    ledger_path = directories.data_dir() / "ledger.jsonl"
     totals = Ledger.for_path(ledger_path).totals()
     print(f"All time: {totals.all_runs} paid run(s), ${totals.all_cost:.2f} (ledger: {ledger_path})")
     store = fleet.store_from_env()
@@ -370,7 +370,7 @@ def _callback_options(args: argparse.Namespace) -> tuple[CallbackSettings | None
     if secret is None:
         raise InputRejected(f"Callbacks need the signing secret: set {config.CALLBACK_SECRET_ENV}, or save it in "
                             f"{config.callback_secret_path()} (mode 0600), or leave out --public-url to poll.")
-    public = config.validate_public_url(args.public_url, what="--public-url")
+    public = service_address.validate_public_url(args.public_url, what="--public-url")
     return CallbackSettings(public, secret), parse_listen(args.callback_listen)
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from . import callbacks, config, originals, run_metadata
+from . import callbacks, config, directories, originals, run_metadata, service_address
 from .assets import StagedAsset
 from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
 from .cache import ResultCache
@@ -112,12 +112,12 @@ class RunflowClient:
     ) -> None:
         if not 1 <= int(max_concurrency) <= MAX_CONCURRENCY:
             raise InputRejected(f"max_concurrency must be 1..{MAX_CONCURRENCY}, got {max_concurrency}.")
-        self.base_url = config.resolve_base_url(base_url)
+        self.base_url = service_address.resolve_base_url(base_url)
         key = config.resolve_api_key(api_key)
         self.max_concurrency = int(max_concurrency)
         self.spend_limit = _money(spend_limit, "spend_limit")
         self.balance_check_min_runs = balance_check_min_runs
-        data = Path(data_dir) if data_dir is not None else config.data_dir()
+        data = Path(data_dir) if data_dir is not None else directories.data_dir()
         self.ledger = Ledger.for_path(data / "ledger.jsonl")
         transport = Transport(
             self.base_url,
@@ -148,11 +148,12 @@ class RunflowClient:
             durations = SharedDurations(store, local_durations)
             mirror = SharedJournal(store, max_age_s=journal_max_age_s)
             money = FleetMoney(store, team_budget=budget, local_ledger=self.ledger,
-                               free=service == config.EMULATOR_SERVICE_ID)
+                               free=service == service_address.EMULATOR_SERVICE_ID)
             self.fleet = Fleet(store, SharedResults(store), money)
         self._engine = Engine(
             transport=transport,
-            cache=ResultCache(Path(cache_dir) if cache_dir else config.cache_dir(), cache_max_bytes) if cache else None,
+            cache=ResultCache(Path(cache_dir) if cache_dir else directories.cache_dir(), cache_max_bytes)
+            if cache else None,
             journal=RunJournal(data / "journal", max_age_s=journal_max_age_s, mirror=mirror),
             claims=claims,
             ledger=self.ledger,

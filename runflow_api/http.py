@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from . import __version__
-from .config import mask_key, url_for_log
+from .config import mask_key
 from .errors import (
     InputRejected,
     NetworkError,
@@ -44,7 +44,7 @@ from .errors import (
 )
 from .guarded_reads import Deadline, body_chunks, check_image_headers, declared_length, join_capped
 from .http_failures import REDIRECT_STATUS, error_from_response, network_reason
-from .redact import redact
+from .redact import redact, url_for_display
 from .url_policy import external_url_refusal
 
 log = logging.getLogger("runflow_api")
@@ -179,7 +179,7 @@ class Transport:
         self.session.headers.pop("Authorization", None)
 
     def __repr__(self) -> str:
-        return f"Transport({url_for_log(self.base_url)!r}, key={mask_key(self._api_key)})"
+        return f"Transport({url_for_display(self.base_url)!r}, key={mask_key(self._api_key)})"
 
     def close(self) -> None:
         self.session.close()
@@ -210,14 +210,14 @@ class Transport:
                 )
             except requests.ConnectionError as exc:
                 failure = NetworkError(
-                    f"{what} failed: could not reach {url_for_log(url)}: {network_reason(exc, self._secrets)}. "
+                    f"{what} failed: could not reach {url_for_display(url)}: {network_reason(exc, self._secrets)}. "
                     "Check your internet connection, proxy or firewall, and RUNFLOW_API_BASE."
                 )
                 if "tls" in failure.message.lower():
                     raise failure from exc  # a certificate problem will not fix itself on retry
             except requests.RequestException as exc:
                 raise NetworkError(
-                    f"{what} failed: the request to {url_for_log(url)} could not be sent: "
+                    f"{what} failed: the request to {url_for_display(url)} could not be sent: "
                     f"{network_reason(exc, self._secrets)}. Check the address (RUNFLOW_API_BASE)."
                 ) from exc
             else:
@@ -308,7 +308,7 @@ class Transport:
         reason = external_url_refusal(url, base_url=self.base_url, allow_insecure=self.allow_insecure)
         if reason is not None:
             raise InputRejected(
-                f"{what}: refusing the URL {url_for_log(url)!r} handed out by the service: {reason}. Nothing "
+                f"{what}: refusing the URL {url_for_display(url)!r} handed out by the service: {reason}. Nothing "
                 "was sent to it. Check RUNFLOW_API_BASE; if it is the real Runflow API, report this."
             )
 

@@ -23,7 +23,6 @@ from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_byte
 from .cache import CachedResult, ResultCache, cache_key, pack_entry, stored_facts
 from .callbacks import CallbackSettings
 from .claims import Claims
-from .config import is_loopback_url
 from .durations import DurationModel
 from .errors import (
     APIError,
@@ -44,6 +43,7 @@ from .recent import RecentResults
 from .redact import url_for_display
 from .results import ImageURL, IsolationResult
 from .runs import PollPolicy, Run, create_run, get_run, wait_for_run
+from .service_address import is_loopback_url
 from .url_policy import external_url_refusal
 from .wakeups import Wakeup, shared_wakeups
 

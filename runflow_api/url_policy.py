@@ -12,7 +12,7 @@ import ipaddress
 import socket
 from urllib.parse import SplitResult, urlsplit
 
-from .config import is_loopback_url
+from .service_address import is_loopback_url
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -213,8 +213,8 @@ def test_inside_comfyui_the_engine_uses_comfyuis_user_directory(tmp_path: Path) 
         sys.modules["folder_paths"] = folder_paths
         from comfy_harness import load_pack
         pack = load_pack()
-        config = pack.runflow_api.config
-        print(config.key_file_path(), config.cache_dir(), config.data_dir(), sep="\\n")
+        directories = pack.runflow_api.directories
+        print(directories.key_file_path(), directories.cache_dir(), directories.data_dir(), sep="\\n")
         """
     )
     assert result.returncode == 0, result.stderr

@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import config
+from runflow_api import config, directories, service_address
 from runflow_api.emulator import Emulator, Faults
 
 ROUTES_FILE = Path(__file__).resolve().parents[1] / "routes.py"
@@ -88,7 +88,7 @@ def call() -> Call:
 
 
 def key_file() -> Path:
-    return config.key_file_path()
+    return directories.key_file_path()
 
 
 # -- key ----------------------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ def test_a_key_folder_that_cannot_be_created_answers_json_naming_it(
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the key folder should be")
-    monkeypatch.setenv(config.KEY_FILE_ENV, str(blocker / "api_key"))
+    monkeypatch.setenv(directories.KEY_FILE_ENV, str(blocker / "api_key"))
     answer = call("POST", "/runflow/key", json={"key": KEY})
     assert answer.status == 500
     assert answer.body["error"]["reason"] == "write_failed"
@@ -350,7 +350,7 @@ def test_a_shared_key_folder_is_refused_with_what_to_do(
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    monkeypatch.setenv(config.KEY_FILE_ENV, str(shared / "api_key"))
+    monkeypatch.setenv(directories.KEY_FILE_ENV, str(shared / "api_key"))
     answer = call("POST", "/runflow/key", json={"key": KEY})
     assert answer.status == 400
     assert "chmod 700" in answer.body["error"]["message"]
@@ -372,7 +372,7 @@ def test_connection_test_without_a_key_says_so(call: Call) -> None:
 def test_connection_test_reports_orgs_scopes_and_balance(
     call: Call, emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    monkeypatch.setenv(service_address.BASE_ENV, emu.base_url)
     assert call("POST", "/runflow/key", json={"key": EMULATOR_KEY}).status == 200
 
     answer = call("POST", "/runflow/test", json={})
@@ -391,7 +391,7 @@ def test_connection_test_reports_orgs_scopes_and_balance(
 def test_connection_test_with_a_wrong_key_is_unauthorized(
     call: Call, emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    monkeypatch.setenv(service_address.BASE_ENV, emu.base_url)
     call("POST", "/runflow/key", json={"key": KEY})
     answer = call("POST", "/runflow/test", json={})
     assert answer.body["ok"] is False
@@ -405,7 +405,7 @@ def test_connection_test_when_the_service_cannot_be_reached(
 ) -> None:
     with Emulator(api_key=EMULATOR_KEY, port=0) as gone:
         base = gone.base_url
-    monkeypatch.setenv(config.BASE_ENV, base)
+    monkeypatch.setenv(service_address.BASE_ENV, base)
     config.write_key_file(EMULATOR_KEY)
     answer = call("POST", "/runflow/test", json={})
     assert answer.body["ok"] is False
@@ -416,7 +416,7 @@ def test_connection_test_keeps_a_working_key_when_only_the_balance_fails(
     call: Call, emulator_factory: Callable[..., Emulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emu = emulator_factory(faults=Faults(error_rate=1.0, error_status=403, routes={"balance"}))
-    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    monkeypatch.setenv(service_address.BASE_ENV, emu.base_url)
     config.write_key_file(EMULATOR_KEY)
     body = call("POST", "/runflow/test", json={}).body
     assert body["ok"] is True
@@ -437,7 +437,7 @@ def test_connection_test_runs_off_the_event_loop(
 ) -> None:
     """A slow service must not stall ComfyUI: other routes answer while the test waits."""
     emu = emulator_factory(faults=Faults(slow=1.5, routes={"me"}))
-    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    monkeypatch.setenv(service_address.BASE_ENV, emu.base_url)
     config.write_key_file(EMULATOR_KEY)
 
     async def scenario() -> tuple[float, bool]:
@@ -667,7 +667,7 @@ def test_the_callback_secret_is_saved_0600_and_shown_masked(call: Call, monkeypa
     assert saved.body["active"] is False, "no public URL yet"
     path = config.callback_secret_path()
     assert path.read_text() == CALLBACK_SECRET and stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    monkeypatch.setenv(config.PUBLIC_URL_ENV, "https://comfy.example.com")
+    monkeypatch.setenv(service_address.PUBLIC_URL_ENV, "https://comfy.example.com")
     status = call("GET", "/runflow/callback-secret").body
     assert status["active"] is True and status["public_url"] == "https://comfy.example.com"
     body = b'{"run_id": "r2"}'
