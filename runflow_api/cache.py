@@ -18,7 +18,7 @@ import logging
 import os
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -42,27 +42,10 @@ _MALFORMED_WARNED: set[str] = set()
 _MALFORMED_LOCK = threading.Lock()
 
 
-def cache_key(
-    *,
-    pixel_digest: str,
-    model: str,
-    aspect_ratio: str,
-    resolution: str,
-    prompt: str | None,
-    service_id: str,
-    lossless: bool = False,
-) -> str:
-    """The sha256 of everything that decides the result; the schema version retires old entries."""
-    fields = {
-        "schema": SCHEMA,
-        "pixels": pixel_digest,
-        "model": model,
-        "aspect_ratio": aspect_ratio,
-        "resolution": resolution,
-        "prompt": prompt or "",
-        "service": service_id,
-        "lossless": lossless,
-    }
+def cache_key(*, pixel_digest: str, model: str, service_id: str, options: Mapping[str, Any]) -> str:
+    """The sha256 of everything that decides the result; the schema version retires old entries.
+    `options` is the request's own part, `IsolationParams.key_fields()`."""
+    fields = {"schema": SCHEMA, "pixels": pixel_digest, "model": model, "service": service_id, **options}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()
 
 

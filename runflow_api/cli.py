@@ -18,13 +18,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import __version__, catalogue, config, directories, fleet, images, run_metadata, service, service_address
+from . import __version__, catalogue, config, directories, fleet, run_metadata, service, service_address
 from .callback_server import CallbackReceiver, parse_listen
 from .callbacks import CallbackSettings
 from .client import RunflowClient
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .ledger import Ledger
-from .product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
+from .post_processing import PostProcessing
+from .product_isolation import AUTO_ASPECT, PRICE_PER_IMAGE, option_fields, option_names
 from .progress import ProgressTally
 from .results import BatchPlan, Charges, IsolationResult
 
@@ -33,6 +34,9 @@ SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 # A dry run only reads the cache and the journal, so it needs no key; the client object still wants one
 # and gets this stand-in, which no request carries (the dry-run tests count the requests: zero).
 DRY_RUN_KEY = "rf_test_dry_run_sends_nothing"
+# Where the command line's default differs from the library's: a catalogue of photos of every shape.
+CLI_DEFAULTS = {"aspect_ratio": AUTO_ASPECT}
+DEMO_SERVICES = ("emulator", "runflow")
 
 
 def _dollars(text: str) -> Decimal:
@@ -46,13 +50,24 @@ def _dollars(text: str) -> Decimal:
     return amount
 
 
+def _option_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per isolation option, read from `IsolationParams`: `--aspect-ratio`, `--resolution`,
+    `--prompt`, `--lossless`..., so a new option reaches the command line without code here."""
+    for item, how in option_fields():
+        flag = "--" + item.name.replace("_", "-")
+        if isinstance(item.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=item.default, help=how.cli_help)
+            continue
+        default = CLI_DEFAULTS.get(item.name, item.default)
+        shown = f" (default {default})" if default is not None else ""
+        parser.add_argument(flag, default=default, choices=(*how.client_choices, *how.choices) or None,
+                            help=how.cli_help + shown)
+
+
 def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="image files, folders (searched recursively) or globs")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder; the input tree is mirrored")
-    parser.add_argument("--aspect-ratio", default=AUTO_ASPECT, choices=(AUTO_ASPECT, *ASPECT_RATIOS),
-                        help="canvas shape; 'auto' picks the allowed ratio nearest each photo (default)")
-    parser.add_argument("--resolution", default="2K", choices=tuple(RESOLUTIONS), help="long side 1K/2K/4K")
-    parser.add_argument("--prompt", default=None, help="what to isolate, e.g. 'the left shoe'")
+    _option_arguments(parser)
     parser.add_argument("--background", default="transparent",
                         help="'transparent' (RGBA output) or a colour: #ffffff, white, 255,255,255")
     parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
@@ -81,8 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"runflow_api {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     _isolate_arguments(commands.add_parser("isolate", help="isolate the products in photos"))
-    demo = commands.add_parser("demo", help="isolate the bundled sample photo (emulator unless a key is set)")
+    demo = commands.add_parser("demo", help="isolate the bundled sample photo (on the free emulator unless "
+                               "--service runflow)")
     demo.add_argument("--out", "-o", type=Path, default=Path("out/demo"))
+    demo.add_argument("--service", choices=DEMO_SERVICES, default="emulator",
+                      help="emulator (default): free and offline; runflow: the paid service with your key ($0.27)")
     commands.add_parser("spend", help="show what the ledger says was spent")
     return parser
 
@@ -140,7 +158,7 @@ def _row(item: catalogue.Item, status: str, **fields: Any) -> dict[str, Any]:
 
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
     items = catalogue.collect(args.paths, args.out, args.format)
-    background = images.parse_color(args.background)
+    post = PostProcessing(background=args.background, outputs="all")  # every image a run returns is saved
     summary = Summary(total=len(items), emulator=emulator)
     todo = []
     for item in items:
@@ -151,7 +169,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             summary.rows.append(_row(item, "skipped"))
         else:
             todo.append(item)
-    options = {"aspect_ratio": args.aspect_ratio, "resolution": args.resolution, "prompt": args.prompt}
+    options = {name: getattr(args, name) for name in option_names()}
     user_metadata = run_metadata.validate(run_metadata.parse_pairs(args.metadata), what="--metadata")
     _item_metadata("", user_metadata)  # a key the CLI sets itself is refused now, not once per photo
     price = Decimal(0) if emulator else PRICE_PER_IMAGE
@@ -182,10 +200,10 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     started = time.monotonic()
     try:
         for index, outcome in client.isolate_stream(
-            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, outputs="all",
+            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, outputs=post.outputs,
             metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
-            _settle(todo[index], outcome, summary, background, args.format)
+            _settle(todo[index], outcome, summary, post.color, args.format)
             snapshot = tally.snapshot()
             display.update(snapshot.finished, snapshot.status_line())
     except (KeyboardInterrupt, RunflowCancelled):
@@ -296,8 +314,10 @@ def run_demo(args: argparse.Namespace) -> int:
     if not sample.is_file():
         print(f"The bundled sample {sample} is missing; run examples/make_samples.py.", file=sys.stderr)
         return EXIT_REFUSED
-    emulator = config.key_source() is None
-    mode = "the bundled emulator (free, offline)" if emulator else "Runflow (your key; $0.27)"
+    # Never the paid service by default: a key saved once in ComfyUI must not make the demo spend.
+    emulator = args.service == "emulator"
+    mode = ("the bundled emulator (free, offline; --service runflow uses your key, $0.27)" if emulator
+            else f"Runflow at {service_address.resolve_base_url(None)} (your key; ${PRICE_PER_IMAGE})")
     print(f"Isolating {sample.name} on {mode}...", file=sys.stderr)
     with _client(args, emulator) as client:
         result = client.isolate(sample, aspect_ratio="auto", resolution="2K")
@@ -308,6 +328,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"run {result.run_id}: {result.image.size[0]}x{result.image.size[1]} {result.aspect_ratio}, "
           f"{'cached' if result.cached else f'{result.elapsed_s:.1f} s'}")
     print(f"Wrote {out.resolve()} (transparent) and {white.resolve()} (on white).")
+    paid = "cached: nothing was paid" if result.cached else f"paid ${result.cost or PRICE_PER_IMAGE}"
+    print("Service: the bundled emulator, nothing was paid." if emulator else f"Service: Runflow, {paid}.")
     return EXIT_OK
 
 

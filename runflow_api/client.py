@@ -197,23 +197,21 @@ class RunflowClient:
         self,
         image: Any,
         *,
-        aspect_ratio: str = "1:1",
-        resolution: str = "2K",
-        prompt: str | None = None,
-        lossless: bool = False,
+        params: IsolationParams | None = None,
         force_rerun: bool = False,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
         outputs: str = "first",
+        **options: Any,
     ) -> IsolationResult:
-        """One image. Raises the item's error instead of returning it."""
+        """One image. Raises the item's error instead of returning it.
+
+        The isolation options (`aspect_ratio`, `resolution`, `prompt`, `lossless`: the fields of
+        `IsolationParams`, which says what each does) come as keywords, or as `params` ready made."""
         outcome = self.isolate_many(
             [image],
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            prompt=prompt,
-            lossless=lossless,
+            params=IsolationParams.of(params, **options),
             force_rerun=force_rerun,
             on_progress=on_progress,
             should_cancel=should_cancel,
@@ -228,24 +226,23 @@ class RunflowClient:
         self,
         images_in: Sequence[Any],
         *,
-        aspect_ratio: str = "1:1",
-        resolution: str = "2K",
-        prompt: str | None = None,
-        lossless: bool = False,
+        params: IsolationParams | None = None,
         force_rerun: bool = False,
         spend_limit: Decimal | float | str | None = None,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
         outputs: str = "first",
+        **options: Any,
     ) -> list[Outcome]:
         """Every image as its own run, all in flight at once; results (or errors) in input order.
 
         Every input (and its `metadata`: one mapping of strings for all, or a function of the input's
         index) is validated first: one bad input refuses the whole call before anything is spent.
-        `outputs="all"` keeps every image a run returns in `result.images`; "first" only the first."""
+        `outputs="all"` keeps every image a run returns in `result.images`; "first" only the first (a
+        post-processing choice: every image is cached either way). Options as for `isolate`."""
         check_outputs_mode(outputs)
-        jobs = self._prepare(images_in, aspect_ratio, resolution, prompt, lossless, metadata)
+        jobs = self._prepare(images_in, IsolationParams.of(params, **options), metadata)
         self.check_spend(self._plan([job.cache_key for job in jobs], force_rerun), spend_limit)
         if should_cancel is not None and should_cancel():
             raise RunflowCancelled("Cancelled before anything started.")
@@ -263,15 +260,13 @@ class RunflowClient:
         self,
         images_in: Iterable[Any],
         *,
-        aspect_ratio: str = "1:1",
-        resolution: str = "2K",
-        prompt: str | None = None,
-        lossless: bool = False,
+        params: IsolationParams | None = None,
         force_rerun: bool = False,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
         outputs: str = "first",
+        **options: Any,
     ) -> Iterator[tuple[int, Outcome]]:
         """(index, result or error) as each finishes, for catalogues too big to hold in memory.
 
@@ -279,11 +274,11 @@ class RunflowClient:
         unreadable file (or its bad `metadata`) is that item's error, not the stream's. Call `plan` and
         `check_spend` first to guard the spend: a stream does not know its length in advance."""
         check_outputs_mode(outputs)
-        params = IsolationParams(aspect_ratio, resolution, prompt)
+        resolved = IsolationParams.of(params, **options)
 
         def sources() -> Iterator[Source]:
             for index, image in enumerate(images_in):
-                yield index, functools.partial(self._job, image, params, index, lossless, metadata)
+                yield index, functools.partial(self._job, image, resolved, index, metadata)
 
         outcomes = stream_outcomes(
             self._engine,
@@ -300,23 +295,21 @@ class RunflowClient:
         self,
         images_in: Iterable[Any],
         *,
-        aspect_ratio: str = "1:1",
-        resolution: str = "2K",
-        prompt: str | None = None,
-        lossless: bool = False,
+        params: IsolationParams | None = None,
         force_rerun: bool = False,
         skip_rejected: bool = False,
+        **options: Any,
     ) -> BatchPlan:
         """What a call would do and cost, without sending anything. Holds one image in memory at a time.
 
         With `skip_rejected`, inputs that would be refused (an unreadable file in a catalogue) are counted
         in `plan.rejected` instead of raising: they will fail alone, at no cost."""
-        params = IsolationParams(aspect_ratio, resolution, prompt)
+        resolved = IsolationParams.of(params, **options)
         keys = []
         rejected = 0
         for index, image in enumerate(images_in):
             try:
-                keys.append(self._job(image, params, index, lossless).cache_key)
+                keys.append(self._job(image, resolved, index).cache_key)
             except InputRejected:
                 if not skip_rejected:
                     raise
@@ -427,28 +420,21 @@ class RunflowClient:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _job(
-        self, image: Any, params: IsolationParams, index: int, lossless: bool, metadata: MetadataOption = None
-    ) -> Job:
+    def _job(self, image: Any, params: IsolationParams, index: int, metadata: MetadataOption = None) -> Job:
         secrets = (self._engine.transport._api_key, self._engine.callbacks.secret if self._engine.callbacks else None)
-        return prepare_job(image, params, index=index, lossless=lossless, engine=self._engine,
+        return prepare_job(image, params, index=index, engine=self._engine,
                            metadata=run_metadata.resolve(metadata, index, secrets=secrets))
 
-    def _prepare(
-        self, images_in: Sequence[Any], aspect_ratio: str, resolution: str, prompt: str | None, lossless: bool,
-        metadata: MetadataOption = None,
-    ) -> list[Job]:
+    def _prepare(self, images_in: Sequence[Any], params: IsolationParams, metadata: MetadataOption = None) -> list[Job]:
         if isinstance(images_in, (str, bytes)) or not isinstance(images_in, Sequence):
             raise InputRejected("images must be a list of images; for a single image use isolate().")
         if len(images_in) == 0:
             raise InputRejected("The batch is empty: pass at least one image.")
-        params = IsolationParams(aspect_ratio, resolution, prompt)
         if len(images_in) == 1:
-            return [self._job(images_in[0], params, 0, lossless, metadata)]
+            return [self._job(images_in[0], params, 0, metadata)]
         # Hashing 16 2K images takes ~130 ms on one thread; hashlib and Pillow release the GIL, so spread it.
         with ThreadPoolExecutor(max_workers=min(len(images_in), os.cpu_count() or 2)) as pool:
-            return list(pool.map(lambda pair: self._job(pair[1], params, pair[0], lossless, metadata),
-                                 enumerate(images_in)))
+            return list(pool.map(lambda pair: self._job(pair[1], params, pair[0], metadata), enumerate(images_in)))
 
     def _plan(self, keys: list[str], force_rerun: bool) -> BatchPlan:
         unique = list(dict.fromkeys(keys))

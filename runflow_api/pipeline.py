@@ -1,4 +1,5 @@
-"""The one path one image takes: cache -> journal -> stage -> create -> wait -> download -> decode -> store.
+"""The one path one image takes, from a validated input to a stored result: mapped step by step, as
+file:function, in docs/ARCHITECTURE.md ("The path of one image"), the only place it is written out.
 
 The node, the CLI, the benchmarks and the tests all come through here, so "never pay twice" is decided
 in one place: a cached result costs nothing; a run already paid for (in the journal) is collected, not
@@ -105,7 +106,6 @@ class Job:
     cache_key: str
     array: np.ndarray | None = None
     source_url: str | None = None
-    lossless: bool = False
     encoded: images.EncodedImage | None = None
     metadata: dict[str, str] | None = None  # what the create carries for the dashboard; not in the cache key
 
@@ -152,8 +152,7 @@ def _url_pixels(engine: Engine, url: str, name: str) -> np.ndarray:
 
 
 def prepare_job(
-    image: Any, params: IsolationParams, *, index: int, lossless: bool, engine: Engine,
-    metadata: dict[str, str] | None = None,
+    image: Any, params: IsolationParams, *, index: int, engine: Engine, metadata: dict[str, str] | None = None,
 ) -> Job:
     """Validate one input and compute its cache key. Nothing is paid here: bad input costs nothing. The
     only request is the download of a URL input (to key it by its pixels)."""
@@ -164,19 +163,12 @@ def prepare_job(
     resolved = params.resolved_for(array.shape[1], array.shape[0])
     if url is None and encoded is None and array.nbytes > _ENCODE_EARLY_BYTES:
         # Big enough that the upload might pass 50 MiB: find out now, before any item of the batch pays.
-        encoded = images.encode_for_upload(array, lossless=lossless)
+        encoded = images.encode_for_upload(array, lossless=resolved.lossless)
         check_upload_size(len(encoded.data), what=name)
-    key = cache_key(
-        pixel_digest=images.pixel_digest(array),
-        model=engine.model_id,
-        aspect_ratio=resolved.aspect_ratio,
-        resolution=resolved.resolution,
-        prompt=resolved.prompt,
-        service_id=engine.service_id,
-        lossless=lossless,
-    )
+    key = cache_key(pixel_digest=images.pixel_digest(array), model=engine.model_id, service_id=engine.service_id,
+                    options=resolved.key_fields())
     # A URL input is sent as its URL (the service fetches it): its pixels are not kept in memory.
-    return Job(index, resolved, key, array if url is None else None, url, lossless, encoded, metadata)
+    return Job(index, resolved, key, array if url is None else None, url, encoded, metadata)
 
 
 def stage_array(
@@ -267,7 +259,7 @@ def _intent(engine: Engine, job: Job, emit: Emit, should_cancel: CancelCheck, ea
     else:
         assert job.array is not None
         staged = stage_array(
-            engine.transport, job.array, lossless=job.lossless, encoded=job.encoded, should_cancel=should_cancel
+            engine.transport, job.array, lossless=job.params.lossless, encoded=job.encoded, should_cancel=should_cancel
         )
         emit("staged")
         image_url = staged.url

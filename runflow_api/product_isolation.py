@@ -1,13 +1,15 @@
 """What the `runflow/product-isolation` model accepts, what it costs, and how our parameters map onto it.
 
-The emulator validates against these same tables, so the client and the stand-in service cannot drift.
+`IsolationParams` is the one carrier of every option that reaches the service or the cache key. The
+emulator validates against it and these same tables, so the client and the stand-in service cannot drift.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields, replace
 from decimal import Decimal
+from typing import Any
 
 from .errors import InputRejected
 
@@ -44,45 +46,137 @@ def canvas_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class IsolationParams:
-    """Validated parameters of one isolation request, before "auto" is resolved against an image."""
+class Option:
+    """How one field of `IsolationParams` travels; kept in the field's metadata, read by everyone.
 
-    aspect_ratio: str = "1:1"
-    resolution: str = "2K"
-    prompt: str | None = None
+    `sent`: the create's `input` carries it under the field's name (the emulator accepts exactly these);
+    otherwise it only changes what we upload (and so the result) and is in the cache key alone.
+    `required`: the service requires it, so every create carries it.
+    `choices`: the values the service accepts; `client_choices` are extra values resolved here first.
+    `max_chars`: text is stripped, refused when longer, and None when empty (then left out of the input).
+    `in_v0_1_0_key`: one of 0.1.0's options, in every cache key (None as ""). Any later option counts in
+    the key and the input only when it is not at its default, so existing settings keep their key and
+    body byte for byte (tests/test_money_golden.py).
+    `cli_help`: the CLI's help for `--name` (booleans become an on/off flag).
+    """
+
+    sent: bool
+    cli_help: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    client_choices: tuple[str, ...] = ()
+    max_chars: int | None = None
+    in_v0_1_0_key: bool = False
+
+
+def option_field(default: Any, **how: Any) -> Any:
+    """A field of `IsolationParams` with its default and how it travels (`Option`'s arguments)."""
+    return field(default=default, metadata={"option": Option(**how)})
+
+
+@dataclass(frozen=True)
+class IsolationParams:
+    """Every option that reaches the service or the cache key, validated, before "auto" is resolved
+    against an image. The one definition the client's entry points, the CLI, `prepare_job` and the
+    emulator read: a new result-changing option is one field here (see docs/CHANGING.md). Options that
+    only post-process a result (a background colour, which images to output) are not here: they live in
+    `post_processing.PostProcessing` and never reach the service or the key."""
+
+    aspect_ratio: str = option_field(
+        "1:1", sent=True, required=True, choices=ASPECT_RATIOS, client_choices=(AUTO_ASPECT,), in_v0_1_0_key=True,
+        cli_help="canvas shape; 'auto' picks the allowed ratio nearest each photo",
+    )
+    resolution: str = option_field(
+        "2K", sent=True, required=True, choices=tuple(RESOLUTIONS), in_v0_1_0_key=True, cli_help="long side 1K/2K/4K",
+    )
+    prompt: str | None = option_field(
+        None, sent=True, max_chars=MAX_PROMPT_CHARS, in_v0_1_0_key=True,
+        cli_help="what to isolate, e.g. 'the left shoe'",
+    )
+    lossless: bool = option_field(
+        False, sent=False, in_v0_1_0_key=True,
+        cli_help="upload PNG instead of JPEG quality 95 (files the service reads as they are go unchanged)",
+    )
 
     def __post_init__(self) -> None:
-        if self.aspect_ratio != AUTO_ASPECT and self.aspect_ratio not in ASPECT_RATIOS:
-            raise InputRejected(
-                f"aspect_ratio {self.aspect_ratio!r} is not one the model accepts. "
-                f"Use one of: {AUTO_ASPECT}, {', '.join(ASPECT_RATIOS)}."
-            )
-        if self.resolution not in RESOLUTIONS:
-            raise InputRejected(
-                f"resolution {self.resolution!r} is not one the model accepts. Use one of: {', '.join(RESOLUTIONS)}."
-            )
-        if self.prompt is not None:
-            if not isinstance(self.prompt, str):
-                raise InputRejected(f"prompt must be text, got {type(self.prompt).__name__}.")
-            cleaned = self.prompt.strip()
-            if len(cleaned) > MAX_PROMPT_CHARS:
-                raise InputRejected(
-                    f"prompt is {len(cleaned)} characters long; the limit is {MAX_PROMPT_CHARS}. "
-                    "Name the product to isolate in a short phrase, e.g. 'the left shoe'."
-                )
-            object.__setattr__(self, "prompt", cleaned or None)
+        for item, how in option_fields(type(self)):
+            object.__setattr__(self, item.name, _checked(item, how, getattr(self, item.name)))
+
+    @classmethod
+    def of(cls, params: IsolationParams | None = None, **options: Any) -> IsolationParams:
+        """`params` with `options` applied (or the defaults with them): how the client's entry points turn
+        `**options` into parameters. An unknown name is refused, naming the ones there are."""
+        known = option_names(cls)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise InputRejected(f"Unknown isolation option(s) {', '.join(unknown)}. The options are: "
+                                f"{', '.join(known)}.")
+        return replace(params or cls(), **options)
 
     def resolved_for(self, width: int, height: int) -> IsolationParams:
-        """Replace "auto" with the allowed ratio nearest to the image's own shape."""
+        """Replace "auto" with the allowed ratio nearest to the image's own shape; every other field kept."""
         if self.aspect_ratio != AUTO_ASPECT:
             return self
-        return IsolationParams(nearest_aspect_ratio(width, height), self.resolution, self.prompt)
+        return replace(self, aspect_ratio=nearest_aspect_ratio(width, height))
 
-    def run_input(self, image_url: str) -> dict[str, str]:
-        """The `input` object of a create-run request; an empty prompt is omitted, as the model page asks."""
+    def run_input(self, image_url: str) -> dict[str, Any]:
+        """The `input` object of a create-run request; an empty prompt is omitted, as the model page asks,
+        and so is any later option at its default."""
         if self.aspect_ratio == AUTO_ASPECT:
             raise ValueError("resolve 'auto' with resolved_for() before building the run input")
-        body = {"image_url": image_url, "aspect_ratio": self.aspect_ratio, "resolution": self.resolution}
-        if self.prompt:
-            body["prompt"] = self.prompt
+        body: dict[str, Any] = {"image_url": image_url}
+        for item, how in option_fields(type(self)):
+            value = getattr(self, item.name)
+            if how.sent and value is not None and (how.in_v0_1_0_key or value != item.default):
+                body[item.name] = value
         return body
+
+    def key_fields(self) -> dict[str, Any]:
+        """This request's part of the cache key (cache.cache_key adds the pixels, model and service)."""
+        keyed: dict[str, Any] = {}
+        for item, how in option_fields(type(self)):
+            value = getattr(self, item.name)
+            if how.in_v0_1_0_key:
+                keyed[item.name] = "" if value is None else value
+            elif value != item.default:
+                keyed[item.name] = value
+        return keyed
+
+
+def option_fields(carrier: type[IsolationParams] | None = None) -> list[tuple[Field[Any], Option]]:
+    """The fields of `IsolationParams` with how each travels, in declaration order."""
+    return [(item, item.metadata["option"]) for item in fields(carrier or IsolationParams)]
+
+
+def option_names(carrier: type[IsolationParams] | None = None) -> tuple[str, ...]:
+    return tuple(item.name for item, _ in option_fields(carrier))
+
+
+def sent_fields() -> list[tuple[Field[Any], Option]]:
+    """The options the create's `input` may carry (besides `image_url`): what the emulator accepts."""
+    return [(item, how) for item, how in option_fields() if how.sent]
+
+
+def _checked(item: Field[Any], how: Option, value: Any) -> Any:
+    """One option's value as the client keeps it, or InputRejected naming the option and what to do."""
+    name = item.name
+    if isinstance(item.default, bool):
+        if not isinstance(value, bool):
+            raise InputRejected(f"{name} must be true or false, got {value!r}.")
+        return value
+    if how.choices:
+        allowed = (*how.client_choices, *how.choices)
+        if value not in allowed:
+            raise InputRejected(f"{name} {value!r} is not one the model accepts. Use one of: {', '.join(allowed)}.")
+        return value
+    if value is None and item.default is None:
+        return None
+    if not isinstance(value, str):
+        raise InputRejected(f"{name} must be text, got {type(value).__name__}.")
+    cleaned = value.strip()
+    if how.max_chars is not None and len(cleaned) > how.max_chars:
+        raise InputRejected(
+            f"{name} is {len(cleaned)} characters long; the limit is {how.max_chars}. "
+            "Name the product to isolate in a short phrase, e.g. 'the left shoe'."
+        )
+    return cleaned or None

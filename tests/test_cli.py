@@ -182,7 +182,23 @@ def test_demo_writes_the_sample_result(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RUNFLOW_EMULATOR_LATENCY", "0.1")
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     assert Image.open(tmp_path / "demo" / "sneaker-isolated.png").mode == "RGBA"
-    assert "Wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Wrote" in out and "Service: the bundled emulator, nothing was paid." in out
+
+
+def test_the_demo_never_spends_unless_asked(service_env, tmp_path, monkeypatch, capsys):
+    """A key in the environment (or saved once in ComfyUI) does not make the demo use the paid service:
+    only --service runflow does, and the output says which service ran."""
+    monkeypatch.setenv("RUNFLOW_EMULATOR_LATENCY", "0.1")
+    assert main(["demo", "--out", str(tmp_path / "free")]) == 0
+    captured = capsys.readouterr()
+    assert service_env.stats["requests"] == 0, "the configured service was never contacted"
+    assert "on the bundled emulator" in captured.err and "--service runflow" in captured.err
+    assert main(["demo", "--out", str(tmp_path / "paid"), "--service", "runflow"]) == 0
+    captured = capsys.readouterr()
+    assert service_env.stats["creates"] == 1
+    assert f"on Runflow at {service_env.base_url}" in captured.err
+    assert "Service: Runflow, paid $" in captured.out
 
 
 # -- metadata, every output, callbacks --------------------------------------------------------------------

@@ -106,7 +106,7 @@ def test_learned_durations_reach_a_new_machine(client_for, emulator_factory, red
 
 def test_foreign_and_malformed_data_is_ignored_with_a_warning(client_for, emu, redis_server, tmp_path, caplog):
     client = machine(client_for, emu, redis_server.url, tmp_path, "a")
-    key = client._job(product_photo(1), IsolationParams("1:1", "2K", None), 0, False).cache_key
+    key = client._job(product_photo(1), IsolationParams("1:1", "2K"), 0).cache_key
     store = client.fleet.store if client.fleet else None
     assert store is not None
     store.redis.set(store.key("result", key), b"not an entry")
@@ -261,7 +261,7 @@ def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang(client_for, emu
 def test_a_foreign_value_at_a_claim_key_never_blocks_the_input(client_for, emu, redis_server, tmp_path, caplog,
                                                                expiry_ms):
     client = machine(client_for, emu, redis_server.url, tmp_path, "a")
-    key = client._job(product_photo(1), IsolationParams("1:1", "2K", None), 0, False).cache_key
+    key = client._job(product_photo(1), IsolationParams("1:1", "2K"), 0).cache_key
     assert client.fleet is not None
     client.fleet.store.redis.set(client.fleet.store.key("claim", key), "left here by hand", px=expiry_ms)
     started = time.monotonic()
@@ -273,7 +273,7 @@ def test_a_foreign_value_at_a_claim_key_never_blocks_the_input(client_for, emu, 
 
 def test_a_claim_with_an_expiry_ours_can_have_is_waited_for(client_for, emu, redis_server, tmp_path):
     client = machine(client_for, emu, redis_server.url, tmp_path, "a", store_options={"claim_ttl_s": 20.0})
-    key = client._job(product_photo(1), IsolationParams("1:1", "2K", None), 0, False).cache_key
+    key = client._job(product_photo(1), IsolationParams("1:1", "2K"), 0).cache_key
     assert client.fleet is not None
     client.fleet.store.redis.set(client.fleet.store.key("claim", key), "another machine", px=1500)
     started = time.monotonic()

@@ -15,6 +15,7 @@ from runflow_api import InputRejected, NetworkError, RetryPolicy, __version__
 from runflow_api.cache import pack_entry, unpack_entry
 from runflow_api.callbacks import CallbackSettings
 from runflow_api.node_options import node_metadata, output_sources, parse_metadata_input, select_outputs
+from runflow_api.product_isolation import IsolationParams
 from runflow_api.recent import shared_recent_results
 
 PACK = {"pack": "runflow-product-isolation", "pack_version": __version__}
@@ -121,7 +122,7 @@ def test_a_journal_entry_from_before_metadata_replays_the_old_body(emu, client_f
     from runflow_api.runs import LEGACY_METADATA, create_run
 
     client = client_for(emu)
-    job = client._prepare([product_photo()], "1:1", "1K", None, False)[0]
+    job = client._prepare([product_photo()], IsolationParams("1:1", "1K"))[0]
     staged = client.stage(product_photo())
     entry = client.journal.record_intent(job.cache_key, client.service_id,
                                          params={"input": job.params.run_input(staged.url)})

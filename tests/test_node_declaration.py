@@ -86,10 +86,12 @@ def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
 def test_bind_fills_declared_defaults_and_takes_positions_in_declared_order(pack: ModuleType) -> None:
     node = pack.nodes.PRODUCT_ISOLATION
     bound = node.bind(("IMG", "4:3"), {"resolution": "1K", "concurrency": 3})
+    appended = {name: spec[1]["default"] for name, spec in appended_since_0_1_0().items()}
     assert bound == {
         "image": "IMG", "aspect_ratio": "4:3", "resolution": "1K", "prompt": "", "background": "transparent",
-        "force_rerun": False, "spend_limit": 0.0, "concurrency": 3, "metadata": "", "outputs": "first",
+        "force_rerun": False, "spend_limit": 0.0, "concurrency": 3, **appended,
     }  # fmt: skip
+    assert list(appended)[:2] == ["metadata", "outputs"]
     with pytest.raises(TypeError, match="no input 'api_key'"):
         node.bind(("IMG", "4:3", "1K"), {"api_key": "x"})
     with pytest.raises(TypeError, match="required input 'resolution' missing"):

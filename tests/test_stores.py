@@ -17,20 +17,23 @@ from support import product_photo
 from runflow_api.cache import ResultCache, cache_key
 from runflow_api.journal import RunJournal
 from runflow_api.ledger import Ledger
+from runflow_api.product_isolation import IsolationParams
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def key(n: int) -> str:
-    return cache_key(pixel_digest=f"p{n}", model="m", aspect_ratio="1:1", resolution="1K", prompt=None,
-                     service_id="s")
+    return cache_key(pixel_digest=f"p{n}", model="m", service_id="s", options=IsolationParams("1:1", "1K").key_fields())
 
 
 def test_key_depends_on_every_ingredient():
-    base = dict(pixel_digest="p", model="m", aspect_ratio="1:1", resolution="1K", prompt=None, service_id="s")
+    def keyed(pixel_digest: str = "p", model: str = "m", service_id: str = "s", **options: object) -> str:
+        params = IsolationParams.of(IsolationParams("1:1", "1K"), **options)
+        return cache_key(pixel_digest=pixel_digest, model=model, service_id=service_id, options=params.key_fields())
+
     variants = [{"pixel_digest": "q"}, {"model": "n"}, {"aspect_ratio": "4:3"}, {"resolution": "2K"},
                 {"prompt": "shoe"}, {"service_id": "emulator"}, {"lossless": True}]
-    keys = {cache_key(**{**base, **change}) for change in variants} | {cache_key(**base)}
+    keys = {keyed(**change) for change in variants} | {keyed()}
     assert len(keys) == len(variants) + 1
 
 
@@ -85,12 +88,13 @@ WRITER = """
 import sys
 sys.path.insert(0, {repo!r})
 from runflow_api.cache import ResultCache, cache_key
+from runflow_api.product_isolation import IsolationParams
 cache = ResultCache(__import__("pathlib").Path({directory!r}))
 me = int(sys.argv[1])
 for round_ in range(60):
     for n in range(10):
-        key = cache_key(pixel_digest=f"p{{n}}", model="m", aspect_ratio="1:1", resolution="1K", prompt=None,
-                        service_id="s")
+        key = cache_key(pixel_digest=f"p{{n}}", model="m", service_id="s",
+                        options=IsolationParams("1:1", "1K").key_fields())
         payload = bytes([n]) * (20000 + n) + f"writer {{me}} round {{round_}}".encode()
         cache.put(key, payload, {{"writer": me, "round": round_, "n": n}})
         hit = cache.get(key)

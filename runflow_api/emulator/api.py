@@ -1,4 +1,4 @@
-"""What each route does, as runflow-api.md describes it; HTTP plumbing and faults live in server.py.
+"""What each route does, as docs/RUNFLOW-API.md describes it; HTTP plumbing and faults live in server.py.
 
 Every method takes a parsed `Request` and returns a `Reply` or raises `Problem`. The emulator has no
 internet: a run can only read images this emulator served itself (an asset or an output URL it signed);

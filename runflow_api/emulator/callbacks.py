@@ -1,6 +1,6 @@
 """Callback deliveries: the emulator POSTs a signed run-ended message to a run's `callback_url`.
 
-As runflow-api.md ("Callbacks") describes: one POST when the run ends, body `{event, run_id, status,
+As docs/RUNFLOW-API.md ("Callbacks") describes: one POST when the run ends, body `{event, run_id, status,
 output, duration_ms, created_at, completed_at, metadata}`, headers `Runflow-Signature` (hex HMAC-SHA256
 of the raw body under the callback secret) and `Runflow-Request-Id`, retried on 5xx or a network error
 after 1 s and then 2 s (3 attempts). No thread exists per run: one scheduler thread sleeps until the next

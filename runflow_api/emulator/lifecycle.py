@@ -120,7 +120,7 @@ class RunRecord:
         return self.succeeded and self.stage_index(now) == len(STAGES)
 
     def to_json(self, now: float, *, output_urls: list[str], output_shape: str) -> dict[str, Any]:
-        """The run object of runflow-api.md as of `now`; `output_urls` are freshly signed URLs once done."""
+        """The run object of docs/RUNFLOW-API.md as of `now`; `output_urls` are freshly signed URLs once done."""
         index = self.stage_index(now)
         terminal = index == len(STAGES)
         status = self.status_at(now)
@@ -164,7 +164,7 @@ class RunRecord:
         }
 
 
-# The callback `event` for each terminal status (runflow-api.md, "Callbacks").
+# The callback `event` for each terminal status (docs/RUNFLOW-API.md, "Callbacks").
 CALLBACK_EVENTS = {
     "succeeded": "run.completed",
     "partial_succeeded": "run.partial_succeeded",

@@ -1,7 +1,8 @@
 """Request-body checks, one `errors[]` entry per problem, as the service's 422 answers list them.
 
-The allowed values come from `product_isolation`, the same tables the client validates against, so the
-two cannot drift apart. Messages follow the pydantic wording Runflow's API uses.
+The fields a create's `input` may carry, and their allowed values, come from `product_isolation`'s
+`IsolationParams`, the same definition the client builds the input from, so the two cannot drift
+apart. Messages follow the pydantic wording Runflow's API uses.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..product_isolation import ASPECT_RATIOS, MAX_PROMPT_CHARS, RESOLUTIONS
+from ..product_isolation import sent_fields
 from ..service_address import is_loopback_url
 from .views import field_error
 
 UPLOAD_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_UPLOAD_BYTES = 52_428_800  # 50 MiB
 MAX_FILENAME_CHARS = 255
-INPUT_FIELDS = ("image_url", "aspect_ratio", "resolution", "prompt")
+INPUT_FIELDS = ("image_url", *(item.name for item, _ in sent_fields()))
 MAX_CLIENT_REF_CHARS = 255
 
 Errors = list[dict[str, Any]]
@@ -109,17 +110,25 @@ def _check_input(run_input: dict[str, Any], own_netloc: str) -> Errors:
         errors.append(field_error([*loc, "image_url"], "Field required"))
     else:
         errors += _check_url(run_input["image_url"], [*loc, "image_url"], own_netloc)
-    for name, allowed in (("aspect_ratio", list(ASPECT_RATIOS)), ("resolution", list(RESOLUTIONS))):
-        if name not in run_input:
-            errors.append(field_error([*loc, name], "Field required"))
-        elif run_input[name] not in allowed:
-            errors.append(field_error([*loc, name], _literal_message(allowed)))
-    prompt = run_input.get("prompt")
-    if prompt is not None:
-        if not isinstance(prompt, str):
-            errors.append(field_error([*loc, "prompt"], "Input should be a valid string"))
-        elif len(prompt) > MAX_PROMPT_CHARS:
-            errors.append(field_error([*loc, "prompt"], f"String should have at most {MAX_PROMPT_CHARS} characters"))
+    for item, how in sent_fields():
+        where = [*loc, item.name]
+        if item.name not in run_input:
+            if how.required:
+                errors.append(field_error(where, "Field required"))
+            continue
+        value = run_input[item.name]
+        if how.choices:
+            if value not in how.choices:
+                errors.append(field_error(where, _literal_message(how.choices)))
+        elif isinstance(item.default, bool):
+            if not isinstance(value, bool):
+                errors.append(field_error(where, "Input should be a valid boolean"))
+        elif value is None and not how.required:
+            continue
+        elif not isinstance(value, str):
+            errors.append(field_error(where, "Input should be a valid string"))
+        elif how.max_chars is not None and len(value) > how.max_chars:
+            errors.append(field_error(where, f"String should have at most {how.max_chars} characters"))
     errors += [
         field_error([*loc, key], "Extra inputs are not permitted") for key in run_input if key not in INPUT_FIELDS
     ]

@@ -1,4 +1,4 @@
-"""The JSON the emulator answers with: replies, error envelopes and the output shapes of runflow-api.md.
+"""The JSON the emulator answers with: replies, error envelopes and the output shapes of docs/RUNFLOW-API.md.
 
 Kept apart from the HTTP plumbing so each documented shape (and each documented disagreement between
 Runflow's sources) is written down once, in one place.
@@ -14,7 +14,7 @@ from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
-# The codes runflow-api.md names, per status; other statuses fall back to their reason phrase.
+# The codes docs/RUNFLOW-API.md names, per status; other statuses fall back to their reason phrase.
 ERROR_CODES: dict[int, str] = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
