@@ -7,7 +7,7 @@ waiter then reads the run from the API, so a forged or replayed body can at wors
 never a result from somewhere else. Polling stays on with long intervals, so a lost callback costs one
 idle interval, never the result.
 
-Both receivers (ComfyUI's route in routes.py and the CLI's `callback_server`) answer through `receive`,
+Both receivers (ComfyUI's route in routes/callback.py and the CLI's `callback_server`) answer through `receive`,
 so the two cannot disagree on what a valid delivery is.
 """
 

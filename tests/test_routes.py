@@ -7,10 +7,11 @@ RUNFLOW_DATA_DIR), and connection tests run against a real emulator, never a moc
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import json
 import logging
 import os
+import pkgutil
 import stat
 import sys
 import time
@@ -24,10 +25,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from support import EMULATOR_KEY, product_photo
 
+import runflow_api
 from runflow_api import config, directories, service_address
 from runflow_api.emulator import Emulator, Faults
 
-ROUTES_FILE = Path(__file__).resolve().parents[1] / "routes.py"
+PACK_DIR = Path(__file__).resolve().parents[1]
 KEY = "rf_live_ROUTETESTKEY00009876"
 KEY_MIDDLE = "ROUTETESTKEY0000"
 ENV_KEY = "rf_live_ENVIRONMENTKEY0000555"
@@ -40,12 +42,18 @@ STATE_CHANGING = [
 
 
 def load_routes(name: str = "runflow_routes_under_test") -> types.ModuleType:
-    """Load routes.py the way a script would (outside ComfyUI, no package): it must not need ComfyUI."""
-    spec = importlib.util.spec_from_file_location(name, ROUTES_FILE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Import routes/ outside ComfyUI (it must not need ComfyUI), as a subpackage of a stand-in pack whose
+    engine is the installed runflow_api: the routes and these tests then share one engine (its error
+    classes, its wakeup registry). Every engine module is imported first, so the routes' relative
+    imports find them all there instead of loading second copies."""
+    for module in pkgutil.walk_packages(runflow_api.__path__, "runflow_api."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    pack = types.ModuleType(name)
+    pack.__path__ = [str(PACK_DIR)]
+    sys.modules[name] = pack
+    sys.modules[f"{name}.runflow_api"] = runflow_api
+    return importlib.import_module(f"{name}.routes")
 
 
 routes = load_routes()
@@ -233,7 +241,7 @@ def test_same_origin_requests_are_accepted(call: Call) -> None:
     ],
 )
 def test_origin_rule(origin: str | None, host: str | None, allowed: bool) -> None:
-    assert routes.origin_allowed(origin, host) is allowed
+    assert routes.guards.origin_allowed(origin, host) is allowed
 
 
 # -- DNS rebinding: a foreign name as Host -----------------------------------------------------------
@@ -264,7 +272,7 @@ def test_a_rebound_name_cannot_read_either(call: Call, path: str) -> None:
 
 
 def test_a_name_in_the_allowlist_is_accepted(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(routes.ALLOWED_HOSTS_ENV, "studio.lan, comfy.example")
+    monkeypatch.setenv(routes.guards.ALLOWED_HOSTS_ENV, "studio.lan, comfy.example")
     headers = {"Host": "comfy.example:8188", "Origin": "http://comfy.example:8188"}
     assert call("POST", "/runflow/key", json={"key": KEY}, headers=headers).status == 200
     assert key_file().read_text() == KEY
@@ -308,10 +316,10 @@ def test_host_rule(
     host: str | None, listen: str | None, allowed: bool, comfy_listening: Callable[[str], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(routes.ALLOWED_HOSTS_ENV, "studio.lan")
+    monkeypatch.setenv(routes.guards.ALLOWED_HOSTS_ENV, "studio.lan")
     if listen is not None:
         comfy_listening(listen)
-    assert routes.host_allowed(host) is allowed
+    assert routes.guards.host_allowed(host) is allowed
 
 
 # -- the key file under load and when it cannot be written ---------------------------------------------
@@ -483,7 +491,7 @@ def test_reason_codes(error: str, reason: str) -> None:
 
     kind = getattr(errors, error)
     exc = kind.__new__(kind)
-    assert routes.reason_for(exc) == reason
+    assert routes.answers.reason_for(exc) == reason
 
 
 # -- mode, price, ledger ------------------------------------------------------------------------------
