@@ -42,7 +42,7 @@ def _orgs(me: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _user(me: dict[str, Any]) -> str | None:
-    user = me.get("user") if isinstance(me.get("user"), dict) else me
+    user: dict[str, Any] = me["user"] if isinstance(me.get("user"), dict) else me
     return user.get("email") or user.get("name") or user.get("id")
 
 
