@@ -26,6 +26,7 @@ from .cache import ResultCache
 from .callbacks import CallbackSettings
 from .claims import Claims, LocalClaims
 from .durations import DurationModel, DurationStore, EstimateStore
+from .engine import Engine, Job, RunSlots
 from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
 from .fleet.claims import FleetClaims
@@ -34,7 +35,7 @@ from .fleet.journal import SharedJournal
 from .http import CANCEL_TICK_S, CancelCheck, RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
-from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
+from .preparation import prepare_job, stage_array
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
 from .results import BatchPlan, IsolationResult, ProgressEvent, check_outputs_mode
