@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..runflow_api import images, run_metadata, service
+from ..runflow_api import backgrounds, run_metadata, service
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.errors import InputRejected, RunflowError
 from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
@@ -53,7 +53,7 @@ def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str |
     and is checked at execution). Only these inputs are named: ComfyUI skips its own type and range
     checks for the inputs named here, and `outputs` keeps ComfyUI's check that it is one of the choices."""
     try:
-        images.parse_color(background)
+        backgrounds.parse_color(background)
         runs_metadata(metadata, node_id=None)
     except RunflowError as exc:
         return exc.message

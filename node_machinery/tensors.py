@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..runflow_api import images
+from ..runflow_api import backgrounds, images, result_images
 from ..runflow_api.errors import InputRejected
 from ..runflow_api.results import IsolationResult
 
@@ -56,7 +56,7 @@ def assemble_outputs(
     mask_out = np.zeros((count, height, width), np.float32)
     rgba_out = np.zeros((count, height, width, 4), np.float32)
     for index, result in enumerate(results):
-        rgb, alpha = images.split_rgba(result.image)
+        rgb, alpha = result_images.split_rgba(result.image)
         h, w = alpha.shape
         top, left = (height - h) // 2, (width - w) // 2
         window = (index, slice(top, top + h), slice(left, left + w))
@@ -67,7 +67,7 @@ def assemble_outputs(
         if color is None:
             rgb_out[window] = rgba[..., :3]
         else:
-            _to_unit(images.composite(rgb, alpha, color), out=rgb_out[window])
+            _to_unit(backgrounds.composite(rgb, alpha, color), out=rgb_out[window])
     return torch.from_numpy(rgb_out), torch.from_numpy(mask_out), torch.from_numpy(rgba_out)
 
 

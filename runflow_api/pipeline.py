@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import replace
 
-from . import images
+from . import result_images
 from .cache import CachedResult, pack_entry, stored_facts
 from .engine import Emit, Engine, Job
 from .errors import RunFailed, SignedUrlExpired
@@ -58,7 +58,7 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
             return None
         hit, from_fleet = found
         try:
-            decoded = [images.decode_image(data, max_pixels=engine.max_output_pixels) for data in hit.all_images]
+            decoded = [result_images.decode_image(data, max_pixels=engine.max_output_pixels) for data in hit.all_images]
         except Exception as exc:  # a stored file that no longer decodes is only a miss
             log.warning("Ignoring an unreadable cached result (%s); it will be fetched again.", exc)
             return None
@@ -117,7 +117,7 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
         engine.fleet.money.commit(job.cache_key, run.id, cost, record)
     try:
         blobs, urls = _download(engine, run, should_cancel)
-        decoded = [images.decode_image(data, max_pixels=engine.max_output_pixels) for data in blobs]
+        decoded = [result_images.decode_image(data, max_pixels=engine.max_output_pixels) for data in blobs]
     except RunFailed:
         engine.journal.complete(job.cache_key)
         raise

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .images import parse_color
+from .backgrounds import parse_color
 from .results import check_outputs_mode
 
 TRANSPARENT = "transparent"

@@ -277,7 +277,7 @@ def test_assembled_tensors_are_exactly_each_level_over_255() -> None:
     ref_alpha = pixels[..., 3].astype(np.float32) / 255
     for color in (None, (10, 200, 30)):
         image, mask, rgba = machinery.tensors.assemble_outputs([result_of(Image.fromarray(pixels))], color)
-        composite = _engine("images").composite
+        composite = _engine("backgrounds").composite
         shown = ref_rgb if color is None else composite(pixels[..., :3], ref_alpha, color).astype(np.float32) / 255
         assert np.array_equal(rgba[0].numpy(), np.dstack([ref_rgb, ref_alpha]))
         assert np.array_equal(mask[0].numpy(), ref_alpha)
