@@ -21,9 +21,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
 
+from .cancel import CANCEL_TICK_S, CancelCheck
 from .engine import Engine, Job
 from .errors import RunflowCancelled, RunflowError
-from .http import CANCEL_TICK_S, CancelCheck
 from .pipeline import lookup_cached, run_job
 from .results import IsolationResult, ProgressEvent
 

@@ -23,6 +23,7 @@ from .assets import StagedAsset
 from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
 from .cache import ResultCache
 from .callbacks import CallbackSettings
+from .cancel import CancelCheck
 from .claims import Claims, LocalClaims
 from .durations import DurationModel, DurationStore, EstimateStore
 from .engine import Engine, Job, RunSlots
@@ -31,7 +32,7 @@ from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, re
 from .fleet.claims import FleetClaims
 from .fleet.durations import SharedDurations
 from .fleet.journal import SharedJournal
-from .http import CancelCheck, RetryPolicy, Timeouts, Transport
+from .http import RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
 from .preparation import prepare_job

@@ -16,11 +16,12 @@ import numpy as np
 from . import images
 from .cache import ResultCache
 from .callbacks import CallbackSettings
+from .cancel import CancelCheck
 from .claims import Claims
 from .durations import DurationModel
 from .errors import RunflowCancelled
 from .fleet import Fleet
-from .http import CancelCheck, Transport
+from .http import Transport
 from .journal import RunJournal
 from .ledger import Ledger
 from .product_isolation import IsolationParams

@@ -18,7 +18,6 @@ import json as jsonlib
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from . import __version__
+from .cancel import CancelCheck, cancellable_sleep
 from .config import mask_key
 from .errors import (
     InputRejected,
@@ -49,8 +49,6 @@ from .url_policy import external_url_refusal
 
 log = logging.getLogger("runflow_api")
 
-CancelCheck = Callable[[], bool]
-CANCEL_TICK_S = 0.05  # the contract: should_cancel is polled at least every 50 ms
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_REDIRECTS = 5
 MAX_JSON_BYTES = 4 * 1024 * 1024
@@ -95,23 +93,6 @@ class RetryPolicy:
             return min(max(retry_after, 0.0), self.max_retry_after)
         backoff = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
         return backoff + rng.uniform(0, self.jitter)
-
-
-def cancellable_sleep(seconds: float, should_cancel: CancelCheck | None, wake: threading.Event | None = None) -> bool:
-    """Sleep, waking every 50 ms to honour a cancel so the caller is never stuck behind a backoff; with
-    `wake`, return True as soon as that event is set (a run's callback), False when the time is up."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if should_cancel is not None and should_cancel():
-            raise RunflowCancelled("Cancelled while waiting.")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        step = min(CANCEL_TICK_S, remaining)
-        if wake is None:
-            time.sleep(step)
-        elif wake.wait(step):
-            return True
 
 
 class _NoAutoRedirectSession(requests.Session):

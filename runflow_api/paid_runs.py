@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .cancel import CancelCheck
 from .engine import Emit, Engine, Job
 from .errors import APIError, Conflict, NotFound, RunflowCancelled
-from .http import CancelCheck
 from .journal import JournalEntry
 from .preparation import stage_array
 from .runs import Run, create_run, get_run, wait_for_run

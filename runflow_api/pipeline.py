@@ -16,9 +16,9 @@ from dataclasses import replace
 
 from . import result_images
 from .cache import CachedResult, pack_entry, stored_facts
+from .cancel import CancelCheck
 from .engine import Emit, Engine, Job
 from .errors import RunFailed, SignedUrlExpired
-from .http import CancelCheck
 from .paid_runs import finished_run
 from .product_isolation import PRICE_PER_IMAGE
 from .results import IsolationResult

@@ -15,9 +15,10 @@ import numpy as np
 from . import images, originals
 from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_bytes
 from .cache import cache_key
+from .cancel import CancelCheck
 from .engine import Engine, Job
 from .errors import InputRejected, RunflowError
-from .http import CancelCheck, Transport
+from .http import Transport
 from .product_isolation import IsolationParams
 from .redact import url_for_display
 from .results import ImageURL

@@ -14,8 +14,9 @@ from typing import Any
 from . import originals
 from .assets import StagedAsset
 from .batch import ProgressCallback
+from .cancel import CANCEL_TICK_S, CancelCheck
 from .errors import InputRejected, RunflowCancelled
-from .http import CANCEL_TICK_S, CancelCheck, Transport
+from .http import Transport
 from .preparation import stage_array
 from .results import ProgressEvent
 

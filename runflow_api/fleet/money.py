@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ..cancel import CancelCheck, cancellable_sleep
 from ..errors import RunflowCancelled, TeamBudgetExceeded
-from ..http import CancelCheck, cancellable_sleep
 from ..ledger import Ledger
 from ..product_isolation import PRICE_PER_IMAGE
 from .store import SharedStore
