@@ -24,7 +24,7 @@ PUBLIC_URL_ENV = "RUNFLOW_PUBLIC_URL"
 def validate_public_url(url: str, *, what: str = PUBLIC_URL_ENV) -> str:
     """The base URL at which Runflow reaches this server, without a trailing /: http(s), a host, no
     credentials, no query. Plain http is allowed (a reverse proxy may terminate TLS) but only https is
-    safe on the internet, which the README says."""
+    safe on the internet, which docs/callbacks.md says."""
     url = url.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
