@@ -64,6 +64,7 @@ class Credential:
     """One credential the browser may set: its names, where it comes from, how it is stored and shown."""
 
     what: str  # in messages: "the key"
+    other: str  # the one saved here, in the 409: "a key"
     logged: str  # in log lines: "API key"
     member: str  # the JSON body's member: {"key": ...}
     example: str  # what a value looks like, for the 400 answer
@@ -79,12 +80,13 @@ class Credential:
 
 
 API_KEY = Credential(
-    what="the key", logged="API key", member="key", example="rf_live_...", env=config.KEY_ENV, env_reason="env_key",
+    what="the key", other="a key", logged="API key", member="key", example="rf_live_...", env=config.KEY_ENV,
+    env_reason="env_key",
     file_env=directories.KEY_FILE_ENV, source=config.key_source, folder=lambda: directories.key_file_path().parent,
     write=config.write_key_file, delete=config.delete_key_file, mask=config.mask_key, status=key_status,
 )
 CALLBACK_SECRET = Credential(
-    what="the callback secret", logged="callback secret", member="secret", example="whsec_...",
+    what="the callback secret", other="one", logged="callback secret", member="secret", example="whsec_...",
     env=config.CALLBACK_SECRET_ENV, env_reason="env_secret", file_env=config.CALLBACK_SECRET_FILE_ENV,
     source=config.callback_secret_source, folder=lambda: config.callback_secret_path().parent,
     write=config.write_callback_secret_file, delete=config.delete_callback_secret_file, mask=config.mask_secret,
@@ -96,7 +98,8 @@ def _env_conflict(credential: Credential) -> web.Response:
     return error_response(
         409,
         f"{credential.what.capitalize()} comes from the environment variable {credential.env}, which takes "
-        "precedence over one saved here. Change or unset it where ComfyUI is started, then restart ComfyUI.",
+        f"precedence over {credential.other} saved here. Change or unset it where ComfyUI is started, then restart "
+        "ComfyUI.",
         credential.env_reason,
     )
 
