@@ -162,7 +162,8 @@ PRODUCT_ISOLATION = _isolation_node(
     "RunflowProductIsolation",
     "Runflow Product Isolation",
     f"Isolates the product in each photo with Runflow's hosted model (${PRICE_PER_IMAGE} per image), "
-    "cropped and framed to an aspect ratio. Every image of a batch runs at once; results are cached, so "
+    "cropped and framed to an aspect ratio. Each image of a batch is its own run, up to `concurrency` at "
+    "once (default 8: a batch of 16 runs in two waves); results are cached, so "
     "the same image with the same settings is never paid for twice. Works offline and free in emulator "
     "mode. The API key is never a widget: set it in Settings > Runflow or RUNFLOW_API_KEY.",
     InputDef("image", "IMAGE", "Product photo(s). Each image of a batch is its own run; results come back in order."),

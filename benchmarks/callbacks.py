@@ -32,7 +32,7 @@ from runflow_api import PollPolicy, RunflowClient  # noqa: E402
 from runflow_api.callback_server import CallbackReceiver  # noqa: E402
 from runflow_api.callbacks import CallbackSettings  # noqa: E402
 from runflow_api.emulator import Emulator  # noqa: E402
-from runflow_api.results import ProgressEvent  # noqa: E402
+from runflow_api.result_types import ProgressEvent  # noqa: E402
 
 SECRET = "whsec_benchmark_callbacks_0001"
 

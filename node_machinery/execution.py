@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 
-from ..runflow_api import backgrounds, run_metadata, service
+from ..runflow_api import backgrounds, qa, run_metadata, service
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.errors import InputRejected, RunflowError
 from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
 from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
 from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
-from ..runflow_api.results import Charges, ImageURL, IsolationResult
+from ..runflow_api.result_types import Charges, ImageURL, IsolationResult
 from .feedback import Feedback, dollars
 from .spec import NodeResult
 from .tensors import assemble_outputs, tensor_to_arrays
@@ -116,6 +116,7 @@ def run_info_lines(
             "width": result.image.width,
             "height": result.image.height,
             "service": service.EMULATOR_SERVICE_ID if emulator else "runflow",
+            "flags": result.flags,  # QA hints from the matte (docs/qa.md); never a failure
         }
         for index, result in enumerate(results)
     ]
@@ -196,6 +197,10 @@ def _isolate(
         "emulator": emulator,
         # What this ComfyUI has spent at this service since it started (the ledger's session).
         "session_cost": dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),
+        # Images of the output batch with QA flags, and how many carry each flag: "2 flagged (empty)".
+        "flagged": sum(1 for line in info if line["flags"]),
+        "flags": {flag: sum(flag in line["flags"] for line in info) for flag in qa.FLAGS
+                  if any(flag in line["flags"] for line in info)},
     }
     run_info = "\n".join(json.dumps(line) for line in info)
     return NodeResult((*assemble_outputs(shown, post.color), run_info), ui={"runflow": [summary]})

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..runflow_api.errors import RunflowCancelled
 from ..runflow_api.progress import ProgressTally, TallySnapshot
-from ..runflow_api.results import ProgressEvent
+from ..runflow_api.result_types import ProgressEvent
 
 log = logging.getLogger("runflow")
 

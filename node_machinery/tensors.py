@@ -13,7 +13,7 @@ import torch
 
 from ..runflow_api import backgrounds, images, result_images
 from ..runflow_api.errors import InputRejected
-from ..runflow_api.results import IsolationResult
+from ..runflow_api.result_types import IsolationResult
 
 
 def tensor_to_arrays(image: torch.Tensor) -> list[np.ndarray]:

@@ -39,7 +39,7 @@ from .errors import (  # noqa: E402
 )
 from .http import RetryPolicy, Timeouts  # noqa: E402
 from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS  # noqa: E402
-from .results import BatchPlan, ImageURL, IsolationResult, ProgressEvent  # noqa: E402
+from .result_types import BatchPlan, ImageURL, IsolationResult, ProgressEvent  # noqa: E402
 from .runs import PollPolicy  # noqa: E402
 
 __all__ = [

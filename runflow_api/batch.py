@@ -25,7 +25,7 @@ from .cancel import CANCEL_TICK_S, CancelCheck
 from .engine import Engine, Job
 from .errors import RunflowCancelled, RunflowError
 from .pipeline import lookup_cached, run_job
-from .results import IsolationResult, ProgressEvent
+from .result_types import IsolationResult, ProgressEvent
 
 log = logging.getLogger("runflow_api")
 

@@ -22,7 +22,7 @@ from PIL import Image
 from . import backgrounds, result_images
 from .errors import InputRejected
 from .fsutil import atomic_write
-from .results import IsolationResult
+from .result_types import IsolationResult
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 OUTPUT_FORMATS = ("png", "webp")

@@ -7,7 +7,7 @@ has ended), so the second process waits and then finds the result, or the journa
 
 The local backend is an OS file lock (`flock` on POSIX, `msvcrt.locking` on Windows) on a small file per
 key: the kernel releases it when its holder exits or is killed, so a crashed process never leaves an
-input stuck. A fleet with a shared Redis store adds a claim there on top (`fleet.claims.FleetClaims`).
+input stuck. A fleet with a shared Redis store adds a claim there on top (`fleet.shared_claims.FleetClaims`).
 """
 
 from __future__ import annotations

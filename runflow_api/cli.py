@@ -18,7 +18,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import __version__, catalogue, config, directories, fleet, run_metadata, service, service_address
+from . import (
+    __version__,
+    catalogue,
+    config,
+    directories,
+    fleet,
+    qa,
+    report_html,
+    run_metadata,
+    service,
+    service_address,
+)
 from .callback_server import CallbackReceiver, parse_listen
 from .callbacks import CallbackSettings
 from .client import RunflowClient
@@ -27,7 +38,7 @@ from .ledger import Ledger
 from .post_processing import PostProcessing
 from .product_isolation import AUTO_ASPECT, PRICE_PER_IMAGE, option_fields, option_names
 from .progress import ProgressTally
-from .results import BatchPlan, Charges, IsolationResult
+from .result_types import BatchPlan, Charges, IsolationResult
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -79,7 +90,8 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: RUNFLOW_TEAM_BUDGET)")
     parser.add_argument("--dry-run", action="store_true", help="count and price the work; spend nothing")
     parser.add_argument("--emulator", action="store_true", help="use the bundled emulator: free and offline")
-    parser.add_argument("--report", type=Path, default=None, help="write a JSON report of every input")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="write a report of every input: x.json (data) or x.html (a contact sheet to look at)")
     parser.add_argument("--force", action="store_true", help="redo items whose output exists, and skip the cache")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
@@ -118,6 +130,8 @@ class Summary:
     cost: Decimal = Decimal(0)
     emulator: bool = False
     rows: list[dict[str, Any]] = field(default_factory=list)
+    flagged: dict[str, list[str]] = field(default_factory=dict)  # QA flag -> inputs carrying it (qa.FLAGS)
+    flagged_inputs: int = 0
     charges: Charges = field(init=False)
 
     def __post_init__(self) -> None:
@@ -153,7 +167,15 @@ class _Display:
 
 
 def _row(item: catalogue.Item, status: str, **fields: Any) -> dict[str, Any]:
-    return {"input": str(item.source), "output": str(item.output), "status": status, **fields}
+    return {"input": str(item.source), "output": str(item.output), "status": status, "name": item.relative,
+            **fields}
+
+
+def _flag(summary: Summary, name: str, flags: list[str]) -> None:
+    """Count an input's QA flags for the end-of-run line (hints only: nothing fails because of them)."""
+    summary.flagged_inputs += bool(flags)
+    for flag in flags:
+        summary.flagged.setdefault(flag, []).append(name)
 
 
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
@@ -213,11 +235,11 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             "Run the same command again to collect them without paying twice.",
             file=sys.stderr,
         )
-        _write_report(args.report, summary)
+        _write_report(args.report, summary, seconds=time.monotonic() - started)
         return EXIT_INTERRUPTED
     display.close()
     _print_summary(summary, time.monotonic() - started, client, emulator)
-    _write_report(args.report, summary)
+    _write_report(args.report, summary, seconds=time.monotonic() - started)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
@@ -263,7 +285,9 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: An
         summary.cost += cost
         summary.rows.append(_row(item, status, run_id=outcome.run_id, cost=f"{cost:.2f}",
                                  cached=outcome.cached, resumed=outcome.resumed,
-                                 seconds=round(outcome.elapsed_s, 3), outputs=[str(path) for path in written]))
+                                 seconds=round(outcome.elapsed_s, 3), outputs=[str(path) for path in written],
+                                 flags=outcome.flags))
+        _flag(summary, item.relative or item.source.name, outcome.flags)
     else:
         _fail(item, str(outcome), summary, run_id=outcome.run_id)
 
@@ -282,19 +306,30 @@ def _print_summary(summary: Summary, seconds: float, client: RunflowClient, emul
         f"{summary.cached} from cache, {summary.skipped} already done, {summary.failed} failed. Spent {spent}.",
         file=sys.stderr,
     )
+    if summary.flagged_inputs:
+        print(qa.flagged_line(summary.flagged, summary.flagged_inputs), file=sys.stderr)
     if client.fleet is not None:
         print(fleet_line(client, shared=summary.shared, waited=summary.waited_for_machine), file=sys.stderr)
 
 
-def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = False) -> None:
+def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = False, seconds: float = 0.0) -> None:
+    """The report the extension of `path` asks for: .html a contact sheet to look at, else JSON. Inputs
+    finished by an earlier run get their flags from their saved outputs, so both cover the catalogue."""
     if path is None:
         return
+    if not plan_only:
+        report_html.flag_skipped(summary.rows)
     names = ("total", "skipped", "done", "cached", "resumed", "failed", "shared", "waited_for_machine")
     counts = {k: getattr(summary, k) for k in names}
-    totals = {"cost": f"{summary.cost:.2f}", "emulator": summary.emulator, "dry_run": plan_only}
+    flagged = sum(bool(row.get("flags")) for row in summary.rows)
+    totals = {"cost": f"{summary.cost:.2f}", "emulator": summary.emulator, "dry_run": plan_only, "flagged": flagged,
+              "seconds": round(seconds, 1)}
     report = {"summary": {**counts, **totals}, "items": summary.rows}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    if path.suffix.lower() in (".html", ".htm"):
+        report_html.write(path, report)
+    else:
+        path.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 def _client(args: argparse.Namespace, emulator: bool, callbacks: CallbackSettings | None = None) -> RunflowClient:

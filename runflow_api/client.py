@@ -29,16 +29,16 @@ from .durations import DurationModel, DurationStore, EstimateStore
 from .engine import Engine, Job, RunSlots
 from .errors import InputRejected, RunflowCancelled, RunflowError
 from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
-from .fleet.claims import FleetClaims
-from .fleet.durations import SharedDurations
-from .fleet.journal import SharedJournal
+from .fleet.shared_claims import FleetClaims
+from .fleet.shared_durations import SharedDurations
+from .fleet.shared_journal import SharedJournal
 from .http import RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
 from .preparation import prepare_job
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
-from .results import BatchPlan, IsolationResult, check_outputs_mode
+from .result_types import BatchPlan, IsolationResult, check_outputs_mode
 from .run_metadata import MetadataOption
 from .runs import PollPolicy
 from .spending import check_spend, dollars

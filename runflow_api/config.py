@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .directories import key_file_path
 from .errors import InputRejected, MissingApiKey
-from .redact import KEY_PREFIXES
+from .redact import KEY_PREFIXES, SECRET_PREFIXES
 from .secret_files import delete_secret_file, read_secret_file, write_secret_file
 
 KEY_ENV = "RUNFLOW_API_KEY"
@@ -25,7 +25,7 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 _MIN_KEY_LENGTH = 12
 # Only these prefixes are shown by mask_key: they are public (they name the key's kind, not the key).
 PUBLIC_KEY_PREFIXES = KEY_PREFIXES
-PUBLIC_SECRET_PREFIXES = ("whsec_",)
+PUBLIC_SECRET_PREFIXES = SECRET_PREFIXES
 _MASK_TAIL = 4
 # The tail is shown only when at least this many characters stay hidden between prefix and tail.
 _MASK_MIN_HIDDEN = 8

@@ -6,7 +6,7 @@ a fresh process. With durations learned in memory only, each first run polled on
 2K and L = 2 s it ended 478 ms over L, against 101 ms once learned). The estimates are small (a number
 per service, model and resolution), so one JSON file in the data directory, replaced atomically, serves
 every process that shares the directory; a fleet shares them across machines through its Redis store
-(`fleet.durations.SharedDurations`, which has the same `load` and `save`).
+(`fleet.shared_durations.SharedDurations`, which has the same `load` and `save`).
 """
 
 from __future__ import annotations

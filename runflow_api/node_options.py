@@ -15,7 +15,7 @@ from typing import Any
 
 from . import run_metadata
 from .errors import InputRejected
-from .results import OUTPUT_MODES, IsolationResult, check_outputs_mode
+from .result_types import OUTPUT_MODES, IsolationResult, check_outputs_mode
 
 METADATA_INPUT = "metadata"
 OUTPUTS_INPUT = "outputs"

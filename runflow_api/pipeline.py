@@ -21,7 +21,7 @@ from .engine import Emit, Engine, Job
 from .errors import RunFailed, SignedUrlExpired
 from .paid_runs import finished_run
 from .product_isolation import PRICE_PER_IMAGE
-from .results import IsolationResult
+from .result_types import IsolationResult
 from .runs import Run, get_run
 
 log = logging.getLogger("runflow_api")

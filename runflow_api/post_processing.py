@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .backgrounds import parse_color
-from .results import check_outputs_mode
+from .result_types import check_outputs_mode
 
 TRANSPARENT = "transparent"
 

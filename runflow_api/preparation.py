@@ -21,7 +21,7 @@ from .errors import InputRejected, RunflowError
 from .http import Transport
 from .product_isolation import IsolationParams
 from .redact import url_for_display
-from .results import ImageURL
+from .result_types import ImageURL
 from .service_address import is_loopback_url
 from .url_policy import external_url_refusal
 

@@ -53,7 +53,8 @@ class Option:
     otherwise it only changes what we upload (and so the result) and is in the cache key alone.
     `required`: the service requires it, so every create carries it.
     `choices`: the values the service accepts; `client_choices` are extra values resolved here first.
-    `max_chars`: text is stripped, refused when longer, and None when empty (then left out of the input).
+    `max_chars`: text is stripped, refused when longer (with `advice`), and None when empty (then left
+    out of the input).
     `in_v0_1_0_key`: one of 0.1.0's options, in every cache key (None as ""). Any later option counts in
     the key and the input only when it is not at its default, so existing settings keep their key and
     body byte for byte (tests/test_money_golden.py).
@@ -66,6 +67,7 @@ class Option:
     choices: tuple[str, ...] = ()
     client_choices: tuple[str, ...] = ()
     max_chars: int | None = None
+    advice: str = ""
     in_v0_1_0_key: bool = False
 
 
@@ -91,6 +93,7 @@ class IsolationParams:
     )
     prompt: str | None = option_field(
         None, sent=True, max_chars=MAX_PROMPT_CHARS, in_v0_1_0_key=True,
+        advice="Name the product to isolate in a short phrase, e.g. 'the left shoe'.",
         cli_help="what to isolate, e.g. 'the left shoe'",
     )
     lossless: bool = option_field(
@@ -176,7 +179,6 @@ def _checked(item: Field[Any], how: Option, value: Any) -> Any:
     cleaned = value.strip()
     if how.max_chars is not None and len(cleaned) > how.max_chars:
         raise InputRejected(
-            f"{name} is {len(cleaned)} characters long; the limit is {how.max_chars}. "
-            "Name the product to isolate in a short phrase, e.g. 'the left shoe'."
+            f"{name} is {len(cleaned)} characters long; the limit is {how.max_chars}. {how.advice or 'Shorten it.'}"
         )
     return cleaned or None

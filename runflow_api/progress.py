@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .results import ProgressEvent
+from .result_types import ProgressEvent
 
 
 @dataclass(frozen=True)

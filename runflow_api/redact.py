@@ -3,9 +3,9 @@
 Two kinds of secret travel inside ordinary strings: a password in a URL's userinfo (`https://u:p@host`),
 which users paste into RUNFLOW_API_BASE or an image URL, and the API key itself, which a hostile or
 careless service may echo back in an error body. Everything shown to a person passes through here.
-Besides the secrets a caller names, anything shaped like a Runflow key (any of `KEY_PREFIXES`, even glued
-to a word as in `sku_rf_live_...`) is hidden too: a service may echo a key the caller does not hold (an
-old one, a colleague's).
+Besides the secrets a caller names, anything shaped like a Runflow key or callback secret (any of
+`KEY_PREFIXES` or `SECRET_PREFIXES`, even glued to a word as in `sku_rf_live_...`) is hidden too: a
+service may echo a credential the caller does not hold (an old one, a colleague's).
 """
 
 from __future__ import annotations
@@ -21,8 +21,19 @@ _USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 # Every kind of Runflow key: inference keys (live and test) and admin (service) keys. The one list that
 # both the redaction below and config's masking read, so a new kind of key is hidden everywhere at once.
 KEY_PREFIXES = ("rf_live_", "rf_test_", "rf_svc_")
+# The callback-signing secrets Runflow issues (`whsec_...`): hidden by shape like keys, masked by config.
+SECRET_PREFIXES = ("whsec_",)
+
+
+def _alternatives(prefixes: tuple[str, ...]) -> str:
+    return "(" + "|".join(re.escape(prefix) for prefix in prefixes) + ")"
+
+
 # No word boundary before the prefix: `sku_rf_live_...` is a key glued to a word, and `_` is a word character.
-_KEY_LIKE = re.compile("(" + "|".join(re.escape(prefix) for prefix in KEY_PREFIXES) + r")[A-Za-z0-9_]{4,}")
+# Keys are letters, digits and `_` (config.validate_key); secrets may also hold base64's `+/=` and `-`.
+_KEY_LIKE = re.compile(
+    _alternatives(KEY_PREFIXES) + r"[A-Za-z0-9_]{4,}|" + _alternatives(SECRET_PREFIXES) + r"[A-Za-z0-9_+/=-]{4,}"
+)
 
 
 def strip_userinfo(url: str) -> str:
@@ -53,7 +64,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, _REDACTED)
-    text = _KEY_LIKE.sub(lambda match: f"{match.group(1)}{_REDACTED}", text)
+    text = _KEY_LIKE.sub(lambda match: f"{match.group(1) or match.group(2)}{_REDACTED}", text)
     text = _BEARER.sub(lambda match: f"{match.group(1)} {_REDACTED}", text)
     return _USERINFO_IN_TEXT.sub(lambda match: f"{match.group(1)}{_REDACTED}@", text)
 

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from .account import Balance
 from .errors import InputRejected, InsufficientCredit, RunflowError, SpendLimitExceeded
 from .fleet import Fleet
-from .results import BatchPlan
+from .result_types import BatchPlan
 
 log = logging.getLogger("runflow_api")
 

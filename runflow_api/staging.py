@@ -18,7 +18,7 @@ from .cancel import CANCEL_TICK_S, CancelCheck
 from .errors import InputRejected, RunflowCancelled
 from .http import Transport
 from .preparation import stage_array
-from .results import ProgressEvent
+from .result_types import ProgressEvent
 
 
 def stage_many(

@@ -217,11 +217,26 @@ def appended_since_0_1_0() -> dict[str, Any]:
     }
 
 
+def revised_since_0_1_0() -> dict[str, dict[str, str]]:
+    """Display texts corrected since 0.1.0, written out here so that a change is deliberate. A node's
+    description is shown, never saved in a workflow. Issue #26: 0.1.0 said every image of a batch runs
+    at once, but `concurrency` (default 8) bounds the runs in flight."""
+    return {"RunflowProductIsolation": {"description": (
+        "Isolates the product in each photo with Runflow's hosted model ($0.27 per image), cropped and framed "
+        "to an aspect ratio. Each image of a batch is its own run, up to `concurrency` at once (default 8: a "
+        "batch of 16 runs in two waves); results are cached, so the same image with the same settings is never "
+        "paid for twice. Works offline and free in emulator mode. The API key is never a widget: set it in "
+        "Settings > Runflow or RUNFLOW_API_KEY."
+    )}}
+
+
 def promised_object_info() -> dict[str, Any]:
     """`/object_info` for the three nodes as they must be now: the 0.1.0 record (kept as recorded) with
-    `appended_since_0_1_0()` added at the end of each isolation node's optional inputs. Nothing else
-    may differ, so every saved workflow keeps loading."""
+    `appended_since_0_1_0()` added at the end of each isolation node's optional inputs and the texts of
+    `revised_since_0_1_0()`. Nothing else may differ, so every saved workflow keeps loading."""
     promised: dict[str, Any] = json.loads(FIXTURE_0_1_0.read_text(encoding="utf-8"))
+    for node_id, texts in revised_since_0_1_0().items():
+        promised[node_id].update(texts)
     for node_id in ISOLATION_NODE_IDS:
         entry = promised[node_id]
         for name, spec in appended_since_0_1_0().items():

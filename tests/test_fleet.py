@@ -225,7 +225,7 @@ def test_the_emulator_mode_shares_results_but_spends_no_budget(redis_server, mon
 
 def test_the_status_line_counts_the_fleet():
     from runflow_api.progress import ProgressTally
-    from runflow_api.results import ProgressEvent
+    from runflow_api.result_types import ProgressEvent
 
     tally = ProgressTally(5)
     tally.update(ProgressEvent("waiting", 0, detail="machine"))

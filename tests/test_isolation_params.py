@@ -50,6 +50,10 @@ def test_options_are_checked_by_their_definition():
     with pytest.raises(InputRejected, match=r"Unknown isolation option\(s\) shadow\. The options are: aspect_ratio"):
         IsolationParams.of(shadow=True)
     assert IsolationParams.of(IsolationParams("4:3"), prompt=" cup ") == IsolationParams("4:3", "2K", "cup")
+    with pytest.raises(InputRejected, match=r"prompt is 1001 characters long; the limit is 1000\. Name the product"):
+        IsolationParams(prompt="x" * 1001)
+    with pytest.raises(InputRejected, match=r"resolution '8K' is not one the model accepts\. Use one of: 1K, 2K, 4K"):
+        IsolationParams.of(resolution="8K")
 
 
 def test_an_unknown_option_is_refused_before_anything_is_spent(emu, client_for):

@@ -5,8 +5,8 @@ ComfyUI too old for the V3 API says so in one line while the nodes keep working.
 tests/fixtures/object_info_0.1.0.json is `/object_info` for the three nodes, recorded from a real
 ComfyUI 0.3.64 running the pack before the move to the V3 schema, and kept as that record. What the
 nodes promise now is that record plus the `metadata` and `outputs` inputs appended to the isolation
-nodes (comfy_harness.promised_object_info). test_comfyui_real.py compares the live V3 nodes with it;
-here the classic rendering is compared byte for byte.
+nodes and the display texts corrected since (comfy_harness.promised_object_info). test_comfyui_real.py
+compares the live V3 nodes with it; here the classic rendering is compared byte for byte.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from comfy_harness import (
     load_pack,
     node_contract,
     promised_object_info,
+    revised_since_0_1_0,
 )
 
 RECORDED: dict[str, Any] = json.loads(FIXTURE_0_1_0.read_text(encoding="utf-8"))
@@ -64,14 +65,15 @@ def test_the_classic_rendering_is_0_1_0_plus_the_appended_metadata_and_outputs(p
     promised = {key: PROMISED[node_id][key] for key in live}
     assert live == promised  # byte for byte, not only the contract
     assert node_contract(live) == node_contract(PROMISED[node_id])
-    # Taking the appended inputs away again leaves exactly what 0.1.0 shipped.
+    # Taking the appended inputs away again leaves exactly what 0.1.0 shipped, with its corrected texts.
     appended = list(appended_since_0_1_0()) if node_id in ISOLATION_NODE_IDS else []
     optional = live["input"].get("optional", {})
     assert list(optional)[len(optional) - len(appended):] == appended, "appended last, in this order"
     for name in appended:
         del live["input"]["optional"][name]
         live["input_order"]["optional"].remove(name)
-    assert live == {key: RECORDED[node_id][key] for key in live}
+    shipped = {**RECORDED[node_id], **revised_since_0_1_0().get(node_id, {})}
+    assert live == {key: shipped[key] for key in live}
 
 
 def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:

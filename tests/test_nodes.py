@@ -42,7 +42,7 @@ def _engine(module: str) -> Any:
 config, errors, service = _engine("config"), _engine("errors"), _engine("service")
 Emulator, Faults = _engine("emulator").Emulator, _engine("emulator").Faults
 RunflowClient = _engine("client").RunflowClient
-IsolationResult = _engine("results").IsolationResult
+IsolationResult = _engine("result_types").IsolationResult
 
 KEY = "rf_live_emulator_nodes_tests"
 BACKGROUND = (232, 232, 232)
@@ -198,6 +198,7 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
         1024,
     )
     assert line["service"] == "emulator"
+    assert line["flags"] == [], "a clean cut-out carries no QA flag"
     assert output["ui"]["runflow"] == [
         {
             "images": 1,
@@ -208,9 +209,20 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
             "resumed": 0,
             "emulator": True,
             "session_cost": "0.00",
+            "flagged": 0,
+            "flags": {},
         }
     ]
     assert bound.options == [{"max_concurrency": 8, "spend_limit": None}]
+
+
+def test_flags_reach_run_info_and_the_summary_without_failing_the_run(bound: Bound) -> None:
+    blank = torch.full((1, 96, 96, 3), 225 / 255)  # nothing to isolate: the emulator returns an empty matte
+    output = isolate(torch.cat([product_photo((200, 30, 30)), blank]))
+    assert [line["flags"] for line in run_info(output)] == [[], ["empty"]]
+    summary = output["ui"]["runflow"][0]
+    assert (summary["flagged"], summary["flags"]) == (1, {"empty": 1})
+    assert output["result"][1][1].max() == 0, "the empty matte is still delivered: a flag is only a hint"
 
 
 def test_background_colour_composites_the_image_output_only(bound: Bound) -> None:
@@ -660,7 +672,8 @@ def test_outputs_first_is_todays_node_even_when_runs_return_several(bound: Bound
     assert image.shape[0] == mask.shape[0] == rgba.shape[0] == 1
     assert torch.allclose(centre(image), darkened((30, 160, 30), 1), atol=0.02), "the run's first image"
     [line] = run_info(output)
-    assert set(line) == RUN_INFO_KEYS_0_1_0, "run_info lines are as before"
+    # As before, plus the QA flags (issue #23): a key added to a JSON line, none taken away or renamed.
+    assert set(line) == RUN_INFO_KEYS_0_1_0 | {"flags"}, "run_info lines are as before"
 
 
 def test_a_cache_hit_with_outputs_all_serves_every_image(bound: Bound) -> None:

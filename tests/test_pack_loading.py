@@ -6,6 +6,7 @@ renamed node, a widget inserted in the middle or a missing tooltip fails here, n
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
@@ -91,8 +92,15 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     inputs = node.bind((), {spec.name: spec.default for spec in node.inputs if not spec.optional})
     inspect.signature(node.run).bind(**inputs, unique_id="1")
     if node_id in ISOLATION_NODES:
+        # Each declared input reaches something: a control of the run, a post-processing option or an
+        # isolation option (`_isolate` routes the last two by name), and each control is declared.
         run = inspect.signature(pack.node_machinery.execution._isolate).parameters
-        assert [*run] == ["items", *[spec.name for spec in node.inputs[1:]], "unique_id"]
+        controls = {name for name, parameter in run.items() if parameter.kind is parameter.KEYWORD_ONLY}
+        post = {field.name for field in dataclasses.fields(pack.runflow_api.post_processing.PostProcessing)}
+        options = set(pack.runflow_api.product_isolation.option_names())
+        declared = [spec.name for spec in node.inputs[1:]]
+        assert set(declared) <= controls | post | options, "a declared input that the run would refuse"
+        assert controls - {"unique_id"} <= set(declared) and post <= set(declared)
 
 
 @pytest.mark.parametrize("node_id", ISOLATION_NODES)
@@ -139,7 +147,7 @@ def test_combos_equal_the_engine_tables(pack: ModuleType) -> None:
 
 
 def test_the_appended_inputs_default_to_todays_behaviour(pack: ModuleType) -> None:
-    outputs_choices = pack.runflow_api.results.OUTPUT_MODES
+    outputs_choices = pack.runflow_api.result_types.OUTPUT_MODES
     for node_id in ISOLATION_NODES:
         inputs = _inputs(pack.NODE_CLASS_MAPPINGS[node_id])
         assert inputs["metadata"] == ("STRING", inputs["metadata"][1])

@@ -211,3 +211,16 @@ def test_every_key_prefix_is_redacted_and_masked_from_one_list():
         key = f"{prefix}abcdefgh12345678"
         assert "abcdefgh1234" not in redact(f"echoed: {key}, glued: sku_{key}")
         assert config.mask_key(key) == f"{prefix}…5678"
+
+
+def test_every_secret_prefix_config_knows_is_redacted_by_shape_too():
+    """A callback secret the caller did not name (an old one, a colleague's) is hidden like a key."""
+    from runflow_api.redact import SECRET_PREFIXES, carries_secret, redact
+
+    assert config.PUBLIC_SECRET_PREFIXES is SECRET_PREFIXES and "whsec_" in SECRET_PREFIXES
+    for prefix in SECRET_PREFIXES:
+        secret = f"{prefix}Zm9vYmFy+/ba-z=12345678"
+        shown = redact(f"echoed: {secret}; glued: hook_{secret}")
+        assert "Zm9vYmFy" not in shown and "12345678" not in shown and shown.count(f"{prefix}[redacted]") == 2
+        assert carries_secret(f"note {secret}") and config.mask_secret(secret) == f"{prefix}…5678"
+    assert redact("masked: whsec_…5678") == "masked: whsec_…5678"

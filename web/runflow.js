@@ -17,7 +17,7 @@ import { isKeyError, keyErrorToast } from "./lib/errors.js";
 import { english, translator } from "./lib/i18n.js";
 import { priceBadgeText } from "./lib/money.js";
 import { isIsolationNode } from "./lib/nodes.js";
-import { parseRunSummary, parseStatus, runSummaryText, statusText, statusTone } from "./lib/status.js";
+import { parseRunSummary, parseStatus, runSummaryText, statusText, statusTone, summaryTone } from "./lib/status.js";
 import { CATEGORIES, SETTING_TEXT } from "./lib/settings_text.js";
 import { PriceBadge } from "./ui/badge.js";
 import { callbackSecretField, connectionTest, keyField, modeSwitch, sharedStoreStatus, spendTotals } from "./ui/settings.js";
@@ -114,7 +114,8 @@ function stripContent(node) {
   const { status, summary, badged } = node.runflow;
   const shown = { priceText: badged ? "" : priceText(node) }; // the price only where badges are missing
   if (summary && !(status && !status.final)) {
-    return { ...shown, line: state.t("status.lastRun", { summary: runSummaryText(summary, state.t) }), tone: "done" };
+    const line = state.t("status.lastRun", { summary: runSummaryText(summary, state.t) });
+    return { ...shown, line, tone: summaryTone(summary) };
   }
   if (status) return { ...shown, line: statusText(status, state.t), tone: statusTone(status), status };
   return { ...shown, line: state.t("status.idle"), tone: "idle" };

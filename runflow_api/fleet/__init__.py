@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from .money import BUDGET_ENV, FleetMoney
-from .results import SharedResults
+from .shared_results import SharedResults
 from .store import STORE_ENV, SharedStore, store_from_env
 
 __all__ = ["BUDGET_ENV", "STORE_ENV", "Fleet", "FleetMoney", "SharedResults", "SharedStore", "resolve_store",

@@ -27,6 +27,7 @@ export const MESSAGES = Object.freeze({
     listSeparator: ", ",
     resumed: "{count} resumed",
     failed: "{count} failed",
+    flagged: "{count} flagged ({flags})",
     emulator: "emulator",
     lastRun: "Last run: {summary}",
     free: "free (emulator)",

@@ -67,7 +67,29 @@ export function parseRunSummary(message) {
     elapsed_s: Number.isFinite(Number(entry.elapsed_s)) ? Number(entry.elapsed_s) : null,
     emulator: entry.emulator === true,
     session_cost: typeof entry.session_cost === "string" ? entry.session_cost : null,
+    flagged: count(entry.flagged),
+    flags: flagCounts(entry.flags),
   };
+}
+
+/** The summary's `flags` ({flag: count}) as [name, count] pairs, junk dropped: names are QA flag ids. */
+function flagCounts(value) {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return [];
+  return Object.entries(value)
+    .filter(([name, n]) => /^[a-z_]{1,32}$/.test(name) && count(n) > 0)
+    .map(([name, n]) => [name, count(n)]);
+}
+
+/** "2 flagged (empty, cut_off)": how many images of the last run carry QA flags, and which flags. */
+export function flaggedText(summary, t = english) {
+  if (!summary || summary.flagged <= 0) return "";
+  const names = summary.flags.map(([name, n]) => (n > 1 ? `${n} ${name}` : name)).join(t("status.listSeparator"));
+  return t("status.flagged", { count: summary.flagged, flags: names });
+}
+
+/** The strip's tone after a run: a warning colour when any image is flagged, as a hint to look. */
+export function summaryTone(summary) {
+  return summary && summary.flagged > 0 ? "warn" : "done";
 }
 
 /** "4 images · 12.3s · $1.08 · 1 cached" — what the last run delivered, took and cost. */
@@ -78,6 +100,7 @@ export function runSummaryText(summary, t = english) {
   parts.push(summary.emulator ? t("status.free") : formatUsd(summary.cost ?? "0"));
   if (summary.cached > 0) parts.push(t("status.cached", { count: summary.cached }));
   if (summary.resumed > 0) parts.push(t("status.resumed", { count: summary.resumed }));
+  if (summary.flagged > 0) parts.push(flaggedText(summary, t));
   if (!summary.emulator && summary.session_cost !== null) {
     parts.push(t("status.session", { cost: formatUsd(summary.session_cost) }));
   }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
 
 from PIL import Image
 
+from . import qa
 from .errors import InputRejected
 from .product_isolation import PRICE_PER_IMAGE
 
@@ -48,6 +50,13 @@ class IsolationResult:
             self.images_bytes = [self.image_bytes]
         if not self.output_urls and self.output_url:
             self.output_urls = [self.output_url]
+
+    @cached_property
+    def flags(self) -> list[str]:
+        """QA hints about `image`'s matte (`qa.FLAGS`: empty, full, cut_off, fragments, tiny, soft), computed
+        on first use (a few ms) and never part of the cache: see docs/qa.md. An image without an alpha
+        channel has no matte to judge and no flags. A flag never makes anything fail."""
+        return qa.image_flags(self.image) or []
 
     def only_first(self) -> IsolationResult:
         """The result as before runs could return several images: the first image only."""
