@@ -155,6 +155,8 @@ def _isolation_node(node_id: str, display_name: str, description: str, source: I
         function="isolate",
         fingerprint=execution.isolation_fingerprint,
         validate=execution.isolation_validate,
+        # Issue #24: the prompt tells which outputs are connected, so only those are built.
+        hidden=("unique_id", "prompt"),
     )
 
 

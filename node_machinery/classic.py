@@ -17,7 +17,7 @@ def _input_types(node: NodeDef) -> dict[str, Any]:
     sections: dict[str, Any] = {"required": {}}
     for spec in node.inputs:
         sections.setdefault("optional" if spec.optional else "required", {})[spec.name] = spec.classic()
-    sections["hidden"] = {name: name.upper() for name in node.hidden}
+    sections["hidden"] = {keyword: name.upper() for name, keyword in node.hidden_inputs.items()}
     return sections
 
 
@@ -31,8 +31,9 @@ def classic_class(node: NodeDef) -> type:
     def input_types(cls: type) -> dict[str, Any]:
         return _input_types(node)
 
-    def call(self: Any, *args: Any, unique_id: str | None = None, **kwargs: Any) -> Any:
-        return _as_classic(node.run(**node.bind(args, kwargs), unique_id=unique_id))
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hidden = {keyword: kwargs.pop(keyword, None) for keyword in node.hidden_inputs.values()}
+        return _as_classic(node.run(**node.bind(args, kwargs), **hidden))
 
     attributes: dict[str, Any] = {
         "__doc__": node.description,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import torch
+from PIL import Image
 
 from ..runflow_api import backgrounds, qa, run_metadata, service
 from ..runflow_api.client import RunflowClient
@@ -24,9 +25,10 @@ from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
 from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
 from ..runflow_api.result_types import Charges, ImageURL, IsolationResult
+from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
 from .spec import NodeResult
-from .tensors import assemble_outputs, tensor_to_arrays
+from .tensors import SLOT_NAMES, TENSOR_SLOTS, assemble_outputs, tensor_to_arrays
 
 
 def client_factory(**options: Any) -> RunflowClient:
@@ -43,9 +45,16 @@ def client_factory(**options: Any) -> RunflowClient:
 
 def isolation_fingerprint(cls: type, force_rerun: bool = False, **_: Any) -> Any:
     """ComfyUI re-executes a node only when this value changes: always with force_rerun (NaN never
-    equals itself), and when the service mode changes, so emulator results never stand in for real
-    ones."""
-    return float("nan") if force_rerun else service.current_mode()
+    equals itself), when the service mode changes, so emulator results never stand in for real ones,
+    and when other image/mask/rgba outputs get connected, so a cached stand-in for an output that was
+    not built never reaches a node connected since (`linked_outputs`)."""
+    if force_rerun:
+        return float("nan")
+    prompt_id, node_id = executing_ids()
+    linked = linked_outputs.linked_slots(linked_outputs.running_prompt(prompt_id), node_id)
+    if linked is None:
+        return service.current_mode()
+    return f"{service.current_mode()} outputs {sorted(linked & TENSOR_SLOTS)}"
 
 
 def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str | None = "") -> bool | str:
@@ -159,14 +168,45 @@ def _isolate(
     concurrency: int,
     metadata: str,
     unique_id: str | None,
+    graph: Any,
     **inputs: Any,
 ) -> NodeResult:
     """`inputs`: the node's post-processing inputs (`PostProcessing`) and its isolation options
-    (`IsolationParams`, every other one), each checked by its own definition before anything is spent."""
+    (`IsolationParams`, every other one), each checked by its own definition before anything is spent.
+    `graph`: ComfyUI's hidden PROMPT, so that only the outputs it connects are built (`linked_outputs`),
+    and a batch whose outputs cannot fit in memory is refused first (`memory_budget`)."""
     post, options = PostProcessing.split(inputs)
     params = IsolationParams.of(**options)
-    limit = spend_limit if spend_limit > 0 else None
     create_metadata = runs_metadata(metadata, node_id=unique_id)
+    build = linked_outputs.slots_to_build(graph, unique_id, executing_ids()[0])
+    memory_budget.check(
+        items, aspect_ratio=params.aspect_ratio, resolution=params.resolution, build=build,
+        several=post.outputs != OUTPUTS_DEFAULT,
+    )  # fmt: skip
+    pictures, run_info, summary = _run(
+        items, params=params, outputs=post.outputs, force_rerun=force_rerun, spend_limit=spend_limit,
+        concurrency=concurrency, metadata=create_metadata, unique_id=unique_id,
+    )  # fmt: skip
+    # Which outputs hold the batch; the others are 1x1 stand-ins (nothing is connected to them).
+    summary["outputs_built"] = [name for slot, name in SLOT_NAMES.items() if build is None or slot in build]
+    # `pictures` holds the only references to the decoded results left: each is freed once converted.
+    return NodeResult((*assemble_outputs(pictures, post.color, build), run_info), ui={"runflow": [summary]})
+
+
+def _run(
+    items: list[Any],
+    *,
+    params: IsolationParams,
+    outputs: str,
+    force_rerun: bool,
+    spend_limit: float,
+    concurrency: int,
+    metadata: dict[str, str],
+    unique_id: str | None,
+) -> tuple[list[Image.Image | None], str, dict[str, Any]]:
+    """The runs of one execution: (the decoded image of each output item, run_info, the ui summary).
+    The results themselves end here, so nothing but the returned list keeps their images alive."""
+    limit = spend_limit if spend_limit > 0 else None
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
         emulator = client.service_id == service.EMULATOR_SERVICE_ID
         feedback = Feedback(len(items), unique_id, emulator=emulator)
@@ -177,13 +217,13 @@ def _isolate(
                 force_rerun=force_rerun,
                 on_progress=feedback.on_progress,
                 should_cancel=feedback.should_cancel,
-                metadata=create_metadata,
-                outputs=post.outputs,
+                metadata=metadata,
+                outputs=outputs,
             )
         )
     results = raise_failures(outcomes)
-    shown = select_outputs(results, post.outputs)
-    sources = None if post.outputs == OUTPUTS_DEFAULT else output_sources(results, post.outputs)
+    shown = select_outputs(results, outputs)
+    sources = None if outputs == OUTPUTS_DEFAULT else output_sources(results, outputs)
     info = run_info_lines(shown, emulator=emulator, sources=sources)
     summary = {
         # Per input, as the price badge counts them; `outputs` only changes how many images are shown.
@@ -202,18 +242,20 @@ def _isolate(
         "flags": {flag: sum(flag in line["flags"] for line in info) for flag in qa.FLAGS
                   if any(flag in line["flags"] for line in info)},
     }
-    run_info = "\n".join(json.dumps(line) for line in info)
-    return NodeResult((*assemble_outputs(shown, post.color), run_info), ui={"runflow": [summary]})
+    pictures: list[Image.Image | None] = [result.image for result in shown]
+    return pictures, "\n".join(json.dumps(line) for line in info), summary
 
 
-def isolate_images(image: torch.Tensor, *, unique_id: str | None = None, **options: Any) -> NodeResult:
+def isolate_images(
+    image: torch.Tensor, *, unique_id: str | None = None, graph: Any = None, **options: Any
+) -> NodeResult:
     """Runflow Product Isolation: one run per image of the IMAGE batch."""
-    return _isolate(tensor_to_arrays(image), unique_id=unique_id, **options)
+    return _isolate(tensor_to_arrays(image), unique_id=unique_id, graph=graph, **options)
 
 
-def isolate_urls(image_urls: str, *, unique_id: str | None = None, **options: Any) -> NodeResult:
+def isolate_urls(image_urls: str, *, unique_id: str | None = None, graph: Any = None, **options: Any) -> NodeResult:
     """Runflow Product Isolation (URL): one run per line of `image_urls`."""
-    return _isolate(parse_urls(image_urls), unique_id=unique_id, **options)
+    return _isolate(parse_urls(image_urls), unique_id=unique_id, graph=graph, **options)
 
 
 def stage_images(image: torch.Tensor, lossless: bool, *, unique_id: str | None = None) -> NodeResult:

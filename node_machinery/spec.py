@@ -24,6 +24,13 @@ WIDGET_KINDS = frozenset({"STRING", "BOOLEAN", "INT", "FLOAT", "COMBO"})
 SOCKET_KINDS = frozenset({"IMAGE", "MASK"})
 
 
+# The hidden inputs a node may ask ComfyUI for, by their V3 name (an `io.Hidden` member), and the keyword
+# its run function receives them by, which is also their name in a classic node's INPUT_TYPES. The prompt
+# is `graph` there: a classic hidden input shares one keyword space with the visible inputs, and the
+# isolation nodes have a `prompt` widget.
+HIDDEN_KEYWORDS: dict[str, str] = {"unique_id": "unique_id", "prompt": "graph"}
+
+
 @dataclass(frozen=True)
 class InputDef:
     """One node input. Only the fields a kind uses are set; `None` means "not said" and is left out."""
@@ -107,8 +114,9 @@ class NodeResult:
 class NodeDef:
     """One node: its permanent id, what the user reads, its inputs and outputs, and what runs it.
 
-    `run(**inputs, unique_id=...)` receives every declared input, optional ones filled with their
-    declared default (`bind`), so defaults live here only. `fingerprint` and `validate` are ComfyUI's
+    `run(**inputs, unique_id=..., ...)` receives every declared input, optional ones filled with their
+    declared default (`bind`), so defaults live here only, and the `hidden` inputs by their
+    `HIDDEN_KEYWORDS` keyword (None when the executor gives none). `fingerprint` and `validate` are ComfyUI's
     re-execution and pre-queue checks, written once as classmethod bodies (`cls` first) for both APIs.
     """
 
@@ -128,11 +136,18 @@ class NodeDef:
         names = [spec.name for spec in self.inputs]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.node_id}: duplicate input names")
+        if set(names) & set(self.hidden_inputs.values()):
+            raise ValueError(f"{self.node_id}: a hidden input's keyword is also a visible input's name")
         seen_optional = False
         for spec in self.inputs:
             if seen_optional and not spec.optional:
                 raise ValueError(f"{self.node_id}: required input {spec.name!r} after an optional one")
             seen_optional = seen_optional or spec.optional
+
+    @property
+    def hidden_inputs(self) -> dict[str, str]:
+        """Each hidden input's V3 name -> the keyword `run` receives it by, in `hidden` order."""
+        return {name: HIDDEN_KEYWORDS[name] for name in self.hidden}
 
     @property
     def widget_order(self) -> list[str]:

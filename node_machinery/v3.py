@@ -68,7 +68,8 @@ def v3_class(io: ModuleType, node: NodeDef) -> type:
         return schema(io, node)
 
     def execute(cls: Any, **inputs: Any) -> Any:
-        result: NodeResult = node.run(**node.bind((), inputs), unique_id=cls.hidden.unique_id)
+        hidden = {keyword: getattr(cls.hidden, name) for name, keyword in node.hidden_inputs.items()}
+        result: NodeResult = node.run(**node.bind((), inputs), **hidden)
         return io.NodeOutput(*result.outputs, ui=dict(result.ui) if result.ui is not None else None)
 
     attributes: dict[str, Any] = {

@@ -183,19 +183,28 @@ def _canonical_input(spec: Any) -> Any:
 
 def node_contract(entry: Mapping[str, Any]) -> dict[str, Any]:
     """An `/object_info` entry reduced to its contract: ids, inputs (names, order, types, choices,
-    defaults, limits, tooltips), outputs and texts; the hidden inputs by name (V1 writes "UNIQUE_ID",
+    defaults, limits, tooltips), outputs and texts; the hidden inputs by kind (V1 writes "UNIQUE_ID",
     V3 ["UNIQUE_ID"]); where the code lives (`python_module`) and the V3-only flags left out."""
     contract = {key: entry.get(key) for key in CONTRACT_KEYS}
     inputs = entry.get("input", {})
     contract["input"] = {
         section: (
-            sorted(inputs[section])
+            _hidden_kinds(inputs[section])
             if section == "hidden"
             else {name: _canonical_input(spec) for name, spec in inputs[section].items()}
         )
         for section in inputs
     }
+    if "hidden" in inputs and isinstance(contract.get("input_order"), dict):
+        contract["input_order"] = {**contract["input_order"], "hidden": _hidden_kinds(inputs["hidden"])}
     return json.loads(json.dumps(contract))
+
+
+def _hidden_kinds(hidden: Mapping[str, Any]) -> list[str]:
+    """What a node asks ComfyUI for, by kind. The names differ between the APIs and matter to no saved
+    workflow: V3 names the prompt `prompt` (io.Hidden.prompt), the classic node `graph`, since a classic
+    hidden input must not share the name of the `prompt` widget."""
+    return sorted(kind if isinstance(kind, str) else kind[0] for kind in hidden.values())
 
 
 # -- what the nodes promise: 0.1.0 as recorded, plus the inputs appended since ---------------------------
@@ -217,6 +226,11 @@ def appended_since_0_1_0() -> dict[str, Any]:
     }
 
 
+# Hidden inputs added to both isolation nodes since 0.1.0 (issue #24: the prompt, to see which outputs are
+# connected), as a classic node names them. Hidden inputs are no widgets: saved workflows do not hold them.
+HIDDEN_SINCE_0_1_0 = {"graph": "PROMPT"}
+
+
 def revised_since_0_1_0() -> dict[str, dict[str, str]]:
     """Display texts corrected since 0.1.0, written out here so that a change is deliberate. A node's
     description is shown, never saved in a workflow. Issue #26: 0.1.0 said every image of a batch runs
@@ -232,8 +246,9 @@ def revised_since_0_1_0() -> dict[str, dict[str, str]]:
 
 def promised_object_info() -> dict[str, Any]:
     """`/object_info` for the three nodes as they must be now: the 0.1.0 record (kept as recorded) with
-    `appended_since_0_1_0()` added at the end of each isolation node's optional inputs and the texts of
-    `revised_since_0_1_0()`. Nothing else may differ, so every saved workflow keeps loading."""
+    `appended_since_0_1_0()` added at the end of each isolation node's optional inputs and
+    `HIDDEN_SINCE_0_1_0` to its hidden ones, and the texts of `revised_since_0_1_0()`. Nothing else may
+    differ, so every saved workflow keeps loading."""
     promised: dict[str, Any] = json.loads(FIXTURE_0_1_0.read_text(encoding="utf-8"))
     for node_id, texts in revised_since_0_1_0().items():
         promised[node_id].update(texts)
@@ -242,6 +257,9 @@ def promised_object_info() -> dict[str, Any]:
         for name, spec in appended_since_0_1_0().items():
             entry["input"]["optional"][name] = spec
             entry["input_order"]["optional"].append(name)
+        for name, kind in HIDDEN_SINCE_0_1_0.items():
+            entry["input"]["hidden"][name] = kind
+            entry["input_order"]["hidden"].append(name)
     return promised
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from comfy_harness import (
     FIXTURE_0_1_0,
+    HIDDEN_SINCE_0_1_0,
     ISOLATION_NODE_IDS,
     PACK_DIR,
     appended_since_0_1_0,
@@ -72,6 +73,9 @@ def test_the_classic_rendering_is_0_1_0_plus_the_appended_metadata_and_outputs(p
     for name in appended:
         del live["input"]["optional"][name]
         live["input_order"]["optional"].remove(name)
+    for name in HIDDEN_SINCE_0_1_0 if node_id in ISOLATION_NODE_IDS else ():
+        del live["input"]["hidden"][name]
+        live["input_order"]["hidden"].remove(name)
     shipped = {**RECORDED[node_id], **revised_since_0_1_0().get(node_id, {})}
     assert live == {key: shipped[key] for key in live}
 

@@ -73,7 +73,9 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     cls = pack.NODE_CLASS_MAPPINGS[node_id]
     spec = cls.INPUT_TYPES()
     assert set(spec) <= {"required", "optional", "hidden"}
-    assert spec.get("hidden") == {"unique_id": "UNIQUE_ID"}
+    # The prompt is `graph` in a classic node: a hidden `prompt` would overwrite the `prompt` widget's value.
+    hidden = {"unique_id": "UNIQUE_ID", "graph": "PROMPT"} if node_id in ISOLATION_NODES else {"unique_id": "UNIQUE_ID"}
+    assert spec.get("hidden") == hidden
     count = len(cls.RETURN_TYPES)
     assert count > 0 and len(cls.RETURN_NAMES) == count and len(cls.OUTPUT_TOOLTIPS) == count
     assert all(isinstance(tip, str) and len(tip) > 20 for tip in cls.OUTPUT_TOOLTIPS)
@@ -90,7 +92,7 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     # What runs the node takes exactly the declared inputs (the declaration fills the defaults).
     node = cls.NODE
     inputs = node.bind((), {spec.name: spec.default for spec in node.inputs if not spec.optional})
-    inspect.signature(node.run).bind(**inputs, unique_id="1")
+    inspect.signature(node.run).bind(**inputs, **dict.fromkeys(node.hidden_inputs.values()))
     if node_id in ISOLATION_NODES:
         # Each declared input reaches something: a control of the run, a post-processing option or an
         # isolation option (`_isolate` routes the last two by name), and each control is declared.
@@ -100,7 +102,7 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
         options = set(pack.runflow_api.product_isolation.option_names())
         declared = [spec.name for spec in node.inputs[1:]]
         assert set(declared) <= controls | post | options, "a declared input that the run would refuse"
-        assert controls - {"unique_id"} <= set(declared) and post <= set(declared)
+        assert controls - {"unique_id", "graph"} <= set(declared) and post <= set(declared)
 
 
 @pytest.mark.parametrize("node_id", ISOLATION_NODES)
