@@ -63,6 +63,13 @@ def test_mappings_are_exactly_the_three_nodes(pack: ModuleType) -> None:
     assert pack.NODE_DISPLAY_NAME_MAPPINGS == EXPECTED_NAMES
 
 
+def test_the_nodes_are_declared_in_the_top_level_nodes_py(pack: ModuleType) -> None:
+    """Where a reader finds the nodes: nodes.py beside __init__.py, declaring exactly the three."""
+    assert Path(pack.nodes.__file__) == PACK_DIR / "nodes.py"
+    assert {node.node_id for node in pack.nodes.NODES} == set(EXPECTED_NAMES)
+    assert not (PACK_DIR / "nodes").exists(), "a nodes/ package would shadow nodes.py"
+
+
 def test_web_directory_exists(pack: ModuleType) -> None:
     assert pack.WEB_DIRECTORY == "./web"
     assert (PACK_DIR / pack.WEB_DIRECTORY).is_dir()
@@ -202,7 +209,8 @@ def test_loads_under_comfyuis_module_name_without_comfyui() -> None:
         sys.modules[name] = module
         spec.loader.exec_module(module)
         assert len(module.NODE_CLASS_MAPPINGS) == 3
-        leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "server", "folder_paths"))
+        # `nodes` too: ComfyUI's own top-level module; the pack's nodes.py is only ever imported relatively.
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "server", "folder_paths", "nodes"))
         assert not leaked, leaked
         assert not any(m.endswith(".routes") for m in sys.modules), "routes imported outside ComfyUI"
         print("ok")
