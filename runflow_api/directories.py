@@ -40,33 +40,26 @@ def configure_defaults(
         _defaults.data_dir = Path(data_dir)
 
 
-def _xdg(env: str, fallback: str) -> Path:
-    return Path(os.environ.get(env) or Path.home() / fallback)
+def _place(env: str, chosen: Path | None, xdg_env: str, xdg_fallback: str, name: str = "") -> Path:
+    """`env` when set, else the host's choice, else `runflow/<name>` under `$xdg_env` (or `~/xdg_fallback`)."""
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    if chosen is not None:
+        return chosen
+    folder = Path(os.environ.get(xdg_env) or Path.home() / xdg_fallback) / "runflow"
+    return folder / name if name else folder
 
 
 def key_file_path() -> Path:
     """The key file: `RUNFLOW_KEY_FILE`, else the host's choice, else ~/.config/runflow/api_key."""
-    if os.environ.get(KEY_FILE_ENV):
-        return Path(os.environ[KEY_FILE_ENV])
-    if _defaults.key_file is not None:
-        return _defaults.key_file
-    return _xdg("XDG_CONFIG_HOME", ".config") / "runflow" / "api_key"
+    return _place(KEY_FILE_ENV, _defaults.key_file, "XDG_CONFIG_HOME", ".config", "api_key")
 
 
 def cache_dir() -> Path:
     """Where results are cached: `RUNFLOW_CACHE_DIR`, else the host's choice, else ~/.cache/runflow."""
-    if os.environ.get(CACHE_DIR_ENV):
-        return Path(os.environ[CACHE_DIR_ENV])
-    if _defaults.cache_dir is not None:
-        return _defaults.cache_dir
-    return _xdg("XDG_CACHE_HOME", ".cache") / "runflow"
+    return _place(CACHE_DIR_ENV, _defaults.cache_dir, "XDG_CACHE_HOME", ".cache")
 
 
 def data_dir() -> Path:
     """Where the run journal and the spend ledger live (kept apart from the cache, which may be wiped)."""
-    if os.environ.get(DATA_DIR_ENV):
-        return Path(os.environ[DATA_DIR_ENV])
-    if _defaults.data_dir is not None:
-        return _defaults.data_dir
-    return _xdg("XDG_DATA_HOME", ".local/share") / "runflow"
-
+    return _place(DATA_DIR_ENV, _defaults.data_dir, "XDG_DATA_HOME", ".local/share")
