@@ -44,6 +44,11 @@ RESOLUTION = InputDef(
 )
 
 
+def _dropdown(name: str, tooltip: str, default: str, choices: tuple[str, ...]) -> InputDef:
+    """An optional choice appended to the isolation nodes; its texts and values live in node_options."""
+    return InputDef(name, "COMBO", tooltip, optional=True, default=default, choices=tuple(choices))
+
+
 # The optional inputs both isolation nodes share, in widget order: a new one is appended here, with a default.
 ISOLATION_OPTIONS: tuple[InputDef, ...] = (
     InputDef(
@@ -102,14 +107,11 @@ ISOLATION_OPTIONS: tuple[InputDef, ...] = (
         default="",
         multiline=True,
     ),
-    InputDef(
-        node_options.OUTPUTS_INPUT,
-        "COMBO",
-        node_options.OUTPUTS_TOOLTIP,
-        optional=True,
-        default=node_options.OUTPUTS_DEFAULT,
-        choices=tuple(node_options.OUTPUTS_CHOICES),
-    ),
+    _dropdown(node_options.OUTPUTS_INPUT, node_options.OUTPUTS_TOOLTIP, node_options.OUTPUTS_DEFAULT,
+              node_options.OUTPUTS_CHOICES),
+    # Issue #22: appended last; saved workflows get 'as returned', the pixels they always had.
+    _dropdown(node_options.EDGES_INPUT, node_options.EDGES_TOOLTIP, node_options.EDGES_DEFAULT,
+              node_options.EDGES_CHOICES),
 )
 
 ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (

@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..runflow_api import backgrounds, qa, run_metadata, service
 from ..runflow_api.client import RunflowClient
+from ..runflow_api.edges import EDGES_CLEAN
 from ..runflow_api.errors import InputRejected, RunflowError
 from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
 from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
@@ -189,8 +190,10 @@ def _isolate(
     )  # fmt: skip
     # Which outputs hold the batch; the others are 1x1 stand-ins (nothing is connected to them).
     summary["outputs_built"] = [name for slot, name in SLOT_NAMES.items() if build is None or slot in build]
-    # `pictures` holds the only references to the decoded results left: each is freed once converted.
-    return NodeResult((*assemble_outputs(pictures, post.color, build), run_info), ui={"runflow": [summary]})
+    # `pictures` holds the only references to the decoded results left: each is freed once converted, and
+    # with edges = clean decontaminated on its way into the tensors (one copy at a time).
+    outputs = assemble_outputs(pictures, post.color, build, clean_edges=post.edges == EDGES_CLEAN)
+    return NodeResult((*outputs, run_info), ui={"runflow": [summary]})
 
 
 def _run(

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from ..runflow_api import backgrounds, images
+from ..runflow_api.edges import decontaminate
 from ..runflow_api.errors import InputRejected
 
 
@@ -55,9 +56,12 @@ def assemble_outputs(
     pictures: list[Image.Image | None],
     color: tuple[int, int, int] | None,
     build: frozenset[int] | None = None,
+    *,
+    clean_edges: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(image RGB, mask 1 = product, rgba) as float32 CPU batches, built for the slots in `build` (None:
-    all three); the others are `stand_in`s.
+    all three); the others are `stand_in`s. `clean_edges`: each picture's soft edges get the product's own
+    colour (edges.decontaminate) as it is converted, when `image` or `rgba` is built (`mask` is the same).
 
     Each output is allocated once, uninitialised (its pages are committed as they are written), and
     each decoded picture is converted straight into its place. `pictures` is consumed: every entry is
@@ -79,6 +83,8 @@ def assemble_outputs(
         picture, pictures[index] = pictures[index], None
         assert picture is not None  # checked above
         pixels = _pixels(picture)
+        if clean_edges and pixels.shape[2] == 4 and wanted & {IMAGE_SLOT, RGBA_SLOT}:
+            pixels = decontaminate(pixels)
         del picture  # the caller's list no longer holds it: the decoded image is freed here
         top, left = (height - h) // 2, (width - w) // 2
         window = (slice(top, top + h), slice(left, left + w))

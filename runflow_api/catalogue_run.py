@@ -90,7 +90,7 @@ def _flag(summary: Summary, name: str, flags: list[str]) -> None:
 
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
     items = catalogue.collect(args.paths, args.out, args.format)
-    post = PostProcessing(background=args.background, outputs="all")  # every image a run returns is saved
+    post = PostProcessing(background=args.background, outputs="all", edges=args.edges)  # every image is saved
     summary = Summary(total=len(items), emulator=emulator)
     todo = []
     for item in items:
@@ -133,6 +133,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     try:
         for index, outcome in client.isolate_stream(
             [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, outputs=post.outputs,
+            edges=post.edges,
             metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
             _settle(todo[index], outcome, summary, post.color, args.format)

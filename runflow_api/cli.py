@@ -31,6 +31,7 @@ from .callback_server import CallbackReceiver, parse_listen
 from .callbacks import CallbackSettings
 from .catalogue_run import EXIT_OK, EXIT_REFUSED, run_isolate
 from .client import RunflowClient
+from .edges import EDGE_MODES, EDGES_AS_RETURNED
 from .errors import InputRejected, RunflowError
 from .ledger import Ledger
 from .product_isolation import AUTO_ASPECT, PRICE_PER_IMAGE, option_fields
@@ -75,6 +76,9 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     _option_arguments(parser)
     parser.add_argument("--background", default="transparent",
                         help="'transparent' (RGBA output) or a colour: #ffffff, white, 255,255,255")
+    parser.add_argument("--edges", default=EDGES_AS_RETURNED, choices=EDGE_MODES,
+                        help="'clean' gives soft edges (hair, fur, fabric) the product's own colour instead of the "
+                        "old background's; free, from the cache, for photos already isolated (write to a new --out)")
     parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
     parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
     parser.add_argument("--max-cost", type=_dollars, default=None,

@@ -215,15 +215,24 @@ ISOLATION_NODE_IDS = ("RunflowProductIsolation", "RunflowProductIsolationFromURL
 
 def appended_since_0_1_0() -> dict[str, Any]:
     """The optional inputs appended to both isolation nodes since 0.1.0 (issue #11: `metadata`, then
-    `outputs`), as a V1 `/object_info` spells them. Kinds, defaults and choices are written out here
+    `outputs`; issue #22: `edges`), as a V1 `/object_info` spells them. Kinds, defaults and choices are written out here
     rather than read from the declaration, so changing one fails the contract tests; the tooltips are
     the library's texts."""
-    from runflow_api.node_options import METADATA_TOOLTIP, OUTPUTS_TOOLTIP
+    from runflow_api.node_options import EDGES_TOOLTIP, METADATA_TOOLTIP, OUTPUTS_TOOLTIP
 
     return {
         "metadata": ["STRING", {"default": "", "multiline": True, "tooltip": METADATA_TOOLTIP}],
         "outputs": [["first", "all"], {"default": "first", "tooltip": OUTPUTS_TOOLTIP}],
+        "edges": [["as returned", "clean"], {"default": "as returned", "tooltip": EDGES_TOOLTIP}],
     }
+
+
+def emulator_env(base_url: str, key: str, state: Path) -> dict[str, str]:
+    """ComfyUI's environment for a test's own emulator: the pack talks to it as to Runflow (so the test
+    can count what it was asked), with its data, cache and key file under `state`."""
+    return {"RUNFLOW_MODE": "runflow", "RUNFLOW_API_BASE": base_url, "RUNFLOW_API_KEY": key,
+            "RUNFLOW_DATA_DIR": str(state / "data"), "RUNFLOW_CACHE_DIR": str(state / "cache"),
+            "RUNFLOW_KEY_FILE": str(state / "no_key")}
 
 
 # Hidden inputs added to both isolation nodes since 0.1.0 (issue #24: the prompt, to see which outputs are

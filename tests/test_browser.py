@@ -324,7 +324,7 @@ def node_flow(page: Any, comfy: ComfyUI, shots: Shots, *, nodes2: bool) -> None:
     assert page.evaluate(f"{strip}.isConnected && {strip}.offsetHeight > 0"), "the status strip is not on screen"
     serialized = page.evaluate(f"{APP}.graph.serialize().nodes.find((n) => n.id == {built['iso']}).widgets_values")
     # the strip is never saved; metadata and outputs (appended after 0.1.0) come last
-    assert serialized == ["auto", "2K", "", "transparent", False, 2.5, 3, "", "first"], serialized
+    assert serialized == ["auto", "2K", "", "transparent", False, 2.5, 3, "", "first", "as returned"], serialized
 
     page.evaluate(f"{APP}.queuePrompt(0, 1)")
     page.wait_for_function(f"() => {strip}.dataset.tone === 'running'", polling="raf", timeout=60_000)

@@ -26,6 +26,7 @@ from comfy_harness import (
     PACK_DIR,
     ComfyUI,
     ComfyUIUnavailable,
+    emulator_env,
     node_contract,
     promised_object_info,
     ui_to_api,
@@ -262,10 +263,7 @@ def test_outputs_all_and_metadata_through_a_v3_node(tmp_path: Path) -> None:
     key = "rf_live_emulator_all_outputs"
     with Emulator(api_key=key, latency=0.3, port=0) as emu:
         emu.faults.output_count = 3
-        env = {"RUNFLOW_MODE": "runflow", "RUNFLOW_API_BASE": emu.base_url, "RUNFLOW_API_KEY": key,
-               "RUNFLOW_DATA_DIR": str(tmp_path / "data"), "RUNFLOW_CACHE_DIR": str(tmp_path / "cache"),
-               "RUNFLOW_KEY_FILE": str(tmp_path / "no_key")}  # fmt: skip
-        with ComfyUI(env=env) as server:
+        with ComfyUI(env=emulator_env(emu.base_url, key, tmp_path)) as server:
             server.input_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy(PACK_DIR / "examples" / "sneaker.jpg", server.input_dir / "sneaker.jpg")
 
