@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from ..runflow_api.errors import RunflowCancelled
 from ..runflow_api.progress import ProgressTally, TallySnapshot
 from ..runflow_api.result_types import ProgressEvent
+from .asynchronous import abandoned
 
 log = logging.getLogger("runflow")
 
@@ -98,6 +99,8 @@ class Feedback:
         self.tally.update(event)
 
     def should_cancel(self) -> bool:
+        if abandoned():  # ComfyUI cancelled this node's task: its prompt has ended
+            return True
         if self._interrupt is None and self._mm is not None and self._mm.processing_interrupted():
             return True
         self.push()

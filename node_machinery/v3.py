@@ -5,7 +5,7 @@ ComfyUI recommends a numbered version over `comfy_api.latest`, which may change 
 classes render the same node as the classic ones: same ids, input names and order, defaults and
 outputs (tests/fixtures/object_info_0.1.0.json pins them); ComfyUI spells a dropdown as
 `["COMBO", {"options": [...]}]` for V3 nodes where V1 wrote the list itself, which every frontend
-reads the same way.
+reads the same way. Their `execute` is a coroutine (asynchronous.py); the classic nodes stay synchronous.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from .asynchronous import off_loop
 from .spec import InputDef, NodeDef, NodeResult
 
 
@@ -67,9 +68,10 @@ def v3_class(io: ModuleType, node: NodeDef) -> type:
     def define_schema(cls: type) -> Any:
         return schema(io, node)
 
-    def execute(cls: Any, **inputs: Any) -> Any:
+    async def execute(cls: Any, **inputs: Any) -> Any:
+        # A coroutine, so ComfyUI runs the other Runflow nodes of the graph while this one waits.
         hidden = {keyword: getattr(cls.hidden, name) for name, keyword in node.hidden_inputs.items()}
-        result: NodeResult = node.run(**node.bind((), inputs), **hidden)
+        result: NodeResult = await off_loop(lambda: node.run(**node.bind((), inputs), **hidden))
         return io.NodeOutput(*result.outputs, ui=dict(result.ui) if result.ui is not None else None)
 
     attributes: dict[str, Any] = {

@@ -9,6 +9,13 @@ possibly huge, sequence of files (the CLI), where only a window of items is load
 caller's cancel check is polled on the calling thread every 50 ms; workers see a private event, so a
 Cancel returns within a quarter second even while a request is in flight, and runs already created stay
 journaled for the next call.
+
+A fleet shares the work: an input that another process or machine has claimed gives its worker back at
+once and is set aside; the workers take the next unclaimed inputs, and once every input has been started
+the set-aside ones are tried again every `_RETRY_S` until their result is stored (taken at no cost) or
+their claim is free (the cache is looked at again under it, so nothing is paid twice). Machines started
+on one catalogue therefore split it instead of queueing behind each other. A duplicate within the batch
+does not hold a worker either: its outcome is its first occurrence's, delivered when that one ends.
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .cancel import CANCEL_TICK_S, CancelCheck
+from .claims import ClaimHeld
 from .engine import Engine, Job
 from .errors import RunflowCancelled, RunflowError
 from .pipeline import lookup_cached, run_job
@@ -32,6 +41,31 @@ log = logging.getLogger("runflow_api")
 ProgressCallback = Callable[[ProgressEvent], None]
 Outcome = IsolationResult | RunflowError
 Source = tuple[int, Callable[[], Job]]
+# How often set-aside inputs are tried again, once every input has been started: each try is a cache
+# look-up and a claim attempt (a lock and, in a fleet, two Redis round trips), never a reload of the photo.
+_RETRY_S = 0.25
+
+
+@dataclass(frozen=True)
+class _Aside:
+    """An input another process or machine holds: its worker went on to other inputs. The job is kept
+    without its pixels (a fleet member may set most of a big catalogue aside); `prepare` reloads them if
+    this process ends up producing the result after all."""
+
+    prepare: Callable[[], Job]
+    job: Job
+    leader: Future[Outcome]
+    who: str
+
+
+@dataclass(frozen=True)
+class _Follow:
+    """A duplicate of an earlier input of this batch: its outcome will be that input's."""
+
+    leader: Future[Outcome]
+
+
+_Step = tuple[Outcome, bool] | _Aside | _Follow
 
 
 class _Reporter:
@@ -121,27 +155,52 @@ def _work(
     reporter: _Reporter,
     cancelled: threading.Event,
     force_rerun: bool,
-) -> tuple[Outcome, bool]:
-    """One item on a worker thread: (outcome, whether it shared another item's run)."""
-    try:
-        job = prepare()
-    except RunflowError as exc:
-        return exc, False
-    is_leader, shared = leaders.claim(job.cache_key)
-    if not is_leader:
-        outcome = shared.result()
-        return (replace(outcome, index=index) if isinstance(outcome, IsolationResult) else outcome), True
+    again: _Aside | None = None,
+) -> _Step:
+    """One item on a worker thread, never waiting for another holder: (outcome, whether it shared another
+    item's run), or the item set aside, or the earlier item it duplicates. `again` retries a set-aside item."""
+    if again is None:
+        try:
+            job = prepare()
+        except RunflowError as exc:
+            return exc, False
+        is_leader, own = leaders.claim(job.cache_key)
+        if not is_leader:
+            return _Follow(own)
+    else:
+        job, own = again.job, again.leader
     result: Outcome
     try:
+        # A forced re-run never takes a result stored before it; once the claim is ours, the cache is read
+        # again (a holder may have stored and let go meanwhile), and for a forced re-run only if it was
+        # set aside: then the other holder's result is as fresh as the one it asked for.
         hit = None if force_rerun else lookup_cached(engine, job)
-        result = hit or run_job(engine, job, emit=reporter.emit_for(index), should_cancel=cancelled.is_set)
+        result = hit or run_job(engine, job, emit=reporter.emit_for(index), should_cancel=cancelled.is_set,
+                                wait=False, recheck=again is not None or not force_rerun,
+                                reload=prepare if again is not None else None)
+    except ClaimHeld as held:
+        return _Aside(prepare, replace(job, array=None, encoded=None), own, held.who)
     except RunflowError as exc:
         result = exc
     except Exception as exc:  # noqa: BLE001 - one item's bug must not lose the others' results
         result = _unexpected(exc, index)
-    shared.set_result(result)
+    if again is not None and isinstance(result, IsolationResult) and result.cached and not result.waited_for:
+        result = replace(result, waited_for=again.who)
+    own.set_result(result)
     leaders.release(job.cache_key)
     return result, False
+
+
+def _following(index: int, leader: Future[Outcome]) -> Future[_Step]:
+    """A duplicate's own future, completed with its leader's outcome when that arrives: no worker waits."""
+    follower: Future[_Step] = Future()
+
+    def copy(done: Future[Outcome]) -> None:
+        outcome = done.result()
+        follower.set_result((replace(outcome, index=index) if isinstance(outcome, IsolationResult) else outcome, True))
+
+    leader.add_done_callback(copy)
+    return follower
 
 
 def stream_outcomes(
@@ -161,30 +220,57 @@ def stream_outcomes(
     cancelled = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="runflow")
     pending = iter(sources)
-    inflight: dict[Future[tuple[Outcome, bool]], int] = {}
+    inflight: dict[Future[_Step], tuple[int, bool]] = {}  # -> (index, whether it is a set-aside item's retry)
+    aside: dict[int, _Aside] = {}
+    following = 0  # duplicates in `inflight`: they hold no worker nor pixels, so the window leaves them out
+    started_all = False
+    next_sweep = 0.0
+
+    def submit(index: int, prepare: Callable[[], Job], again: _Aside | None) -> None:
+        future = pool.submit(
+            _work, engine, index, prepare, leaders=leaders, reporter=reporter, cancelled=cancelled,
+            force_rerun=force_rerun, again=again,
+        )
+        inflight[future] = (index, again is not None)
 
     def refill() -> None:
-        while len(inflight) < window:
+        nonlocal started_all, next_sweep
+        while not started_all and len(inflight) - following < window:
             source = next(pending, None)
             if source is None:
-                return
-            index, prepare = source
-            future = pool.submit(
-                _work, engine, index, prepare, leaders=leaders, reporter=reporter, cancelled=cancelled,
-                force_rerun=force_rerun,
-            )
-            inflight[future] = index
+                started_all = True
+            else:
+                submit(*source, None)
+        if started_all and aside and time.monotonic() >= next_sweep:
+            next_sweep = time.monotonic() + _RETRY_S
+            for index in list(aside):
+                submit(index, aside[index].prepare, aside.pop(index))
 
     try:
         refill()
-        while inflight:
-            done, _ = wait(inflight, timeout=CANCEL_TICK_S, return_when=FIRST_COMPLETED)
+        while inflight or aside:
+            if inflight:
+                done, _ = wait(inflight, timeout=CANCEL_TICK_S, return_when=FIRST_COMPLETED)
+            else:
+                done = set()
+                time.sleep(CANCEL_TICK_S)
             for future in done:
-                index = inflight.pop(future)
-                outcome, shared = future.result()
-                reporter.settle(index, outcome, shared=shared)
-                yield index, outcome
-            if inflight and should_cancel is not None and should_cancel():
+                index, retried = inflight.pop(future)
+                step = future.result()
+                if isinstance(step, tuple) and step[1]:  # only a duplicate's outcome is "shared"
+                    following -= 1
+                if isinstance(step, _Aside):
+                    if not retried:
+                        reporter.send(ProgressEvent("waiting", index, detail=step.who))
+                    aside[index] = step
+                elif isinstance(step, _Follow):
+                    inflight[_following(index, step.leader)] = (index, False)
+                    following += 1
+                else:
+                    outcome, shared = step
+                    reporter.settle(index, outcome, shared=shared)
+                    yield index, outcome
+            if (inflight or aside) and should_cancel is not None and should_cancel():
                 ids = list(reporter.run_ids)
                 raise RunflowCancelled(
                     f"Cancelled. {len(ids)} run(s) already created keep running at Runflow"
@@ -194,7 +280,7 @@ def stream_outcomes(
                 )
             refill()
     finally:
-        if inflight:
+        if inflight or aside:
             cancelled.set()
         pool.shutdown(wait=False, cancel_futures=True)
 

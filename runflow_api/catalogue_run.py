@@ -136,7 +136,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             edges=post.edges,
             metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
-            _settle(todo[index], outcome, summary, post.color, args.format)
+            _settle(todo[index], outcome, summary, post.color, args.format, rewrite=args.force)
             snapshot = tally.snapshot()
             display.update(snapshot.finished, snapshot.status_line())
     except (KeyboardInterrupt, RunflowCancelled):
@@ -178,11 +178,15 @@ def _item_metadata(relative: str, user: dict[str, str]) -> dict[str, str]:
     return run_metadata.merge(origin, user, what="--metadata")
 
 
-def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: Any, fmt: str) -> None:
+def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: Any, fmt: str, *, rewrite: bool
+            ) -> None:
     written: list[Path] = []
     if isinstance(outcome, IsolationResult):
         try:
-            written = catalogue.save_all(outcome, item.output, fmt, background)
+            if not rewrite and _written_by_another(item, outcome):
+                written = catalogue.numbered_outputs(item.output, len(outcome.images))
+            else:
+                written = catalogue.save_all(outcome, item.output, fmt, background)
         except OSError as exc:
             outcome = RunflowError(f"Could not write {item.output}: {exc}. The result is cached; fix and re-run.")
     if isinstance(outcome, IsolationResult):
@@ -201,6 +205,14 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: An
         _flag(summary, item.relative or item.source.name, outcome.flags)
     else:
         _fail(item, str(outcome), summary, run_id=outcome.run_id)
+
+
+def _written_by_another(item: catalogue.Item, outcome: IsolationResult) -> bool:
+    """Machines of a fleet that share one --out folder write each photo once: a result another process or
+    machine produced, whose output appeared since this run listed the folder (only unfinished photos were
+    listed), was written by that producer. Encoding it again would cost each machine the whole catalogue's
+    CPU for nothing."""
+    return outcome.cached and bool(outcome.waited_for or outcome.shared_hit) and catalogue.is_done(item)
 
 
 def _fail(item: catalogue.Item, error: str, summary: Summary, run_id: str | None = None) -> None:

@@ -8,6 +8,9 @@ has ended), so the second process waits and then finds the result, or the journa
 The local backend is an OS file lock (`flock` on POSIX, `msvcrt.locking` on Windows) on a small file per
 key: the kernel releases it when its holder exits or is killed, so a crashed process never leaves an
 input stuck. A fleet with a shared Redis store adds a claim there on top (`fleet.shared_claims.FleetClaims`).
+
+A batch asks first without waiting (`wait=False`): an input someone else holds raises `ClaimHeld`, and the
+batch sets it aside to take other inputs instead of spending one of its workers on the wait (batch.py).
 """
 
 from __future__ import annotations
@@ -29,15 +32,25 @@ CancelCheck = Callable[[], bool]
 _TICK_S = 0.05
 
 
+class ClaimHeld(Exception):
+    """Another holder has this input and the caller asked not to wait. Not an error: the caller comes back
+    to the input later. `who` is "process" (on this machine) or "machine" (elsewhere in a fleet)."""
+
+    def __init__(self, who: str) -> None:
+        super().__init__(f"this input is being produced by another {who}")
+        self.who = who
+
+
 class Claims(Protocol):
     """Exclusive, crash-safe ownership of one cache key while its result is being produced."""
 
     def hold(
-        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[str], None]
+        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[str], None], wait: bool = True
     ) -> contextlib.AbstractContextManager[bool]:
         """Block (cancellably) until this caller owns `cache_key`; the context yields True when it had to
         wait for another holder, whose result the caller should then look for first. `on_wait` is told
-        once who holds it: "process" (on this machine) or "machine" (elsewhere in a fleet)."""
+        once who holds it: "process" (on this machine) or "machine" (elsewhere in a fleet). With
+        `wait=False`, an input held by another raises `ClaimHeld` at once instead."""
         ...
 
 
@@ -95,11 +108,12 @@ class LocalClaims:
 
     @contextlib.contextmanager
     def hold(
-        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[str], None] = lambda who: None
+        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[str], None] = lambda who: None,
+        wait: bool = True,
     ) -> Iterator[bool]:
         path = self._path(cache_key)
         try:
-            fd, waited = self._acquire(path, should_cancel, on_wait)
+            fd, waited = self._acquire(path, should_cancel, on_wait, wait)
         except OSError as exc:
             # No claim is no reason to withhold a result: this process still never pays twice on its own.
             if not self._warned:
@@ -120,12 +134,17 @@ class LocalClaims:
             _unlock(fd)
             os.close(fd)
 
-    def _acquire(self, path: Path, should_cancel: CancelCheck, on_wait: Callable[[str], None]) -> tuple[int, bool]:
+    def _acquire(
+        self, path: Path, should_cancel: CancelCheck, on_wait: Callable[[str], None], wait: bool
+    ) -> tuple[int, bool]:
         self.directory.mkdir(parents=True, exist_ok=True)
         waited = False
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             while not _try_lock(fd):
+                if not wait:
+                    os.close(fd)
+                    raise ClaimHeld("process")
                 if not waited:
                     waited = True
                     on_wait("process")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from . import result_images
@@ -82,23 +83,30 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
     )
 
 
-def run_job(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck) -> IsolationResult:
+def run_job(
+    engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck, wait: bool = True, recheck: bool = False,
+    reload: Callable[[], Job] | None = None,
+) -> IsolationResult:
     """Produce the result for one job that missed the cache, resuming a journaled run when there is one.
 
     The input's claim is held from before staging until the result is stored, so another process (or
-    client) asking for the same input waits here and then takes the stored result: one run, one bill."""
+    client) asking for the same input waits here and then takes the stored result: one run, one bill.
+    With `wait=False` an input held by another raises `ClaimHeld` instead of waiting. `recheck` looks in
+    the cache again once the claim is ours even if nobody held it just now: another holder may have stored
+    the result and let go between the caller's look-up and this claim. `reload` gives the job with its
+    pixels when `job` was kept without them; it is called only when this caller is to produce the result."""
     holders: list[str] = []
 
     def on_wait(who: str) -> None:
         holders.append(who)
         emit("waiting", detail=who)
 
-    with engine.claims.hold(job.cache_key, should_cancel=should_cancel, on_wait=on_wait) as waited:
+    with engine.claims.hold(job.cache_key, should_cancel=should_cancel, on_wait=on_wait, wait=wait) as waited:
         # After waiting, the other holder's result is fresh even for a forced re-run: it started after us.
-        stored = lookup_cached(engine, job) if waited else None
+        stored = lookup_cached(engine, job) if waited or recheck else None
         if stored is not None:
             return replace(stored, waited_for=holders[-1] if holders else None)
-        return _produce(engine, job, emit=emit, should_cancel=should_cancel)
+        return _produce(engine, reload() if reload is not None else job, emit=emit, should_cancel=should_cancel)
 
 
 def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck) -> IsolationResult:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..claims import CancelCheck, LocalClaims
+from ..claims import CancelCheck, ClaimHeld, LocalClaims
 from ..errors import RunflowCancelled
 from .store import SharedStore
 
@@ -101,19 +101,23 @@ class FleetClaims:
 
     @contextlib.contextmanager
     def hold(
-        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[str], None] = lambda who: None
+        self, cache_key: str, *, should_cancel: CancelCheck, on_wait: Callable[[str], None] = lambda who: None,
+        wait: bool = True,
     ) -> Iterator[bool]:
-        with self.local.hold(cache_key, should_cancel=should_cancel, on_wait=on_wait) as waited_here:
+        with self.local.hold(cache_key, should_cancel=should_cancel, on_wait=on_wait, wait=wait) as waited_here:
             key, token = self.store.key("claim", cache_key), secrets.token_hex(16)
-            waited_there = self._acquire(key, token, should_cancel, on_wait)
+            waited_there = self._acquire(key, token, should_cancel, on_wait, wait)
             try:
                 yield waited_here or waited_there
             finally:
                 self._renewer.remove(key)
                 self.store.call(lambda redis: redis.eval(_RELEASE, 1, key, token), None, what="releasing a claim")
 
-    def _acquire(self, key: str, token: str, should_cancel: CancelCheck, on_wait: Callable[[str], None]) -> bool:
-        """True when another machine held the input first. Returns without the claim if the store fails."""
+    def _acquire(
+        self, key: str, token: str, should_cancel: CancelCheck, on_wait: Callable[[str], None], wait: bool
+    ) -> bool:
+        """True when another machine held the input first (or `ClaimHeld` when told not to wait). Returns
+        without the claim if the store fails."""
         ttl_ms = int(self.store.claim_ttl_s * 1000)
         waited = False
         while True:
@@ -127,6 +131,8 @@ class FleetClaims:
                                                  "claim has; taken over")
                 self._renewer.add(key, token)
                 return waited
+            if not wait:
+                raise ClaimHeld("machine")  # the local claim is let go on the way out
             if not waited:
                 waited = True
                 on_wait("machine")
