@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import nodes
-from .runflow_api import config
+from .runflow_api import directories
 
 log = logging.getLogger("runflow")
 
@@ -30,7 +30,7 @@ def _use_comfyui_user_directory() -> None:
     except ImportError:
         return  # not inside ComfyUI: the engine's own defaults (~/.config, ~/.cache, ~/.local/share) apply
     base = Path(folder_paths.get_user_directory()) / "runflow"
-    config.configure_defaults(key_file=base / "api_key", cache_dir=base / "cache", data_dir=base)
+    directories.configure_defaults(key_file=base / "api_key", cache_dir=base / "cache", data_dir=base)
 
 
 def _register_routes() -> None:

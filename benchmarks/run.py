@@ -1,4 +1,4 @@
-"""The speed and memory figures the README quotes, measured against the emulator in cheap mode.
+"""The speed and memory figures docs/benchmarks.md quotes, measured against the emulator in cheap mode.
 
 Cheap mode makes the emulator a pure sleep of L seconds per run (plus serving flat images of the right
 size), so every figure measures the client, not the stand-in model. Prints a table and writes

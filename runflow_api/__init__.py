@@ -12,7 +12,8 @@ from .version import read_version
 
 __version__ = read_version()
 
-from .client import Balance, RunflowClient  # noqa: E402
+from .account import Balance  # noqa: E402
+from .client import RunflowClient  # noqa: E402
 from .errors import (  # noqa: E402
     APIError,
     AuthenticationFailed,

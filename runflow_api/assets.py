@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from .cancel import CancelCheck
 from .errors import InputRejected, ServiceUnavailable, SignedUrlExpired
-from .http import CancelCheck, Transport
+from .http import Transport
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _SLOT_ATTEMPTS = 3

@@ -29,10 +29,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .cancel import CANCEL_TICK_S, CancelCheck
 from .claims import ClaimHeld
+from .engine import Engine, Job
 from .errors import RunflowCancelled, RunflowError
-from .http import CANCEL_TICK_S, CancelCheck
-from .pipeline import Engine, Job, lookup_cached, run_job
+from .pipeline import lookup_cached, run_job
 from .result_types import IsolationResult, ProgressEvent
 
 log = logging.getLogger("runflow_api")

@@ -7,7 +7,7 @@ waiter then reads the run from the API, so a forged or replayed body can at wors
 never a result from somewhere else. Polling stays on with long intervals, so a lost callback costs one
 idle interval, never the result.
 
-Both receivers (ComfyUI's route in routes.py and the CLI's `callback_server`) answer through `receive`,
+Both receivers (ComfyUI's route in routes/callback.py and the CLI's `callback_server`) answer through `receive`,
 so the two cannot disagree on what a valid delivery is.
 """
 
@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from . import config
+from . import config, service_address
 from .wakeups import shared_wakeups
 
 log = logging.getLogger("runflow_api")
@@ -97,7 +97,7 @@ class CallbackSettings:
 
 def configured_settings() -> CallbackSettings | None:
     """Settings from the environment / the secret file, when both the public URL and the secret are set."""
-    public_url = config.public_url()
+    public_url = service_address.public_url()
     secret = config.resolve_callback_secret()
     if public_url is None or secret is None:
         return None

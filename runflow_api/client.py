@@ -2,77 +2,52 @@
 
 A client holds one pooled HTTP session, the result cache, the run journal and the spend ledger. Each
 call validates every input before any request, works out what it would spend (after cache hits,
-journaled runs and duplicates), refuses if that passes the spend limit or the balance, and only then
-starts runs.
+journaled runs and duplicates), refuses if that passes the spend limit or the balance (`spending.py`),
+and only then starts runs. Staging (`staging.py`) and the account reads (`account.py`) are one call each.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import os
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import callbacks, config, originals, run_metadata
+from . import callbacks, config, directories, run_metadata, service_address
+from .account import Balance, read_balance, read_health, read_me
 from .assets import StagedAsset
 from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
 from .cache import ResultCache
 from .callbacks import CallbackSettings
+from .cancel import CancelCheck
 from .claims import Claims, LocalClaims
 from .durations import DurationModel, DurationStore, EstimateStore
 from .edges import EDGES_AS_RETURNED, EDGES_CLEAN, clean_result
-from .errors import InputRejected, InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
+from .engine import Engine, Job, RunSlots
+from .errors import InputRejected, RunflowCancelled, RunflowError
 from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
 from .fleet.shared_claims import FleetClaims
 from .fleet.shared_durations import SharedDurations
 from .fleet.shared_journal import SharedJournal
-from .http import CANCEL_TICK_S, CancelCheck, RetryPolicy, Timeouts, Transport
+from .http import RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
-from .pipeline import Engine, Job, RunSlots, prepare_job, stage_array
 from .post_processing import PostProcessing
+from .preparation import prepare_job
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
-from .result_types import BatchPlan, IsolationResult, ProgressEvent
+from .result_types import BatchPlan, IsolationResult
 from .run_metadata import MetadataOption
 from .runs import PollPolicy
-
-log = logging.getLogger("runflow_api")
+from .spending import check_spend, dollars
+from .staging import stage_many, stage_one
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 MAX_CONCURRENCY = 64
-
-
-@dataclass(frozen=True)
-class Balance:
-    """The account balance in dollars, from either shape the docs show; `raw` keeps the answer."""
-
-    amount: Decimal | None
-    currency: str
-    low_balance_threshold: Decimal | None
-    raw: dict[str, Any]
-
-
-def parse_balance(body: Any) -> Balance:
-    raw = body if isinstance(body, dict) else {}
-
-    def dec(value: Any) -> Decimal | None:
-        try:
-            return Decimal(str(value)) if value is not None else None
-        except InvalidOperation:
-            return None
-
-    amount = dec(raw.get("balance"))
-    if amount is None and raw.get("balance_cents") is not None:
-        cents = dec(raw.get("balance_cents"))
-        amount = cents / 100 if cents is not None else None
-    return Balance(amount, str(raw.get("currency") or "USD"), dec(raw.get("low_balance_threshold")), raw)
 
 
 class RunflowClient:
@@ -114,12 +89,12 @@ class RunflowClient:
     ) -> None:
         if not 1 <= int(max_concurrency) <= MAX_CONCURRENCY:
             raise InputRejected(f"max_concurrency must be 1..{MAX_CONCURRENCY}, got {max_concurrency}.")
-        self.base_url = config.resolve_base_url(base_url)
+        self.base_url = service_address.resolve_base_url(base_url)
         key = config.resolve_api_key(api_key)
         self.max_concurrency = int(max_concurrency)
-        self.spend_limit = _money(spend_limit, "spend_limit")
+        self.spend_limit = dollars(spend_limit, "spend_limit")
         self.balance_check_min_runs = balance_check_min_runs
-        data = Path(data_dir) if data_dir is not None else config.data_dir()
+        data = Path(data_dir) if data_dir is not None else directories.data_dir()
         self.ledger = Ledger.for_path(data / "ledger.jsonl")
         transport = Transport(
             self.base_url,
@@ -132,8 +107,8 @@ class RunflowClient:
         )
         service = service_id or self.base_url
         store = resolve_store(shared_store)
-        budget = (_money(team_budget, "team_budget") if team_budget is not None
-                  else _money(team_budget_from_env(), BUDGET_ENV))
+        budget = (dollars(team_budget, "team_budget") if team_budget is not None
+                  else dollars(team_budget_from_env(), BUDGET_ENV))
         if budget is not None and store is None:
             raise InputRejected(
                 "A team budget needs a shared store, where every machine's spend is counted: set "
@@ -150,11 +125,12 @@ class RunflowClient:
             durations = SharedDurations(store, local_durations)
             mirror = SharedJournal(store, max_age_s=journal_max_age_s)
             money = FleetMoney(store, team_budget=budget, local_ledger=self.ledger,
-                               free=service == config.EMULATOR_SERVICE_ID)
+                               free=service == service_address.EMULATOR_SERVICE_ID)
             self.fleet = Fleet(store, SharedResults(store), money)
         self._engine = Engine(
             transport=transport,
-            cache=ResultCache(Path(cache_dir) if cache_dir else config.cache_dir(), cache_max_bytes) if cache else None,
+            cache=ResultCache(Path(cache_dir) if cache_dir else directories.cache_dir(), cache_max_bytes)
+            if cache else None,
             journal=RunJournal(data / "journal", max_age_s=journal_max_age_s, mirror=mirror),
             claims=claims,
             ledger=self.ledger,
@@ -330,42 +306,15 @@ class RunflowClient:
         return replace(self._plan(keys, force_rerun), total=len(keys) + rejected, rejected=rejected)
 
     def check_spend(self, plan: BatchPlan, spend_limit: Decimal | float | str | None = None) -> None:
-        """Refuse before any create when the new runs would pass the limit or the balance.
-
-        The balance is only read for batches of `balance_check_min_runs` or more; if reading it fails,
-        a warning is logged and the call goes on (the service still refuses with 402 when it is empty)."""
-        limit = _money(spend_limit, "spend_limit") if spend_limit is not None else self.spend_limit
-        cost = plan.estimated_cost
-        if limit is not None and cost > limit:
-            raise SpendLimitExceeded(
-                f"This would start {plan.to_create} paid run(s) costing ${cost:.2f} "
-                f"(${plan.price_per_image} each; {plan.cached} cached, {plan.resumable} resumed, "
-                f"{plan.duplicates} duplicate(s) free), over the spend limit of ${limit:.2f}. "
-                "Raise the limit (spend_limit / --max-cost / the node's spend_limit input) or send fewer images.",
-                runs=plan.to_create,
-                cost=f"{cost:.2f}",
-                limit=f"{limit:.2f}",
-            )
-        if self.fleet is not None:
-            self.fleet.money.check(plan.to_create)
-        if plan.to_create < max(1, self.balance_check_min_runs):
-            return
-        try:
-            balance = self.balance()
-        except RunflowError as exc:
-            log.warning("Could not check the balance before the batch: %s", exc)
-            return
-        if balance.amount is not None and balance.amount < cost:
-            raise InsufficientCredit(
-                f"Your Runflow balance is ${balance.amount:.2f}, but this batch needs {plan.to_create} paid run(s) "
-                f"costing ${cost:.2f}. Top up in the Runflow dashboard, or send fewer images. Nothing was started.",
-                status_code=402,
-                code="INSUFFICIENT_CREDIT",
-            )
+        """Refuse before any create when the new runs would pass the limit, the team budget or the balance
+        (see `spending.check_spend`); `spend_limit` overrides the client's for this call."""
+        limit = dollars(spend_limit, "spend_limit") if spend_limit is not None else self.spend_limit
+        check_spend(plan, limit, fleet=self.fleet, read_balance=self.balance,
+                    balance_check_min_runs=self.balance_check_min_runs)
 
     def stage(self, image: Any, *, lossless: bool = False, should_cancel: CancelCheck | None = None) -> StagedAsset:
         """Upload an image and return its hosted https URL (short-lived), to pass to other API nodes."""
-        return self._stage_one(image, "image", lossless, should_cancel)
+        return stage_one(self._engine.transport, image, "image", lossless, should_cancel)
 
     def stage_many(
         self,
@@ -375,61 +324,21 @@ class RunflowClient:
         should_cancel: CancelCheck | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> list[StagedAsset]:
-        """Upload a batch, up to `max_concurrency` at once; the assets in input order.
-
-        Uploads are free and mostly waiting on the network, so one after another wastes the batch's
-        time. `should_cancel` is polled on the calling thread every 50 ms (ComfyUI's hooks must run on
-        it) and `on_progress` gets a "done" event there as each upload finishes; the uploads themselves
-        see a private flag. The first error (or a Cancel) stops the rest and is raised."""
-        if isinstance(images_in, (str, bytes)) or not isinstance(images_in, Sequence):
-            raise InputRejected("images must be a list of images; for a single image use stage().")
-        if should_cancel is not None and should_cancel():
-            raise RunflowCancelled("Cancelled before anything was staged.")
-        stop = threading.Event()
-        pool = ThreadPoolExecutor(max_workers=max(1, min(len(images_in), self.max_concurrency)),
-                                  thread_name_prefix="runflow-stage")
-        pending = {
-            pool.submit(self._stage_one, image, f"image {index}", lossless, stop.is_set): index
-            for index, image in enumerate(images_in)
-        }
-        staged: dict[int, StagedAsset] = {}
-        try:
-            while pending:
-                done, _ = wait(pending, timeout=CANCEL_TICK_S, return_when=FIRST_COMPLETED)
-                for future in done:
-                    index = pending.pop(future)
-                    staged[index] = future.result()
-                    if on_progress is not None:
-                        on_progress(ProgressEvent("done", index))
-                if pending and should_cancel is not None and should_cancel():
-                    raise RunflowCancelled(
-                        f"Cancelled after staging {len(staged)} of {len(images_in)} image(s). Uploads cost nothing."
-                    )
-        finally:
-            stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-        return [staged[index] for index in range(len(images_in))]
-
-    def _stage_one(self, image: Any, name: str, lossless: bool, should_cancel: CancelCheck | None) -> StagedAsset:
-        """A file in a form the service reads as we do goes as it is (originals.py); the rest is encoded."""
-        array, original = originals.read(image, name=name)
-        return stage_array(
-            self._engine.transport, array, lossless=lossless, encoded=original, should_cancel=should_cancel
-        )
+        """Upload a batch, up to `max_concurrency` at once; the assets in input order (see `staging.stage_many`)."""
+        return stage_many(self._engine.transport, images_in, max_concurrency=self.max_concurrency, lossless=lossless,
+                          should_cancel=should_cancel, on_progress=on_progress)
 
     # -- account -------------------------------------------------------------------------------------
 
     def me(self) -> dict[str, Any]:
         """The key's user and memberships (org, role, scopes): the cheap "Test connection" call."""
-        answer = self._engine.transport.api("GET", "/v1/auth/me", what="Checking the key")
-        return answer if isinstance(answer, dict) else {}
+        return read_me(self._engine.transport)
 
     def balance(self) -> Balance:
-        return parse_balance(self._engine.transport.api("GET", "/v1/billing/balance", what="Reading the balance"))
+        return read_balance(self._engine.transport)
 
     def health(self) -> dict[str, Any]:
-        answer = self._engine.transport.api("GET", "/v1/health", what="Checking Runflow's health")
-        return answer if isinstance(answer, dict) else {"ok": bool(answer)}
+        return read_health(self._engine.transport)
 
     # -- internals -----------------------------------------------------------------------------------
 
@@ -477,18 +386,3 @@ def _shaped(outcome: Outcome, post: PostProcessing) -> Outcome:
     shaped = outcome.only_first() if post.outputs == "first" else outcome
     return clean_result(shaped) if post.edges == EDGES_CLEAN else shaped
 
-
-def _money(value: Decimal | float | str | None, name: str) -> Decimal | None:
-    """A dollar amount from user input; None or a negative number means "no limit". NaN and infinity are
-    refused: NaN compares false with everything (no limit at all) and infinity overflows the micro-dollar
-    counts of the fleet's budget."""
-    if value is None:
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise InputRejected(f"{name} must be a dollar amount like 5 or 2.70, got {value!r}.") from exc
-    if not amount.is_finite():
-        raise InputRejected(f"{name} must be a finite dollar amount like 5 or 2.70, got {value!r}; for no limit, "
-                            "leave it unset.")
-    return None if amount < 0 else amount

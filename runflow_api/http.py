@@ -1,40 +1,36 @@
-"""The one place that talks HTTP: session and pool, timeouts, retries, error bodies, guarded downloads.
+"""The transport: the one place that sends HTTP requests (session and pool, timeouts, retries).
 
 Everything above this module deals in typed errors and parsed JSON, never in `requests` objects, so a
-retry rule or an error message is written once. Retries follow Runflow's documented backoff (1 s
-doubling to 32 s, plus up to 1 s of jitter, bounded attempts) and honour `Retry-After`. A create is only
-ever retried with its Idempotency-Key, which the caller passes in and which stays the same across
-attempts. Every sleep is cancellable, so a user's Cancel is never stuck behind a backoff.
+retry rule is written once. Retries follow Runflow's documented backoff (1 s doubling to 32 s, plus up
+to 1 s of jitter, bounded attempts) and honour `Retry-After`. A create is only ever retried with its
+Idempotency-Key, which the caller passes in and which stays the same across attempts. Every sleep is
+cancellable, so a user's Cancel is never stuck behind a backoff.
 
-What comes back from the service is untrusted: every body is read with a size cap and an overall
-deadline, every URL it hands out (and every redirect hop) passes `external_url_refusal` before a
-connection is made, and every text it sends passes `redact` before it is shown or logged.
+What comes back from the service is untrusted. The transport leans on three neighbours, one job each:
+every URL the service hands out (and every redirect hop) passes `url_policy.external_url_refusal` before
+a connection is made; every body is read through `guarded_reads` (size cap, overall deadline, Cancel);
+every failure becomes a typed, redacted error in `http_failures`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json as jsonlib
 import logging
 import random
-import re
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from . import __version__
-from .config import is_loopback_url, mask_key, url_for_log
+from .cancel import CancelCheck, cancellable_sleep
+from .config import mask_key
 from .errors import (
-    APIError,
     InputRejected,
     NetworkError,
     OutputRejected,
@@ -45,19 +41,17 @@ from .errors import (
     RunflowTimeout,
     ServiceUnavailable,
     SignedUrlExpired,
-    error_class_for_status,
 )
-from .redact import redact
+from .guarded_reads import Deadline, body_chunks, check_image_headers, declared_length, join_capped
+from .http_failures import REDIRECT_STATUS, error_from_response, network_reason
+from .redact import redact, url_for_display
+from .url_policy import external_url_refusal
 
 log = logging.getLogger("runflow_api")
 
-CancelCheck = Callable[[], bool]
-CANCEL_TICK_S = 0.05  # the contract: should_cancel is polled at least every 50 ms
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_JSON_BYTES = 4 * 1024 * 1024
-_READ_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -101,227 +95,6 @@ class RetryPolicy:
         return backoff + rng.uniform(0, self.jitter)
 
 
-def cancellable_sleep(seconds: float, should_cancel: CancelCheck | None, wake: threading.Event | None = None) -> bool:
-    """Sleep, waking every 50 ms to honour a cancel so the caller is never stuck behind a backoff; with
-    `wake`, return True as soon as that event is set (a run's callback), False when the time is up."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if should_cancel is not None and should_cancel():
-            raise RunflowCancelled("Cancelled while waiting.")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        step = min(CANCEL_TICK_S, remaining)
-        if wake is None:
-            time.sleep(step)
-        elif wake.wait(step):
-            return True
-
-
-def _retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None  # an HTTP date: rare enough here that the normal backoff is a fine answer
-
-
-def _error_fields(body: Any) -> tuple[str | None, str | None, list[tuple[str, str]]]:
-    """Code, message and per-field details from either envelope Runflow is known to send."""
-    if not isinstance(body, dict):
-        return None, None, []
-    nested = body.get("error")
-    source = nested if isinstance(nested, dict) else body
-    code = source.get("code") if isinstance(source.get("code"), str) else None
-    message = source.get("message") if isinstance(source.get("message"), str) else None
-    details = []
-    for item in body.get("errors") or source.get("errors") or []:
-        if isinstance(item, dict):
-            loc = item.get("loc")
-            where = ".".join(str(part) for part in loc if part not in ("body",)) if isinstance(loc, list) else "?"
-            details.append((where, str(item.get("msg", ""))))
-    return code, message, details
-
-
-_ADVICE: dict[int, str] = {
-    400: "Check the inputs; this request will not succeed if repeated as is.",
-    402: "Your Runflow balance is used up: top it up in the Runflow dashboard, then run again. "
-    "Failed runs are not billed.",
-    404: "It may have expired or belong to another key.",
-    409: "The same Idempotency-Key was sent with a different request; this is a client bug, please report it.",
-    422: "Fix the fields listed above and run again.",
-    429: "Runflow is rate-limiting this key: lower the concurrency or try again in a minute.",
-}
-
-
-def _advice(status: int, code: str | None, api_key: str) -> str:
-    if status == 401:
-        return (
-            f"The API key {mask_key(api_key)} was refused: check that it is current, then set it again "
-            "(RUNFLOW_API_KEY, or Settings > Runflow > API key in ComfyUI)."
-        )
-    if status == 403:
-        if code == "EMAIL_NOT_VERIFIED":
-            return "Verify the e-mail address of your Runflow account, then run again."
-        return "The key lacks a permission this needs (runs:create, runs:read, assets:create); create a key with them."
-    if status >= 500:
-        return "Runflow or the model is temporarily unavailable; the request was retried. Try again in a few minutes."
-    if status in _REDIRECT_STATUS:
-        return (
-            "Redirects are not followed here: one could lead the key or the image elsewhere. Check that "
-            "RUNFLOW_API_BASE is the API's own address (https, no extra path)."
-        )
-    return _ADVICE.get(status, "")
-
-
-def error_from_response(response: requests.Response, *, what: str, api_key: str) -> APIError:
-    """Turn an error answer into the typed exception whose message tells the user what to do.
-
-    The service's own words (code, message, per-field details) are redacted first: a body such as
-    "Invalid API key rf_live_..." must not carry the key into an error dialog or a log line."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    code, message, details = _error_fields(body)
-    secrets = (api_key,)
-    code = redact(code, secrets) if code else None
-    details = [(redact(loc, secrets), redact(msg, secrets)) for loc, msg in details]
-    status = response.status_code
-    text = f"{what} failed: Runflow answered {status}"
-    if code:
-        text += f" {code}"
-    if message:
-        text += f": {redact(message, secrets).rstrip('.')}"
-    text += "."
-    if details:
-        text += " " + "; ".join(f"{loc}: {msg}" for loc, msg in details) + "."
-    advice = _advice(status, code, api_key)
-    if advice:
-        text += " " + advice
-    cls = error_class_for_status(status)
-    if cls is RateLimited:
-        return RateLimited(
-            text, retry_after=_retry_after_seconds(response), status_code=status, code=code, details=details
-        )
-    return cls(text, status_code=status, code=code, details=details)
-
-
-_URL_IN_TEXT = re.compile(r"(url: |https?://)\S+")
-
-
-def _network_reason(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
-    """A short cause without URLs or secrets: urllib3's texts embed presigned URLs, hosts and sometimes
-    the whole address with its userinfo ("Failed to parse: http://user:password@..."), so the fallback
-    text drops URLs and then passes through `redact` with the caller's secrets."""
-    text = str(exc)
-    lowered = text.lower()
-    for needle, reason in (
-        ("certificate", "the TLS certificate could not be verified"),
-        ("ssl", "the TLS handshake failed"),
-        ("name or service not known", "the host name could not be resolved (DNS)"),
-        ("nodename nor servname", "the host name could not be resolved (DNS)"),
-        ("temporary failure in name resolution", "the host name could not be resolved (DNS)"),
-        ("connection refused", "the connection was refused"),
-        ("connection reset", "the connection was reset"),
-        ("remote end closed", "the server closed the connection without answering"),
-        ("connection aborted", "the connection was aborted"),
-    ):
-        if needle in lowered:
-            return reason
-    return redact(_URL_IN_TEXT.sub("", text), secrets)[:200] or type(exc).__name__
-
-
-# -- which URLs handed out by the service may be fetched ------------------------------------------
-
-_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _literal_address(host: str) -> _Address | None:
-    """The IP address a host names literally, or None for a host name.
-
-    Besides the standard forms this reads the legacy IPv4 spellings the system resolver accepts
-    without any DNS lookup (`127.1`, `2130706433`, `0x7f.0.0.1`), which would otherwise pass for names."""
-    try:
-        address: _Address = ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except (OSError, ValueError):
-            return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _internal_kind(host: str) -> str | None:
-    """What makes `host` internal ("loopback", "link-local", ...), or None for a public address or a name."""
-    name = host.rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return "loopback"
-    address = _literal_address(name)
-    if address is None:
-        return None
-    for kind, flag in (
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("private", address.is_private),
-        ("multicast", address.is_multicast),
-    ):
-        if flag:
-            return kind
-    return None if address.is_global else "non-public"
-
-
-def _same_origin(a: SplitResult, b: SplitResult) -> bool:
-    """Same scheme, host and port: the service's own address, which already receives the key."""
-    try:
-        return a.scheme == b.scheme and a.hostname == b.hostname and a.port == b.port
-    except ValueError:  # a malformed port in the base URL: then nothing is its origin
-        return False
-
-
-def external_url_refusal(url: str, *, base_url: str, allow_insecure: bool = False) -> str | None:
-    """Why a URL the service handed out (presigned upload, output, redirect target) must not be fetched;
-    None when it may be.
-
-    - Against the emulator (a loopback `base_url`): only URLs on this machine, http or https. The
-      emulator signs URLs on itself, so anything else is a bug or a hostile answer.
-    - Against a real service: only https (plain http too when `allow_insecure`, an explicit test
-      switch) to public hosts. Loopback, link-local (cloud metadata at 169.254.169.254), private,
-      multicast and other non-public IP literals are refused, as is the name `localhost`; URLs on the
-      service's own origin are allowed, since the key already goes there.
-    - Host names are not resolved: a DNS answer checked here may differ from the one used to connect
-      (DNS rebinding), so a check on resolved addresses would promise more than it keeps and costs a
-      lookup per URL. The URLs come from the service over an authenticated TLS connection; the check
-      stops a compromised or misconfigured answer from steering the client at this machine or its
-      network by address, which is how such URLs are usually written.
-    """
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a malformed port
-    except ValueError:
-        return "it is not a valid URL"
-    scheme, host = parts.scheme.lower(), parts.hostname
-    if scheme not in ("http", "https") or not host:
-        return "it is not an http(s) URL"
-    base = urlsplit(base_url)
-    if is_loopback_url(base_url):
-        if _internal_kind(host) == "loopback":
-            return None
-        return "the local emulator only hands out URLs on this machine, and this one points elsewhere"
-    if scheme != "https" and not allow_insecure:
-        return "it is a non-https URL, and only https is used with the real service"
-    if _same_origin(parts, base):
-        return None
-    kind = _internal_kind(host)
-    if kind is not None:
-        return f"it points at a {kind} address, which is never fetched when working with the real service"
-    return None
-
-
 class _NoAutoRedirectSession(requests.Session):
     """A session that never follows a redirect by itself, nor reads a redirect's body to prepare one.
 
@@ -348,66 +121,6 @@ class _BearerAuth(AuthBase):
         return f"BearerAuth({mask_key(self._api_key)})"
 
 
-def _declared_length(response: requests.Response) -> int:
-    """The Content-Length the server announced; 0 when absent or not a number (the cap still applies)."""
-    try:
-        return max(int(response.headers.get("Content-Length") or 0), 0)
-    except ValueError:
-        return 0
-
-
-@dataclass(frozen=True)
-class _Deadline:
-    """An overall time limit for one body, checked between reads."""
-
-    seconds: float
-    at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> _Deadline:
-        return cls(seconds, time.monotonic() + seconds)
-
-
-def _body_chunks(
-    response: requests.Response, *, what: str, deadline: _Deadline, should_cancel: CancelCheck | None
-) -> Iterator[bytes]:
-    """The body as it arrives, checking the deadline and the cancel between reads.
-
-    `read1` returns whatever has arrived instead of waiting for a full buffer, so the checks run even
-    while a server trickles. A server that sends nothing at all is cut by the per-read timeout, so the
-    total is at most the deadline plus one read timeout. I/O failures come out as `requests` errors."""
-    while True:
-        if should_cancel is not None and should_cancel():
-            raise RunflowCancelled(f"{what} was cancelled while the answer was arriving.")
-        if time.monotonic() > deadline.at:
-            raise RunflowTimeout(
-                f"{what} took longer than its overall limit of {deadline.seconds:.1f} s and was stopped: the "
-                "server is sending too slowly. Try again later; the limit is Timeouts.body_total_min plus the "
-                "size cap at Timeouts.body_min_bytes_per_s."
-            )
-        try:
-            # Decoded (requests opens bodies with decode_content off): a gzip answer must parse, and the
-            # caps count what is kept, not what was sent, so a compression bomb stops at the cap too.
-            chunk = response.raw.read1(_READ_CHUNK, decode_content=True)
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.ReadTimeout(exc) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise requests.ConnectionError(exc) from exc
-        if not chunk:
-            return
-        yield chunk
-
-
-def _join_capped(chunks: Iterator[bytes], limit: int) -> bytes | None:
-    """The chunks joined, or None as soon as they pass `limit` (the rest is never read)."""
-    kept: list[bytes] = []
-    received = 0
-    for chunk in chunks:
-        received += len(chunk)
-        if received > limit:
-            return None
-        kept.append(chunk)
-    return b"".join(kept)
 
 
 class Transport:
@@ -447,7 +160,7 @@ class Transport:
         self.session.headers.pop("Authorization", None)
 
     def __repr__(self) -> str:
-        return f"Transport({url_for_log(self.base_url)!r}, key={mask_key(self._api_key)})"
+        return f"Transport({url_for_display(self.base_url)!r}, key={mask_key(self._api_key)})"
 
     def close(self) -> None:
         self.session.close()
@@ -473,20 +186,20 @@ class Transport:
                 response = send()
             except requests.Timeout as exc:
                 failure: RunflowError = RunflowTimeout(
-                    f"{what} timed out ({_network_reason(exc, self._secrets)}). Runflow may be slow or your "
+                    f"{what} timed out ({network_reason(exc, self._secrets)}). Runflow may be slow or your "
                     "connection unstable; try again, or raise the timeout."
                 )
             except requests.ConnectionError as exc:
                 failure = NetworkError(
-                    f"{what} failed: could not reach {url_for_log(url)}: {_network_reason(exc, self._secrets)}. "
+                    f"{what} failed: could not reach {url_for_display(url)}: {network_reason(exc, self._secrets)}. "
                     "Check your internet connection, proxy or firewall, and RUNFLOW_API_BASE."
                 )
                 if "tls" in failure.message.lower():
                     raise failure from exc  # a certificate problem will not fix itself on retry
             except requests.RequestException as exc:
                 raise NetworkError(
-                    f"{what} failed: the request to {url_for_log(url)} could not be sent: "
-                    f"{_network_reason(exc, self._secrets)}. Check the address (RUNFLOW_API_BASE)."
+                    f"{what} failed: the request to {url_for_display(url)} could not be sent: "
+                    f"{network_reason(exc, self._secrets)}. Check the address (RUNFLOW_API_BASE)."
                 ) from exc
             else:
                 if accept(response):
@@ -515,11 +228,11 @@ class Transport:
         A 2xx body over `max_json_bytes` is refused; an error body over it is dropped, so the status
         still produces its typed error without the client holding megabytes of someone's text."""
         limit = self.max_json_bytes
-        deadline = _Deadline.after(self.timeouts.for_body(limit))
+        deadline = Deadline.after(self.timeouts.for_body(limit))
         body = None
-        if _declared_length(response) <= limit:
-            chunks = _body_chunks(response, what=what, deadline=deadline, should_cancel=should_cancel)
-            body = _join_capped(chunks, limit)
+        if declared_length(response) <= limit:
+            chunks = body_chunks(response, what=what, deadline=deadline, should_cancel=should_cancel)
+            body = join_capped(chunks, limit)
         response.close()  # drops the connection if bytes are left; a fully read one is already back in the pool
         response._content = body or b""
         if body is None and 200 <= response.status_code < 300:
@@ -576,7 +289,7 @@ class Transport:
         reason = external_url_refusal(url, base_url=self.base_url, allow_insecure=self.allow_insecure)
         if reason is not None:
             raise InputRejected(
-                f"{what}: refusing the URL {url_for_log(url)!r} handed out by the service: {reason}. Nothing "
+                f"{what}: refusing the URL {url_for_display(url)!r} handed out by the service: {reason}. Nothing "
                 "was sent to it. Check RUNFLOW_API_BASE; if it is the real Runflow API, report this."
             )
 
@@ -616,7 +329,7 @@ class Transport:
             self.check_external_url(url, what=what)
             response = self.session.get(url, stream=True, timeout=timeout, verify=self._verify)
             location = response.headers.get("Location")
-            if response.status_code not in _REDIRECT_STATUS or not location:
+            if response.status_code not in REDIRECT_STATUS or not location:
                 if 200 <= response.status_code < 300:
                     return response
                 return self._load_body(response, what=what, should_cancel=should_cancel)
@@ -638,7 +351,7 @@ class Transport:
         """Fetch a result image: streamed, capped, content-type checked, under an overall deadline
         (`Timeouts.for_body(max_bytes)`, from the first request on), cancellable between reads.
         403 means the URL expired."""
-        deadline = _Deadline.after(self.timeouts.for_body(max_bytes))
+        deadline = Deadline.after(self.timeouts.for_body(max_bytes))
         timeout = (self.timeouts.connect, self.timeouts.download)
 
         def send() -> requests.Response:
@@ -649,7 +362,7 @@ class Transport:
         except PermissionDenied as exc:
             raise SignedUrlExpired(f"{what}: the output URL expired.", status_code=403, code="URL_EXPIRED") from exc
         with response:
-            _check_image_headers(response, max_bytes=max_bytes, what=what)
+            check_image_headers(response, max_bytes=max_bytes, what=what)
             return self._read_capped(response, max_bytes=max_bytes, what=what, deadline=deadline,
                                      should_cancel=should_cancel)
 
@@ -659,26 +372,16 @@ class Transport:
         *,
         max_bytes: int,
         what: str,
-        deadline: _Deadline,
+        deadline: Deadline,
         should_cancel: CancelCheck | None,
     ) -> bytes:
         try:
-            chunks = _body_chunks(response, what=what, deadline=deadline, should_cancel=should_cancel)
-            body = _join_capped(chunks, max_bytes)
+            chunks = body_chunks(response, what=what, deadline=deadline, should_cancel=should_cancel)
+            body = join_capped(chunks, max_bytes)
         except requests.RequestException as exc:
             raise NetworkError(
-                f"{what}: the download broke off: {_network_reason(exc, self._secrets)}."
+                f"{what}: the download broke off: {network_reason(exc, self._secrets)}."
             ) from exc
         if body is None:
             raise OutputRejected(f"{what}: the output is over the {max_bytes}-byte limit.")
         return body
-
-
-def _check_image_headers(response: requests.Response, *, max_bytes: int, what: str) -> None:
-    """Refuse an answer that says it is not an image or is over the cap, before reading its body."""
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if content_type and not (content_type.startswith("image/") or content_type == "application/octet-stream"):
-        raise OutputRejected(f"{what}: the answer is {content_type!r}, not an image.")
-    declared = _declared_length(response)
-    if declared > max_bytes:
-        raise OutputRejected(f"{what}: the answer is {declared} bytes, over the {max_bytes}-byte limit.")

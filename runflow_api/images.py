@@ -1,4 +1,4 @@
-"""Pixels in and out of the engine: input validation, upload encoding, output decoding, alpha handling.
+"""An input image as the engine's one kind of pixels, hashed for the cache key and encoded for the upload.
 
 Everything here is pure numpy + Pillow (no torch, no ComfyUI) so the node, the CLI and the tests share one
 definition of "an image". Inputs are normalised to one shape (C-contiguous uint8 HxWx3 or HxWx4) before
@@ -11,23 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import struct
 import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputRejected, OutputRejected, RunflowError
-
-try:  # optional (`pip install pyspng`): libspng decodes the PNG outputs 2-10x faster than Pillow
-    import pyspng as _spng
-except ImportError:  # pragma: no cover - depends on the environment
-    _spng = None
+from .errors import InputRejected, RunflowError
 
 # 8192 x 8192. The model renders at most 4096 on the long side, so a bigger input only costs upload time
 # (a JPEG of this size is already tens of MB, near the 50 MB upload cap) and memory on both ends.
@@ -111,10 +105,10 @@ def _open_input(handle: BinaryIO, name: str, *, source: str = "the data") -> Ima
             "(re-export or downscale it)."
         )
 
-    return ImageOps.exif_transpose(_decode_guarded(handle, MAX_INPUT_PIXELS, reject))
+    return ImageOps.exif_transpose(decode_guarded(handle, MAX_INPUT_PIXELS, reject))
 
 
-def _decode_guarded(handle: BinaryIO, max_pixels: int, reject: Callable[[str], RunflowError]) -> Image.Image:
+def decode_guarded(handle: BinaryIO, max_pixels: int, reject: Callable[[str], RunflowError]) -> Image.Image:
     """Open, size-check from the header, then load: a small file that claims a huge canvas is refused
     before Pillow allocates its pixels. Pillow's own decompression-bomb warning (Image.MAX_IMAGE_PIXELS)
     is turned into a refusal here only, without touching the process-wide warning filters."""
@@ -141,10 +135,10 @@ def _decode_guarded(handle: BinaryIO, max_pixels: int, reject: Callable[[str], R
 def _array_from_pil(image: Image.Image, name: str) -> np.ndarray:
     width, height = image.size
     _check_size(width, height, name)
-    return np.ascontiguousarray(np.asarray(_normalise_mode(image)))
+    return np.ascontiguousarray(np.asarray(normalise_mode(image)))
 
 
-def _normalise_mode(image: Image.Image) -> Image.Image:
+def normalise_mode(image: Image.Image) -> Image.Image:
     """Any Pillow mode -> RGB or RGBA, keeping transparency wherever the source has it."""
     mode = image.mode
     if mode in ("RGB", "RGBA"):
@@ -251,177 +245,3 @@ def pixel_digest(arr: np.ndarray) -> str:
     digest = hashlib.sha256(f"pixels:{contiguous.shape}:{contiguous.dtype.str}\n".encode())
     digest.update(contiguous.data.cast("B"))
     return digest.hexdigest()
-
-
-# -- output ---------------------------------------------------------------------------------------------
-
-
-def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Decode a downloaded result into an RGB or RGBA image, refusing anything unsafe or broken.
-
-    The size is read from the header before any pixels are decoded, so a hostile or buggy output that
-    claims a gigantic canvas costs nothing. Mode is normalised so callers only ever meet RGB or RGBA.
-    """
-    if not data:
-        raise OutputRejected("The output image is empty (0 bytes). Run the job again; if it repeats, report it.")
-
-    def reject(problem: str) -> RunflowError:
-        return OutputRejected(f"The output image {problem}. Run the job again; if it repeats, report it.")
-
-    fast = _decode_png_fast(data, max_pixels)
-    if fast is not None:
-        return fast
-    return _normalise_mode(_decode_guarded(io.BytesIO(data), max_pixels, reject))
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_FAST_PNG_MODES = {2: "RGB", 6: "RGBA"}  # IHDR colour types: truecolour, truecolour with alpha
-_CHUNK_HEAD = struct.Struct(">I4s")
-
-
-def _decode_png_fast(data: bytes, max_pixels: int) -> Image.Image | None:
-    """The image through libspng when pyspng is installed and the PNG is one whose pixels it gives
-    exactly as Pillow does; None sends everything else (and anything libspng refuses) to Pillow, so
-    refusals and their messages stay Pillow's. At 2K a real RGBA output decodes in 38 ms instead of 86,
-    a flat one in 3 ms instead of 23."""
-    if _spng is None or _fast_png_mode(data, max_pixels) is None:
-        return None
-    try:
-        pixels = _spng.load(data)
-    except (RuntimeError, ValueError):
-        return None
-    image = Image.fromarray(pixels)
-    # An RGBA array is mapped read-only, and a read-only image refuses `image.load()[x, y] = ...`;
-    # Pillow's own decoder hands out a writable image, so this one must be too.
-    return image.copy() if image.readonly else image
-
-
-class PngHeader(NamedTuple):
-    width: int
-    height: int
-    depth: int  # bits per channel
-    colour: int  # IHDR colour type: 0 grey, 2 truecolour, 3 palette, 4 grey+alpha, 6 truecolour+alpha
-    interlace: int
-
-
-def png_header(data: bytes) -> PngHeader | None:
-    """The IHDR fields of PNG bytes (Pillow does not report the bit depth of RGB PNGs); None if not a PNG."""
-    if len(data) < 33 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    return PngHeader(width, height, depth, colour, interlace)
-
-
-def _fast_png_mode(data: bytes, max_pixels: int) -> str | None:
-    """The mode ("RGB" or "RGBA") of an 8-bit truecolour PNG, not interlaced, without a tRNS chunk
-    (Pillow turns that into alpha), within both pixel limits (ours and Pillow's bomb limit); else None."""
-    header = png_header(data)
-    limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
-    if header is None or header.depth != 8 or header.colour not in _FAST_PNG_MODES or header.interlace:
-        return None
-    if not 0 < header.width * header.height <= limit:
-        return None
-    return None if _has_chunk_before_pixels(data, b"tRNS") else _FAST_PNG_MODES[header.colour]
-
-
-def _has_chunk_before_pixels(data: bytes, wanted: bytes) -> bool:
-    """Whether a chunk of type `wanted` comes before the first IDAT (where PNG puts tRNS); a malformed
-    chunk list counts as yes, so Pillow gets to judge it."""
-    offset = len(PNG_SIGNATURE)
-    while offset + _CHUNK_HEAD.size <= len(data):
-        length, kind = _CHUNK_HEAD.unpack_from(data, offset)
-        if kind == b"IDAT":
-            return False
-        if kind == wanted:
-            return True
-        offset += _CHUNK_HEAD.size + length + 4  # + CRC
-    return True
-
-
-def split_rgba(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """(rgb uint8 HxWx3, alpha float32 HxW in 0..1): the split ComfyUI's IMAGE and MASK outputs need.
-    An image without alpha gets an all-ones alpha (everything is foreground)."""
-    pixels = np.asarray(_normalise_mode(img))
-    rgb = np.ascontiguousarray(pixels[:, :, :3])
-    if pixels.shape[2] == 3:
-        return rgb, np.ones(pixels.shape[:2], np.float32)
-    alpha = pixels[:, :, 3].astype(np.float32)
-    alpha /= 255.0  # a true division is correctly rounded: each level is the float32 nearest k/255
-    return rgb, alpha
-
-
-_COMPOSITE_ROWS = 128  # rows per block: the float32 scratch stays in cache instead of 200 MB at 4096²
-
-
-def composite(rgb: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
-    """Straight (non-premultiplied) alpha over a solid colour: out = color + (rgb - color) * alpha.
-
-    Runs in row blocks through two reused float32 buffers, so a 4096² composite allocates no full-size
-    float temporaries (a whole-image float32 copy alone costs 0.5 s there, mostly page faults; blocked it
-    takes ~0.5 s in all). Results are rounded to nearest; alpha outside 0..1 is clipped.
-    """
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[:2] != alpha.shape:
-        raise ValueError(f"composite needs rgb HxWx3 and alpha HxW, got {rgb.shape} and {alpha.shape}")
-    background = np.asarray(color, np.float32)
-    out = np.empty(rgb.shape, np.uint8)
-    block = np.empty((_COMPOSITE_ROWS, *rgb.shape[1:]), np.float32)
-    weights = np.empty((_COMPOSITE_ROWS, rgb.shape[1]), np.float32)
-    for top in range(0, rgb.shape[0], _COMPOSITE_ROWS):
-        rows = slice(top, top + _COMPOSITE_ROWS)
-        count = len(out[rows])
-        pixels, weight = block[:count], weights[:count]
-        np.copyto(pixels, rgb[rows], casting="unsafe")
-        np.clip(alpha[rows], 0.0, 1.0, out=weight, casting="unsafe")
-        pixels -= background
-        pixels *= weight[:, :, None]
-        pixels += background + 0.5  # in 0.5..255.5, so truncation below rounds and cannot wrap
-        np.copyto(out[rows], pixels, casting="unsafe")
-    return out
-
-
-# -- colours --------------------------------------------------------------------------------------------
-
-_NAMED_COLORS: dict[str, tuple[int, int, int]] = {
-    "white": (255, 255, 255),
-    "black": (0, 0, 0),
-    "gray": (128, 128, 128),
-    "grey": (128, 128, 128),
-    "red": (255, 0, 0),
-    # Pure green, the chroma-key colour people composite onto (CSS "green" is a dark 0,128,0).
-    "green": (0, 255, 0),
-    "blue": (0, 0, 255),
-}
-_NO_COLOR = ("", "none", "transparent")
-_HEX_DIGITS = frozenset("0123456789abcdef")
-
-_COLOR_HELP = (
-    'Use "#RRGGBB", "#RGB", "RRGGBB", "R,G,B" (0..255), one of white, black, gray, grey, red, green, blue, '
-    'or "transparent"/"none"/"" for no background.'
-)
-
-
-def parse_color(text: str | None) -> tuple[int, int, int] | None:
-    """Parse a background colour from a node widget or CLI flag; None means "keep transparency".
-
-    Accepts "#RRGGBB", "#RGB", "RRGGBB", "R,G,B" (0..255 each) and the names white, black, gray/grey,
-    red, green, blue, case-insensitive; "", "none" and "transparent" mean no colour.
-    """
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise InputRejected(f"background colour must be text, got {type(text).__name__} {text!r}. {_COLOR_HELP}")
-    value = text.strip().lower()
-    if value in _NO_COLOR:
-        return None
-    if value in _NAMED_COLORS:
-        return _NAMED_COLORS[value]
-    digits = value[1:] if value.startswith("#") else value
-    if len(digits) == 3 and value.startswith("#") and set(digits) <= _HEX_DIGITS:
-        red, green, blue = (int(digit * 2, 16) for digit in digits)
-        return red, green, blue
-    if len(digits) == 6 and set(digits) <= _HEX_DIGITS:
-        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-    parts = [part.strip() for part in value.split(",")]
-    if len(parts) == 3 and all(part.isascii() and part.isdigit() and int(part) <= 255 for part in parts):
-        return int(parts[0]), int(parts[1]), int(parts[2])
-    raise InputRejected(f"background colour {text!r} is not a colour I can read. {_COLOR_HELP}")

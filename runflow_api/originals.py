@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, ImageFile
 
-from . import images
+from . import images, result_images
 from .assets import MAX_UPLOAD_BYTES
 from .errors import InputRejected
 
@@ -85,7 +85,7 @@ def refusal(image: ImageFile.ImageFile, data: bytes) -> str | None:
         return "it is over the 50 MiB upload limit"
     if image.mode not in _PLAIN_MODES:
         return f"its colour mode is {image.mode}; we convert it to RGB(A), another reader may convert it otherwise"
-    header = images.png_header(data) if image.format == "PNG" else None
+    header = result_images.png_header(data) if image.format == "PNG" else None
     if header is not None and header.depth != 8:
         return f"it has {header.depth} bits per channel; we read 8"
     if _is_animated(image, data):

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .backgrounds import parse_color
 from .edges import EDGES_AS_RETURNED, check_edges
-from .images import parse_color
 from .result_types import check_outputs_mode
 
 TRANSPARENT = "transparent"

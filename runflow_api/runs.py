@@ -19,9 +19,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from .cancel import CancelCheck, cancellable_sleep
 from .durations import DurationModel
 from .errors import InputRejected, RunFailed, RunflowTimeout, ServiceUnavailable
-from .http import CancelCheck, Transport, cancellable_sleep
+from .http import Transport
 from .ledger import MAX_COST_PER_RUN, plausible_cost
 from .redact import redact
 from .wakeups import Wakeup

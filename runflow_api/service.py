@@ -11,10 +11,10 @@ import os
 import threading
 from typing import Any
 
-from . import config
+from . import config, directories
 from .client import RunflowClient
-from .config import EMULATOR_SERVICE_ID
 from .errors import InputRejected
+from .service_address import EMULATOR_SERVICE_ID
 
 MODES = ("runflow", "emulator")
 MODE_ENV = "RUNFLOW_MODE"
@@ -26,7 +26,7 @@ _emulator: Any = None
 
 
 def _mode_file() -> os.PathLike[str]:
-    return config.data_dir() / "mode"
+    return directories.data_dir() / "mode"
 
 
 def current_mode() -> str:
@@ -45,7 +45,7 @@ def current_mode() -> str:
 def set_mode(mode: str) -> None:
     if mode not in MODES:
         raise InputRejected(f"Service mode {mode!r} is unknown; use one of {', '.join(MODES)}.")
-    path = config.data_dir() / "mode"
+    path = directories.data_dir() / "mode"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(mode, encoding="utf-8")
 

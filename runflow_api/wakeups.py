@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .http import CancelCheck, cancellable_sleep
+from .cancel import CancelCheck, cancellable_sleep
 
 _REMEMBERED = 4096
 MIN_WAKE_INTERVAL_S = 1.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runflow_api import images
+from runflow_api import backgrounds
 
 # Backgrounds a user composites onto: dark, light, grey and two saturated colours.
 NEW_BACKGROUNDS: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (255, 255, 255), (128, 128, 128), (220, 40, 40),
@@ -115,7 +115,7 @@ def composite_error(rgba: np.ndarray, case: EdgeCase) -> float:
     rgb, alpha = np.ascontiguousarray(rgba[..., :3]), rgba[..., 3].astype(np.float32) / 255
     errors = []
     for color in NEW_BACKGROUNDS:
-        shown = images.composite(rgb, alpha, color)[band].astype(np.float64)
+        shown = backgrounds.composite(rgb, alpha, color)[band].astype(np.float64)
         truth = a * truth_fg + (1 - a) * np.asarray(color, np.float64)
         errors.append(np.abs(shown - truth).mean())
     return float(np.mean(errors))

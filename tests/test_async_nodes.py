@@ -1,7 +1,7 @@
 # ruff: noqa: F811 - test_nodes' fixtures are imported by name and used as arguments
 """Several Runflow nodes of one graph at once: what the V3 nodes' `async def execute` does, two at a time.
 
-Each node's work goes through `nodes.asynchronous.off_loop`, exactly as the V3 `execute` calls it, on
+Each node's work goes through `node_machinery.asynchronous.off_loop`, exactly as the V3 `execute` calls it, on
 one event loop as ComfyUI's prompt worker runs it; the engine below is the real one against a real
 emulator, the tensors are real torch tensors, and ComfyUI's modules are test_nodes' stand-ins. A real
 ComfyUI 0.3.64 running two nodes of one graph at once is in test_comfyui_real.py.
@@ -29,7 +29,7 @@ from test_nodes import (  # noqa: F401 - fixtures, used by name
     product_photo,
 )
 
-off_loop = PACK.nodes.asynchronous.off_loop
+off_loop = PACK.node_machinery.asynchronous.off_loop
 
 
 def as_v3(cls: type, unique_id: str, **inputs: Any) -> Any:
@@ -52,7 +52,7 @@ async def first_then_rest(*calls: Any) -> tuple[Any, list[Any]]:
 
 def test_two_isolation_nodes_wait_for_the_service_together(comfy: FakeComfy, monkeypatch: Any) -> None:
     with Emulator(api_key=KEY, latency=1.5, port=0) as slow:
-        monkeypatch.setattr(nodes.execution, "client_factory", Bound(slow))
+        monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", Bound(slow))
         creates_when_first_ended: list[int] = []
 
         async def graph() -> list[Any]:
@@ -100,7 +100,7 @@ def test_cancel_stops_two_running_nodes_within_a_quarter_second_and_both_runs_re
     """As ComfyUI does: the first node to see Cancel raises the interruption (which clears ComfyUI's flag),
     the prompt ends, and `asyncio.run` cancels the other node's task, whose engine thread must stop too."""
     with Emulator(api_key=KEY, latency=2.0, port=0) as slow:
-        monkeypatch.setattr(nodes.execution, "client_factory", Bound(slow))
+        monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", Bound(slow))
         photos = [product_photo((200, 30, 30)), product_photo((30, 30, 200))]
         pressed: list[float] = []
 

@@ -1,4 +1,4 @@
-"""Both callback receivers on real sockets: the CLI's `CallbackReceiver` and ComfyUI's route (routes.py on
+"""Both callback receivers on real sockets: the CLI's `CallbackReceiver` and ComfyUI's route (routes/callback.py on
 a real aiohttp server). One matrix of raw requests, answered identically by both; then what the CLI's
 receiver, which faces the internet on its own, does with peers that stall or hang up."""
 
@@ -75,7 +75,7 @@ def exchange(port: int, raw: bytes) -> int:
 
 @contextmanager
 def comfyui_route() -> Iterator[int]:
-    """routes.py's callback route on a real aiohttp server in a thread; yields its port."""
+    """routes/callback.py's route on a real aiohttp server in a thread; yields its port."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(make_app())
     loop.run_until_complete(runner.setup())

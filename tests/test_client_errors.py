@@ -250,7 +250,7 @@ def test_plain_http_base_is_refused_off_loopback():
 def test_permission_denied_email_not_verified_advice():
     import requests
 
-    from runflow_api.http import error_from_response
+    from runflow_api.http_failures import error_from_response
 
     response = requests.Response()
     response.status_code = 403

@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from runflow_api import config
+from runflow_api import config, directories, service_address
 from runflow_api.errors import InputRejected, MissingApiKey
 from runflow_api.product_isolation import IsolationParams, nearest_aspect_ratio
 from runflow_api.progress import ProgressTally
+from runflow_api.redact import url_for_display
 from runflow_api.result_types import ProgressEvent
 from runflow_api.runs import DurationModel, PollPolicy, Run, extract_output_urls, model_path, run_path
 
@@ -46,19 +47,19 @@ def test_env_key_wins_over_the_file(monkeypatch):
 def test_no_key_anywhere_names_every_place_to_set_one():
     with pytest.raises(MissingApiKey) as caught:
         config.resolve_api_key()
-    assert "RUNFLOW_API_KEY" in str(caught.value) and str(config.key_file_path()) in str(caught.value)
+    assert "RUNFLOW_API_KEY" in str(caught.value) and str(directories.key_file_path()) in str(caught.value)
 
 
 def test_configure_defaults_moves_files_under_the_host_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("RUNFLOW_KEY_FILE")
     monkeypatch.delenv("RUNFLOW_CACHE_DIR")
-    saved = (config._defaults.key_file, config._defaults.cache_dir, config._defaults.data_dir)
+    saved = (directories._defaults.key_file, directories._defaults.cache_dir, directories._defaults.data_dir)
     try:
-        config.configure_defaults(key_file=tmp_path / "k", cache_dir=tmp_path / "c", data_dir=tmp_path / "d")
-        assert config.key_file_path() == tmp_path / "k" and config.cache_dir() == tmp_path / "c"
-        assert config.data_dir() != tmp_path / "d", "RUNFLOW_DATA_DIR still wins over the host's default"
+        directories.configure_defaults(key_file=tmp_path / "k", cache_dir=tmp_path / "c", data_dir=tmp_path / "d")
+        assert directories.key_file_path() == tmp_path / "k" and directories.cache_dir() == tmp_path / "c"
+        assert directories.data_dir() != tmp_path / "d", "RUNFLOW_DATA_DIR still wins over the host's default"
     finally:
-        config._defaults.key_file, config._defaults.cache_dir, config._defaults.data_dir = saved
+        directories._defaults.key_file, directories._defaults.cache_dir, directories._defaults.data_dir = saved
 
 
 @pytest.mark.parametrize(
@@ -68,14 +69,14 @@ def test_configure_defaults_moves_files_under_the_host_directory(tmp_path, monke
 )
 def test_base_url_rules(url, ok):
     if ok:
-        assert config.resolve_base_url(url) == url
+        assert service_address.resolve_base_url(url) == url
     else:
         with pytest.raises(InputRejected):
-            config.resolve_base_url(url)
+            service_address.resolve_base_url(url)
 
 
-def test_url_for_log_drops_signatures():
-    assert config.url_for_log("https://s.example/a/b.png?sig=SECRET&expires=1") == "https://s.example/a/b.png"
+def test_url_for_display_drops_signatures():
+    assert url_for_display("https://s.example/a/b.png?sig=SECRET&expires=1") == "https://s.example/a/b.png"
 
 
 @pytest.mark.parametrize(("w", "h", "ratio"), [(100, 100, "1:1"), (400, 300, "4:3"), (300, 400, "3:4"),

@@ -177,7 +177,7 @@ def run_node(image: torch.Tensor, **inputs: Any) -> tuple[torch.Tensor, ...]:
 
 
 def test_nodes_clean_image_and_rgba_keep_the_mask_and_hit_the_cache(soft, monkeypatch, tmp_path):
-    monkeypatch.setattr(PACK.nodes.execution, "client_factory", Bound(soft, tmp_path))
+    monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", Bound(soft, tmp_path))
     PACK.runflow_api.recent.shared_recent_results().clear()
     photo = torch.from_numpy(product_photo(7)).float().div(255).unsqueeze(0)
     image, mask, rgba, _ = run_node(photo)

@@ -214,15 +214,15 @@ def test_two_cli_shells_split_one_folder(emulator_factory, redis_server, tmp_pat
 def test_a_shared_out_folder_gets_each_photo_written_once(emu, client_for, tmp_path, provenance, force, rewritten):
     from dataclasses import replace
 
-    from runflow_api import cli
+    from runflow_api import catalogue_run
     from runflow_api.catalogue import Item
 
     result = replace(client_for(emu).isolate(PHOTOS[0], resolution="1K"), cached=True, **provenance)
     item = Item(source=tmp_path / "p0.png", output=tmp_path / "out" / "p0.png")
     item.output.parent.mkdir()
     item.output.write_bytes(b"written by the machine that produced it")
-    summary = cli.Summary(total=1)
-    cli._settle(item, result, summary, None, "png", rewrite=force)
+    summary = catalogue_run.Summary(total=1)
+    catalogue_run._settle(item, result, summary, None, "png", rewrite=force)
     kept = item.output.read_bytes() == b"written by the machine that produced it"
     assert kept != rewritten, "only a result another produced, with its output already there, is not written again"
     assert summary.rows[0]["outputs"] == [str(item.output)] and summary.cached == 1

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from runflow_api import images
+from runflow_api import backgrounds, images, result_images
 from runflow_api.errors import InputRejected, OutputRejected
 
 
@@ -341,25 +341,25 @@ def test_decode_modes(mode: str, expected: str) -> None:
         source = Image.fromarray(np.asarray(source.convert("L")).astype(np.uint16) * 257)
     else:
         source = source.convert(mode)
-    out = images.decode_image(encoded(source), max_pixels=10**6)
+    out = result_images.decode_image(encoded(source), max_pixels=10**6)
     assert out.mode == expected and out.size == (128, 96)
     np.asarray(out)  # fully loaded: no lazy decoding left
 
 
 def test_decode_palette_with_transparency_is_rgba() -> None:
     palette = Image.fromarray(smooth_rgb()).convert("P")
-    out = images.decode_image(encoded(palette, transparency=int(np.asarray(palette)[0, 0])), max_pixels=10**6)
+    out = result_images.decode_image(encoded(palette, transparency=int(np.asarray(palette)[0, 0])), max_pixels=10**6)
     assert out.mode == "RGBA" and out.getpixel((0, 0))[3] == 0
 
 
 def test_decode_jpeg() -> None:
-    out = images.decode_image(encoded(Image.fromarray(smooth_rgb()), "JPEG"), max_pixels=10**6)
+    out = result_images.decode_image(encoded(Image.fromarray(smooth_rgb()), "JPEG"), max_pixels=10**6)
     assert out.mode == "RGB" and out.size == (128, 96)
 
 
 def test_decode_refusals_are_output_rejected() -> None:
     def decode(data: bytes, limit: int = 10**6) -> object:
-        return lambda: images.decode_image(data, max_pixels=limit)
+        return lambda: result_images.decode_image(data, max_pixels=limit)
 
     rejected(decode(b""), "empty", kind=OutputRejected)
     rejected(decode(b'{"error": "nope"}'), "is not an image", kind=OutputRejected)
@@ -373,7 +373,7 @@ def test_decode_checks_the_header_before_the_pixels() -> None:
     # 9000x9000 is under Pillow's own limit and the pixel data is absent: decoding would fail as
     # "truncated"; the size check must refuse it first.
     message = rejected(
-        lambda: images.decode_image(png_claiming(9000, 9000), max_pixels=4096 * 4096),
+        lambda: result_images.decode_image(png_claiming(9000, 9000), max_pixels=4096 * 4096),
         "9000x9000",
         "over the limit",
         kind=OutputRejected,
@@ -401,12 +401,12 @@ FAST_PNGS = {
 def test_png_fast_path_gives_pillows_pixels(name: str) -> None:
     pytest.importorskip("pyspng")
     data = FAST_PNGS[name]()
-    fast = images._decode_png_fast(data, max_pixels=10**7)
+    fast = result_images._decode_png_fast(data, max_pixels=10**7)
     assert fast is not None, "an 8-bit truecolour PNG must take the libspng path"
     expected = Image.open(io.BytesIO(data))
     assert fast.mode == expected.mode and fast.size == expected.size
     np.testing.assert_array_equal(np.asarray(fast), np.asarray(expected))
-    out = images.decode_image(data, max_pixels=10**7)
+    out = result_images.decode_image(data, max_pixels=10**7)
     np.testing.assert_array_equal(np.asarray(out), np.asarray(expected))
     out.load()[0, 0] = (1, 2, 3, 4)[: len(out.getbands())]  # writable, like Pillow's own result
     assert out.getpixel((0, 0)) == (1, 2, 3, 4)[: len(out.getbands())]
@@ -431,15 +431,15 @@ def test_png_fast_path_leaves_other_pngs_to_pillow() -> None:
         "JPEG": encoded(rgb, "JPEG"),
     }
     for name, data in others.items():
-        assert images._decode_png_fast(data, max_pixels=10**7) is None, name
-    assert images._decode_png_fast(encoded(rgb), max_pixels=128 * 96 - 1) is None  # over our limit
+        assert result_images._decode_png_fast(data, max_pixels=10**7) is None, name
+    assert result_images._decode_png_fast(encoded(rgb), max_pixels=128 * 96 - 1) is None  # over our limit
 
 
 def test_png_fast_path_hands_damaged_data_to_pillow() -> None:
     data = model_output(128)
     for damaged in (data[: len(data) // 2], data[:60] + bytes([data[60] ^ 0xFF]) + data[61:]):
-        assert images._decode_png_fast(damaged, max_pixels=10**7) is None
-        rejected(lambda damaged=damaged: images.decode_image(damaged, max_pixels=10**7), "could not be decoded",
+        assert result_images._decode_png_fast(damaged, max_pixels=10**7) is None
+        rejected(lambda damaged=damaged: result_images.decode_image(damaged, max_pixels=10**7), "could not be decoded",
                  kind=OutputRejected)
 
 
@@ -449,12 +449,12 @@ def test_png_fast_path_hands_damaged_data_to_pillow() -> None:
 def test_split_rgba_with_and_without_alpha() -> None:
     rgb = smooth_rgb()
     alpha8 = np.tile(np.array([0, 128, 255, 64], np.uint8), (96, 32))
-    got_rgb, got_alpha = images.split_rgba(Image.fromarray(np.dstack([rgb, alpha8]), "RGBA"))
+    got_rgb, got_alpha = result_images.split_rgba(Image.fromarray(np.dstack([rgb, alpha8]), "RGBA"))
     np.testing.assert_array_equal(got_rgb, rgb)
     assert got_rgb.flags.c_contiguous and got_alpha.dtype == np.float32
     assert got_alpha[0, 0] == 0.0 and got_alpha[0, 2] == 1.0
     assert got_alpha[0, 1] == pytest.approx(128 / 255)
-    plain_rgb, ones = images.split_rgba(Image.fromarray(rgb))
+    plain_rgb, ones = result_images.split_rgba(Image.fromarray(rgb))
     np.testing.assert_array_equal(plain_rgb, rgb)
     assert ones.dtype == np.float32 and ones.shape == (96, 128) and bool((ones == 1).all())
 
@@ -465,7 +465,7 @@ def test_composite_math() -> None:
     alpha = np.zeros((300, 5), np.float32)
     alpha[100:200] = 1.0
     alpha[200:] = 0.5
-    out = images.composite(rgb, alpha, color)
+    out = backgrounds.composite(rgb, alpha, color)
     assert out.dtype == np.uint8 and out.shape == (300, 5, 3)
     assert (out[:100] == color).all()
     assert (out[100:200] == (200, 100, 0)).all()
@@ -476,22 +476,22 @@ def test_composite_math() -> None:
 def test_split_alpha_levels_are_the_nearest_float32() -> None:
     levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
     rgba = np.dstack([np.zeros((16, 16, 3), np.uint8), levels])
-    _, alpha = images.split_rgba(Image.fromarray(rgba, "RGBA"))
+    _, alpha = result_images.split_rgba(Image.fromarray(rgba, "RGBA"))
     np.testing.assert_array_equal(alpha, (levels / 255.0).astype(np.float32))
 
 
 def test_composite_rounds_to_nearest() -> None:
     rgb = np.array([[[255, 101, 3]]], np.uint8)
-    out = images.composite(rgb, np.array([[0.5]], np.float32), (0, 0, 0))
+    out = backgrounds.composite(rgb, np.array([[0.5]], np.float32), (0, 0, 0))
     np.testing.assert_array_equal(out[0, 0], [128, 51, 2])  # 127.5, 50.5, 1.5 rounded half up
 
 
 def test_composite_clips_alpha_and_checks_shapes() -> None:
     rgb = np.full((4, 4, 3), 10, np.uint8)
-    out = images.composite(rgb, np.full((4, 4), 1.7), (250, 250, 250))
+    out = backgrounds.composite(rgb, np.full((4, 4), 1.7), (250, 250, 250))
     assert (out == 10).all()
     with pytest.raises(ValueError, match="HxW"):
-        images.composite(rgb, np.ones((4, 5), np.float32), (0, 0, 0))
+        backgrounds.composite(rgb, np.ones((4, 5), np.float32), (0, 0, 0))
 
 
 # -- parse_color ----------------------------------------------------------------------------------------
@@ -521,16 +521,16 @@ def test_composite_clips_alpha_and_checks_shapes() -> None:
     ],
 )
 def test_parse_color_forms(text: str | None, expected: tuple[int, int, int] | None) -> None:
-    assert images.parse_color(text) == expected
+    assert backgrounds.parse_color(text) == expected
 
 
 @pytest.mark.parametrize("text", ["#12", "#12345g", "f80", "256,0,0", "1,2", "1,2,3,4", "-1,0,0", "purple", "²,1,1"])
 def test_parse_color_rejects(text: str) -> None:
-    rejected(lambda: images.parse_color(text), repr(text), "#RRGGBB", "R,G,B")
+    rejected(lambda: backgrounds.parse_color(text), repr(text), "#RRGGBB", "R,G,B")
 
 
 def test_parse_color_rejects_non_text() -> None:
-    rejected(lambda: images.parse_color((1, 2, 3)), "must be text")  # type: ignore[arg-type]
+    rejected(lambda: backgrounds.parse_color((1, 2, 3)), "must be text")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("shape", [(1, 100_000, 3), (70_000, 2, 3), (65_501, 1, 3)])

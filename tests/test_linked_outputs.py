@@ -1,4 +1,4 @@
-"""Which outputs the graph uses (nodes/linked_outputs.py), and the isolation nodes building only those.
+"""Which outputs the graph uses (node_machinery/linked_outputs.py), and the isolation nodes building only those.
 
 The detection runs on prompts shaped as ComfyUI 0.3.64 sends them: a plain graph, a graph with a subgraph
 flattened by the frontend ("12:3" ids), a node created by a node expansion ("5.0.0.3", absent from the
@@ -23,7 +23,8 @@ from test_nodes import KEY, Bound, ExecutingContext, product_photo
 
 PACK = load_pack()
 nodes = PACK.nodes
-linked = importlib.import_module(f"{PACK.__name__}.nodes.linked_outputs")
+machinery = PACK.node_machinery
+linked = importlib.import_module(f"{PACK.__name__}.node_machinery.linked_outputs")
 Emulator = importlib.import_module(f"{PACK.__name__}.runflow_api.emulator").Emulator
 
 ISOLATION = "RunflowProductIsolation"
@@ -157,7 +158,7 @@ def bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bound]:
     PACK.runflow_api.recent.shared_recent_results().clear()
     with Emulator(api_key=KEY, latency=0.1, port=0) as emu:
         factory = Bound(emu)
-        monkeypatch.setattr(nodes.execution, "client_factory", factory)
+        monkeypatch.setattr(machinery.execution, "client_factory", factory)
         yield factory
 
 

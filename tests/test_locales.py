@@ -37,10 +37,10 @@ def leaves(tree: Any, path: str = "") -> dict[str, Any]:
 
 
 def test_english_node_texts_are_the_declarations() -> None:
-    locales = importlib.import_module(f"{load_pack().__name__}.nodes.locales")
+    locales = importlib.import_module(f"{load_pack().__name__}.node_machinery.locales")
     expected = locales.render(locales.node_defs_english())
     on_disk = (LOCALES / "en" / "nodeDefs.json").read_text(encoding="utf-8")
-    assert on_disk == expected, "locales/en/nodeDefs.json is stale: run nodes.locales.write_english()"
+    assert on_disk == expected, "locales/en/nodeDefs.json is stale: run node_machinery.locales.write_english()"
 
 
 @pytest.mark.parametrize("lang", TRANSLATIONS)

@@ -21,7 +21,8 @@ from test_nodes import KEY, Bound, product_photo
 
 PACK = load_pack()
 nodes = PACK.nodes
-budget = importlib.import_module(f"{PACK.__name__}.nodes.memory_budget")
+machinery = PACK.node_machinery
+budget = importlib.import_module(f"{PACK.__name__}.node_machinery.memory_budget")
 errors = importlib.import_module(f"{PACK.__name__}.runflow_api.errors")
 Emulator = importlib.import_module(f"{PACK.__name__}.runflow_api.emulator").Emulator
 ImageURL = importlib.import_module(f"{PACK.__name__}.runflow_api.result_types").ImageURL
@@ -36,7 +37,7 @@ def bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bound]:
         monkeypatch.setenv(name, str(value))
     with Emulator(api_key=KEY, latency=0.1, port=0) as emu:
         factory = Bound(emu)
-        monkeypatch.setattr(nodes.execution, "client_factory", factory)
+        monkeypatch.setattr(machinery.execution, "client_factory", factory)
         yield factory
 
 
@@ -55,10 +56,10 @@ def test_the_estimate_matches_what_the_node_builds() -> None:
     pictures = [Image.new("RGBA", (16, 9)), Image.new("RGBA", (9, 16))]
     sizes = [(picture.width, picture.height) for picture in pictures]
     handed_over: list[Any] = list(pictures)
-    built = nodes.assemble_outputs(handed_over, None)
+    built = machinery.tensors.assemble_outputs(handed_over, None)
     assert budget.output_bytes(sizes, None) == sum(tensor.numel() * tensor.element_size() for tensor in built)
     assert handed_over == [None, None], "each decoded picture is let go once converted"
-    image_only = nodes.assemble_outputs(list(pictures), None, frozenset({0}))
+    image_only = machinery.tensors.assemble_outputs(list(pictures), None, frozenset({0}))
     assert budget.output_bytes(sizes, frozenset({0})) == image_only[0].numel() * 4
     assert [tuple(tensor.shape) for tensor in image_only[1:]] == [(1, 1, 1), (1, 1, 1, 4)]
 

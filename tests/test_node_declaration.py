@@ -90,7 +90,7 @@ def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
 
 
 def test_bind_fills_declared_defaults_and_takes_positions_in_declared_order(pack: ModuleType) -> None:
-    node = pack.nodes.declaration.PRODUCT_ISOLATION
+    node = pack.nodes.PRODUCT_ISOLATION
     bound = node.bind(("IMG", "4:3"), {"resolution": "1K", "concurrency": 3})
     appended = {name: spec[1]["default"] for name, spec in appended_since_0_1_0().items()}
     assert bound == {
@@ -107,13 +107,13 @@ def test_bind_fills_declared_defaults_and_takes_positions_in_declared_order(pack
 
 
 def test_a_declaration_that_would_break_saved_workflows_is_refused(pack: ModuleType) -> None:
-    spec = pack.nodes.spec
+    spec = pack.node_machinery.spec
     with pytest.raises(ValueError, match="needs a default"):
         spec.InputDef("metadata", "STRING", "x", optional=True)
     with pytest.raises(ValueError, match="choices"):
         spec.InputDef("outputs", "COMBO", "x", default="first")
     late_required = spec.InputDef("late", "STRING", "x", default="")
-    node = pack.nodes.declaration.STAGE_IMAGE
+    node = pack.nodes.STAGE_IMAGE
     with pytest.raises(ValueError, match="required input 'late' after an optional one"):
         spec.NodeDef(**{**vars(node), "inputs": (*node.inputs, late_required)})
 
@@ -121,11 +121,11 @@ def test_a_declaration_that_would_break_saved_workflows_is_refused(pack: ModuleT
 def test_an_appended_input_reaches_both_renderings_from_one_line(pack: ModuleType) -> None:
     """The change issue #11 made for `metadata` and `outputs`, and the next input will make: one InputDef
     appended to a node's inputs."""
-    spec = pack.nodes.spec
-    node = pack.nodes.declaration.PRODUCT_ISOLATION
+    spec = pack.node_machinery.spec
+    node = pack.nodes.PRODUCT_ISOLATION
     extra = spec.InputDef("quality", "COMBO", "Which.", optional=True, default="draft", choices=("draft", "fine"))
     grown = spec.NodeDef(**{**vars(node), "inputs": (*node.inputs, extra)})
-    cls = pack.nodes.classic.classic_class(grown)
+    cls = pack.node_machinery.classic.classic_class(grown)
     assert list(cls.INPUT_TYPES()["optional"])[-1] == "quality"
     assert cls.INPUT_TYPES()["optional"]["quality"] == (["draft", "fine"], {"default": "draft", "tooltip": "Which."})
     assert grown.widget_order == [*node.widget_order, "quality"]

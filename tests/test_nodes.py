@@ -1,6 +1,6 @@
 """The nodes, executed with real torch tensors against a real emulator over loopback HTTP.
 
-The pack is loaded as ComfyUI loads it (`load_pack`), and `nodes.execution.client_factory` is
+The pack is loaded as ComfyUI loads it (`load_pack`), and `node_machinery.execution.client_factory` is
 swapped for one bound to this module's emulator, so everything below the node (staging, runs, cache,
 journal) is the real engine. Where ComfyUI's own modules matter (progress bar, status line, Cancel),
 small stand-ins for `comfy.utils`, `comfy.model_management` and `server` are put in `sys.modules`,
@@ -32,6 +32,7 @@ from test_stage_many import UploadWatch, fetched, hold_puts
 
 PACK = load_pack()
 nodes = PACK.nodes
+machinery = PACK.node_machinery
 
 
 def _engine(module: str) -> Any:
@@ -89,7 +90,7 @@ def bound(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Bound:
         if not name.startswith("_"):
             monkeypatch.setattr(emulator.faults, name, value)
     factory = Bound(emulator)
-    monkeypatch.setattr(nodes.execution, "client_factory", factory)
+    monkeypatch.setattr(machinery.execution, "client_factory", factory)
     return factory
 
 
@@ -272,13 +273,13 @@ def test_results_of_different_sizes_are_letterboxed_centred_into_one_batch() -> 
     (e.g. a service answer of another size), the node pads instead of crashing."""
     wide = Image.new("RGBA", (8, 4), (255, 0, 0, 255))
     tall = Image.new("RGBA", (2, 6), (0, 0, 255, 128))
-    image, mask, rgba = nodes.assemble_outputs([wide, tall], None)
+    image, mask, rgba = machinery.tensors.assemble_outputs([wide, tall], None)
     assert image.shape == (2, 6, 8, 3) and mask.shape == (2, 6, 8) and rgba.shape == (2, 6, 8, 4)
     assert torch.equal(mask[0, 1:5], torch.ones(4, 8)) and float(mask[0, 0].max()) == 0 == float(mask[0, 5].max())
     assert torch.equal(image[0, 0], torch.zeros(8, 3)), "transparent: padding is black in image"
     assert torch.allclose(mask[1, :, 3:5], torch.full((6, 2), 128 / 255))
     assert float(mask[1, :, :3].max()) == 0 == float(rgba[1, :, 5:].max()), "padding is fully transparent"
-    on_white, _, _ = nodes.assemble_outputs([wide, tall], (255, 255, 255))
+    on_white, _, _ = machinery.tensors.assemble_outputs([wide, tall], (255, 255, 255))
     assert torch.equal(on_white[0, 0], torch.ones(8, 3)) and torch.equal(on_white[1, :, 0], torch.ones(6, 3))
 
 
@@ -289,8 +290,8 @@ def test_assembled_tensors_are_exactly_each_level_over_255() -> None:
     ref_rgb = pixels[..., :3].astype(np.float32) / 255
     ref_alpha = pixels[..., 3].astype(np.float32) / 255
     for color in (None, (10, 200, 30)):
-        image, mask, rgba = nodes.assemble_outputs([Image.fromarray(pixels)], color)
-        composite = _engine("images").composite
+        image, mask, rgba = machinery.tensors.assemble_outputs([Image.fromarray(pixels)], color)
+        composite = _engine("backgrounds").composite
         shown = ref_rgb if color is None else composite(pixels[..., :3], ref_alpha, color).astype(np.float32) / 255
         assert np.array_equal(rgba[0].numpy(), np.dstack([ref_rgb, ref_alpha]))
         assert np.array_equal(mask[0].numpy(), ref_alpha)
@@ -304,15 +305,15 @@ def test_run_info_charges_each_paid_run_once() -> None:
         result_of(red, 1, run_id="run_0"),  # an identical image later in the batch shares run_0
         result_of(red, 2, cached=True, run_id="run_old"),
     ]
-    lines = nodes.run_info_lines(results, emulator=False)
+    lines = machinery.execution.run_info_lines(results, emulator=False)
     assert [line["cost"] for line in lines] == ["0.27", "0.00", "0.00"]
     assert [line["service"] for line in lines] == ["runflow"] * 3
-    assert [line["cost"] for line in nodes.run_info_lines(results, emulator=True)] == ["0.00"] * 3
+    assert [line["cost"] for line in machinery.execution.run_info_lines(results, emulator=True)] == ["0.00"] * 3
 
 
 def test_tensor_conversion_clamps_and_rounds() -> None:
     image = torch.tensor([[[[-0.5, 0.5, 1.2], [0.999, 0.0, 1.0]]]], dtype=torch.float32)
-    [array] = nodes.tensor_to_arrays(image)
+    [array] = machinery.tensors.tensor_to_arrays(image)
     assert array.dtype.name == "uint8" and array.shape == (1, 2, 3)
     assert array.tolist() == [[[0, 128, 255], [255, 0, 255]]]
 
@@ -583,13 +584,13 @@ def test_without_a_v3_execution_object_the_classic_bar_is_used(comfy: FakeComfy,
     """ComfyUI 0.3.64's ComfyAPISync() has no `execution` attribute yet."""
     monkeypatch.setitem(sys.modules, "comfy_api", types.ModuleType("comfy_api"))
     monkeypatch.setitem(sys.modules, "comfy_api.v0_0_2", types.SimpleNamespace(ComfyAPISync=object))
-    nodes.Feedback(1, "3", emulator=True).push(final=True)
+    machinery.feedback.Feedback(1, "3", emulator=True).push(final=True)
     assert comfy.bar_updates == [(0, 1)]
 
 
 def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: FakeComfy, monkeypatch: Any) -> None:
     with Emulator(api_key=KEY, latency=1.5, port=0) as slow:
-        monkeypatch.setattr(nodes.execution, "client_factory", Bound(slow))
+        monkeypatch.setattr(machinery.execution, "client_factory", Bound(slow))
         photo = product_photo((120, 30, 200))
         pressed: list[float] = []
 
@@ -611,7 +612,7 @@ def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: Fa
 
 
 def test_outside_comfyui_cancel_is_the_engines_runflow_cancelled() -> None:
-    feedback = nodes.Feedback(1, None, emulator=True)
+    feedback = machinery.feedback.Feedback(1, None, emulator=True)
 
     def cancelled() -> None:
         raise errors.RunflowCancelled("Cancelled.")
@@ -624,7 +625,7 @@ def test_paid_service_reports_run_cost_and_session_spend(bound: Bound, monkeypat
     def paid_client(**options: Any) -> RunflowClient:  # the emulator, seen as a paid service (not "emulator")
         return RunflowClient(api_key=KEY, base_url=bound.emu.base_url, **options)
 
-    monkeypatch.setattr(nodes.execution, "client_factory", paid_client)
+    monkeypatch.setattr(machinery.execution, "client_factory", paid_client)
     first = isolate(product_photo((200, 30, 30)))["ui"]["runflow"][0]
     second = isolate(product_photo((30, 30, 200)))["ui"]["runflow"][0]
     assert (first["emulator"], first["cost"], second["cost"]) == (False, "0.27", "0.27")

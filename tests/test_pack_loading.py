@@ -64,6 +64,13 @@ def test_mappings_are_exactly_the_three_nodes(pack: ModuleType) -> None:
     assert pack.NODE_DISPLAY_NAME_MAPPINGS == EXPECTED_NAMES
 
 
+def test_the_nodes_are_declared_in_the_top_level_nodes_py(pack: ModuleType) -> None:
+    """Where a reader finds the nodes: nodes.py beside __init__.py, declaring exactly the three."""
+    assert Path(pack.nodes.__file__) == PACK_DIR / "nodes.py"
+    assert {node.node_id for node in pack.nodes.NODES} == set(EXPECTED_NAMES)
+    assert not (PACK_DIR / "nodes").exists(), "a nodes/ package would shadow nodes.py"
+
+
 def test_web_directory_exists(pack: ModuleType) -> None:
     assert pack.WEB_DIRECTORY == "./web"
     assert (PACK_DIR / pack.WEB_DIRECTORY).is_dir()
@@ -97,7 +104,7 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     if node_id in ISOLATION_NODES:
         # Each declared input reaches something: a control of the run, a post-processing option or an
         # isolation option (`_isolate` routes the last two by name), and each control is declared.
-        run = inspect.signature(pack.nodes.execution._isolate).parameters
+        run = inspect.signature(pack.node_machinery.execution._isolate).parameters
         controls = {name for name, parameter in run.items() if parameter.kind is parameter.KEYWORD_ONLY}
         post = {field.name for field in dataclasses.fields(pack.runflow_api.post_processing.PostProcessing)}
         options = set(pack.runflow_api.product_isolation.option_names())
@@ -203,7 +210,8 @@ def test_loads_under_comfyuis_module_name_without_comfyui() -> None:
         sys.modules[name] = module
         spec.loader.exec_module(module)
         assert len(module.NODE_CLASS_MAPPINGS) == 3
-        leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "server", "folder_paths"))
+        # `nodes` too: ComfyUI's own top-level module; the pack's nodes.py is only ever imported relatively.
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "server", "folder_paths", "nodes"))
         assert not leaked, leaked
         assert not any(m.endswith(".routes") for m in sys.modules), "routes imported outside ComfyUI"
         print("ok")
@@ -224,8 +232,8 @@ def test_inside_comfyui_the_engine_uses_comfyuis_user_directory(tmp_path: Path) 
         sys.modules["folder_paths"] = folder_paths
         from comfy_harness import load_pack
         pack = load_pack()
-        config = pack.runflow_api.config
-        print(config.key_file_path(), config.cache_dir(), config.data_dir(), sep="\\n")
+        directories = pack.runflow_api.directories
+        print(directories.key_file_path(), directories.cache_dir(), directories.data_dir(), sep="\\n")
         """
     )
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,7 @@
 """pyproject.toml's Comfy Registry fields are complete and point at files the repository ships.
 
 `comfy node validate` (comfy-cli, not a dependency of the pack) checks the same file for publishing; see
-README "Publishing to the Comfy Registry" for the command and what it checks.
+docs/publishing.md for the command and what it checks.
 """
 
 from __future__ import annotations

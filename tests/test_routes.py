@@ -7,10 +7,11 @@ RUNFLOW_DATA_DIR), and connection tests run against a real emulator, never a moc
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import json
 import logging
 import os
+import pkgutil
 import stat
 import sys
 import time
@@ -24,10 +25,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import config
+import runflow_api
+from runflow_api import config, directories, service_address
 from runflow_api.emulator import Emulator, Faults
 
-ROUTES_FILE = Path(__file__).resolve().parents[1] / "routes.py"
+PACK_DIR = Path(__file__).resolve().parents[1]
 KEY = "rf_live_ROUTETESTKEY00009876"
 KEY_MIDDLE = "ROUTETESTKEY0000"
 ENV_KEY = "rf_live_ENVIRONMENTKEY0000555"
@@ -40,12 +42,18 @@ STATE_CHANGING = [
 
 
 def load_routes(name: str = "runflow_routes_under_test") -> types.ModuleType:
-    """Load routes.py the way a script would (outside ComfyUI, no package): it must not need ComfyUI."""
-    spec = importlib.util.spec_from_file_location(name, ROUTES_FILE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Import routes/ outside ComfyUI (it must not need ComfyUI), as a subpackage of a stand-in pack whose
+    engine is the installed runflow_api: the routes and these tests then share one engine (its error
+    classes, its wakeup registry). Every engine module is imported first, so the routes' relative
+    imports find them all there instead of loading second copies."""
+    for module in pkgutil.walk_packages(runflow_api.__path__, "runflow_api."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    pack = types.ModuleType(name)
+    pack.__path__ = [str(PACK_DIR)]
+    sys.modules[name] = pack
+    sys.modules[f"{name}.runflow_api"] = runflow_api
+    return importlib.import_module(f"{name}.routes")
 
 
 routes = load_routes()
@@ -88,7 +96,7 @@ def call() -> Call:
 
 
 def key_file() -> Path:
-    return config.key_file_path()
+    return directories.key_file_path()
 
 
 # -- key ----------------------------------------------------------------------------------------------
@@ -233,7 +241,7 @@ def test_same_origin_requests_are_accepted(call: Call) -> None:
     ],
 )
 def test_origin_rule(origin: str | None, host: str | None, allowed: bool) -> None:
-    assert routes.origin_allowed(origin, host) is allowed
+    assert routes.guards.origin_allowed(origin, host) is allowed
 
 
 # -- DNS rebinding: a foreign name as Host -----------------------------------------------------------
@@ -264,7 +272,7 @@ def test_a_rebound_name_cannot_read_either(call: Call, path: str) -> None:
 
 
 def test_a_name_in_the_allowlist_is_accepted(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(routes.ALLOWED_HOSTS_ENV, "studio.lan, comfy.example")
+    monkeypatch.setenv(routes.guards.ALLOWED_HOSTS_ENV, "studio.lan, comfy.example")
     headers = {"Host": "comfy.example:8188", "Origin": "http://comfy.example:8188"}
     assert call("POST", "/runflow/key", json={"key": KEY}, headers=headers).status == 200
     assert key_file().read_text() == KEY
@@ -313,10 +321,10 @@ def test_host_rule(
     host: str | None, listen: str | None, allowed: bool, comfy_listening: Callable[[str], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(routes.ALLOWED_HOSTS_ENV, "studio.lan")
+    monkeypatch.setenv(routes.guards.ALLOWED_HOSTS_ENV, "studio.lan")
     if listen is not None:
         comfy_listening(listen)
-    assert routes.host_allowed(host) is allowed
+    assert routes.guards.host_allowed(host) is allowed
 
 
 @pytest.mark.parametrize(
@@ -347,16 +355,16 @@ def test_host_rule(
     ],
 )
 def test_how_comfyui_listens_is_read_from_its_listen_value(listen: object, beyond: bool) -> None:
-    assert routes.listens_beyond_loopback(listen) is beyond
+    assert routes.guards.listens_beyond_loopback(listen) is beyond
 
 
 def test_without_comfyuis_command_line_the_loopback_rule_holds(monkeypatch: pytest.MonkeyPatch) -> None:
     """Outside ComfyUI, or if a future ComfyUI moves its arguments, the stricter rule applies."""
     monkeypatch.delitem(sys.modules, "comfy.cli_args", raising=False)
-    assert routes.host_allowed("abc123-8188.proxy.example-gpu.net") is False
+    assert routes.guards.host_allowed("abc123-8188.proxy.example-gpu.net") is False
     monkeypatch.setitem(sys.modules, "comfy.cli_args", types.ModuleType("comfy.cli_args"))  # no `args`
-    assert routes.host_allowed("abc123-8188.proxy.example-gpu.net") is False
-    assert routes.host_allowed("127.0.0.1:8188") is True
+    assert routes.guards.host_allowed("abc123-8188.proxy.example-gpu.net") is False
+    assert routes.guards.host_allowed("127.0.0.1:8188") is True
 
 
 PROXY_NAME = "abc123-8188.proxy.example-gpu.net"
@@ -418,7 +426,7 @@ def test_a_key_folder_that_cannot_be_created_answers_json_naming_it(
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the key folder should be")
-    monkeypatch.setenv(config.KEY_FILE_ENV, str(blocker / "api_key"))
+    monkeypatch.setenv(directories.KEY_FILE_ENV, str(blocker / "api_key"))
     answer = call("POST", "/runflow/key", json={"key": KEY})
     assert answer.status == 500
     assert answer.body["error"]["reason"] == "write_failed"
@@ -432,7 +440,7 @@ def test_a_shared_key_folder_is_refused_with_what_to_do(
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    monkeypatch.setenv(config.KEY_FILE_ENV, str(shared / "api_key"))
+    monkeypatch.setenv(directories.KEY_FILE_ENV, str(shared / "api_key"))
     answer = call("POST", "/runflow/key", json={"key": KEY})
     assert answer.status == 400
     assert "chmod 700" in answer.body["error"]["message"]
@@ -454,7 +462,7 @@ def test_connection_test_without_a_key_says_so(call: Call) -> None:
 def test_connection_test_reports_orgs_scopes_and_balance(
     call: Call, emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    monkeypatch.setenv(service_address.BASE_ENV, emu.base_url)
     assert call("POST", "/runflow/key", json={"key": EMULATOR_KEY}).status == 200
 
     answer = call("POST", "/runflow/test", json={})
@@ -473,7 +481,7 @@ def test_connection_test_reports_orgs_scopes_and_balance(
 def test_connection_test_with_a_wrong_key_is_unauthorized(
     call: Call, emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    monkeypatch.setenv(service_address.BASE_ENV, emu.base_url)
     call("POST", "/runflow/key", json={"key": KEY})
     answer = call("POST", "/runflow/test", json={})
     assert answer.body["ok"] is False
@@ -487,7 +495,7 @@ def test_connection_test_when_the_service_cannot_be_reached(
 ) -> None:
     with Emulator(api_key=EMULATOR_KEY, port=0) as gone:
         base = gone.base_url
-    monkeypatch.setenv(config.BASE_ENV, base)
+    monkeypatch.setenv(service_address.BASE_ENV, base)
     config.write_key_file(EMULATOR_KEY)
     answer = call("POST", "/runflow/test", json={})
     assert answer.body["ok"] is False
@@ -498,7 +506,7 @@ def test_connection_test_keeps_a_working_key_when_only_the_balance_fails(
     call: Call, emulator_factory: Callable[..., Emulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emu = emulator_factory(faults=Faults(error_rate=1.0, error_status=403, routes={"balance"}))
-    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    monkeypatch.setenv(service_address.BASE_ENV, emu.base_url)
     config.write_key_file(EMULATOR_KEY)
     body = call("POST", "/runflow/test", json={}).body
     assert body["ok"] is True
@@ -519,7 +527,7 @@ def test_connection_test_runs_off_the_event_loop(
 ) -> None:
     """A slow service must not stall ComfyUI: other routes answer while the test waits."""
     emu = emulator_factory(faults=Faults(slow=1.5, routes={"me"}))
-    monkeypatch.setenv(config.BASE_ENV, emu.base_url)
+    monkeypatch.setenv(service_address.BASE_ENV, emu.base_url)
     config.write_key_file(EMULATOR_KEY)
 
     async def scenario() -> tuple[float, bool]:
@@ -565,7 +573,7 @@ def test_reason_codes(error: str, reason: str) -> None:
 
     kind = getattr(errors, error)
     exc = kind.__new__(kind)
-    assert routes.reason_for(exc) == reason
+    assert routes.answers.reason_for(exc) == reason
 
 
 # -- mode, price, ledger ------------------------------------------------------------------------------
@@ -749,7 +757,7 @@ def test_the_callback_secret_is_saved_0600_and_shown_masked(call: Call, monkeypa
     assert saved.body["active"] is False, "no public URL yet"
     path = config.callback_secret_path()
     assert path.read_text() == CALLBACK_SECRET and stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    monkeypatch.setenv(config.PUBLIC_URL_ENV, "https://comfy.example.com")
+    monkeypatch.setenv(service_address.PUBLIC_URL_ENV, "https://comfy.example.com")
     status = call("GET", "/runflow/callback-secret").body
     assert status["active"] is True and status["public_url"] == "https://comfy.example.com"
     body = b'{"run_id": "r2"}'

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from runflow_api import config
+from runflow_api import config, directories, secret_files
 from runflow_api.errors import InputRejected
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def private_key_path(tmp_path: Path) -> Path:
 def plant_links(path: Path, victim: Path) -> list[Path]:
     """Symlinks to `victim` at every name a writer of `path` could predictably open: the old
     `.<name>.<pid>.tmp`, a fixed `.tmp`, the lock file and the key file itself."""
-    names = [f".{path.name}.{os.getpid()}.tmp", f".{path.name}.tmp", config.secret_lock_path(path).name]
+    names = [f".{path.name}.{os.getpid()}.tmp", f".{path.name}.tmp", secret_files.secret_lock_path(path).name]
     links = [path.with_name(name) for name in names] + [path]
     for link in links:
         link.symlink_to(victim)
@@ -64,7 +64,7 @@ def test_a_link_planted_at_the_lock_file_stops_the_write_without_following_it(tm
     path = private_key_path(tmp_path)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
-    config.secret_lock_path(path).symlink_to(victim)
+    secret_files.secret_lock_path(path).symlink_to(victim)
 
     with pytest.raises(OSError):
         config.write_key_file(KEY, path)
@@ -90,7 +90,7 @@ def test_a_folder_others_can_write_to_is_refused_naming_it_and_the_fix(tmp_path:
     with pytest.raises(InputRejected) as caught:
         config.write_key_file(KEY, folder / "api_key")
     message = str(caught.value)
-    assert str(folder) in message and "chmod 700" in message and config.KEY_FILE_ENV in message
+    assert str(folder) in message and "chmod 700" in message and directories.KEY_FILE_ENV in message
     assert KEY not in message and "LOCALSECURITYKEY" not in message
     assert list(folder.iterdir()) == []
 
@@ -104,8 +104,8 @@ def test_a_new_key_folder_is_created_private(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from runflow_api import config
-config.write_secret_file(Path(sys.argv[1]), sys.argv[2])
+from runflow_api import secret_files
+secret_files.write_secret_file(Path(sys.argv[1]), sys.argv[2])
 print("written", flush=True)
 """
 
@@ -115,7 +115,7 @@ def test_another_process_waits_for_the_os_lock(tmp_path: Path) -> None:
     path = private_key_path(tmp_path)
     config.write_key_file(KEY, path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with open(config.secret_lock_path(path), "rb") as held:
+    with open(secret_files.secret_lock_path(path), "rb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), OTHER_KEY], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -45,10 +45,11 @@ from runflow_api import (
     ServiceUnavailable,
     Timeouts,
 )
-from runflow_api.config import resolve_base_url
-from runflow_api.http import Transport, external_url_refusal
+from runflow_api.http import Transport
 from runflow_api.redact import redact
 from runflow_api.runs import Run
+from runflow_api.service_address import resolve_base_url
+from runflow_api.url_policy import external_url_refusal
 
 PACKAGE_DIR = Path(runflow_api.__file__).resolve().parent
 REAL_SERVICE = "https://api.runflow.io"

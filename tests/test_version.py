@@ -23,7 +23,7 @@ def test_the_code_reads_the_version_pyproject_declares() -> None:
 
 def test_no_other_file_spells_a_version_of_its_own() -> None:
     literal = re.compile(r"""(__version__|VERSION)\s*=\s*["']\d""")
-    sources = [*ROOT.glob("*.py"), *(ROOT / "runflow_api").rglob("*.py"), *(ROOT / "nodes").rglob("*.py")]
+    sources = [*ROOT.glob("*.py"), *(ROOT / "runflow_api").rglob("*.py"), *(ROOT / "node_machinery").rglob("*.py")]
     offenders = [str(path.relative_to(ROOT)) for path in sources if literal.search(path.read_text(encoding="utf-8"))]
     assert offenders == []
 

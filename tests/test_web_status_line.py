@@ -42,7 +42,7 @@ CASES = [
 
 
 def payload(snapshot: TallySnapshot) -> dict[str, Any]:
-    """What nodes/feedback.py sends for a snapshot: its counts, the cost as a decimal string."""
+    """What node_machinery/feedback.py sends for a snapshot: its counts, the cost as a decimal string."""
     fields = dataclasses.asdict(snapshot)
     return {**fields, "node": "1", "cost": f"{snapshot.cost:.2f}", "final": False}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import is_loopback_url
 from ..product_isolation import sent_fields
+from ..service_address import is_loopback_url
 from .views import field_error
 
 UPLOAD_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")

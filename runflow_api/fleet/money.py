@@ -12,11 +12,11 @@ A reservation holds the run's price as the fleet last saw it: the highest cost o
 is known, one create is priced first (it holds the short-lived "pricing" slot) and the others wait for
 its cost before reserving; so runs billed at $0.50 under a $1.00 budget stop at two. What remains is a
 price rise above the highest price seen: runs already reserved at the old price count at their real cost
-when paid, and may pass the budget by the difference (the README says so).
+when paid, and may pass the budget by the difference (docs/fleet.md says so).
 
 When Redis is down, the budget falls back to this machine alone: its own ledger's spend today plus its
 open reservations are held to the same budget. The fleet as a whole may then spend up to the budget per
-machine; the warning says so, and the README documents it. Refusing every paid run instead would stop a
+machine; the warning says so, and docs/fleet.md documents it. Refusing every paid run instead would stop a
 studio's work because of a bookkeeping outage, which the issue rules out ("work goes on").
 """
 
@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ..cancel import CancelCheck, cancellable_sleep
 from ..errors import RunflowCancelled, TeamBudgetExceeded
-from ..http import CancelCheck, cancellable_sleep
 from ..ledger import Ledger
 from ..product_isolation import PRICE_PER_IMAGE
 from .store import SharedStore

@@ -5,7 +5,7 @@ It sits behind the local cache, keyed exactly like it, and holds the same checks
 Bounded two ways: an entry larger than `max_result_bytes` stays local (a 4K matte is well under it), and
 every entry expires `result_ttl_s` after it was last written or read, so the set in Redis is the
 fleet's working set; Redis's own `maxmemory` with `volatile-lru` then evicts the least used results
-first if the total still outgrows the memory it is given (see the README's "Running a fleet").
+first if the total still outgrows the memory it is given (see docs/fleet.md).
 """
 
 from __future__ import annotations

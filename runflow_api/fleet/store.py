@@ -81,7 +81,7 @@ class SharedStore:
 
     `claim_ttl_s` is how long a claim outlives a holder that stopped renewing it (a crashed machine):
     another machine waits at most that long before collecting the paid run. `result_ttl_s` and
-    `max_result_bytes` bound the shared result tier (see the README's "Running a fleet")."""
+    `max_result_bytes` bound the shared result tier (see docs/fleet.md)."""
 
     _shared: dict[tuple[str, str], SharedStore] = {}
     _shared_lock = threading.Lock()

@@ -87,7 +87,7 @@ test("messages without runflow data give no summary", () => {
   assert.equal(runSummaryText(null), "");
 });
 
-// runflow.status with the fleet's counts (nodes/feedback.py): parts of `waiting` and of `cached`.
+// runflow.status with the fleet's counts (node_machinery/feedback.py): parts of `waiting` and of `cached`.
 const FLEET = {
   node: "9", total: 10, done: 2, cached: 4, resumed: 0, failed: 0, queued: 1, running: 0, waiting: 3,
   waiting_for_machine: 2, shared: 1, waited_for_machine: 2, cost: "0.54", elapsed_s: 7.4, emulator: false, final: false,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..runflow_api import images
+from ..runflow_api import backgrounds, images
 from ..runflow_api.edges import decontaminate
 from ..runflow_api.errors import InputRejected
 
@@ -131,7 +131,7 @@ def _convert(pixels: np.ndarray, windows: dict[int, np.ndarray], color: tuple[in
         else:
             unit_alpha = np.empty(rgb.shape[:2], np.float32)
             _alpha_to_unit(alpha, out=unit_alpha)
-            _to_unit(images.composite(rgb, unit_alpha, color), out=windows[IMAGE_SLOT])
+            _to_unit(backgrounds.composite(rgb, unit_alpha, color), out=windows[IMAGE_SLOT])
 
 
 def _alpha_to_unit(alpha: np.ndarray | None, *, out: np.ndarray) -> None:

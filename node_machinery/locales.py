@@ -2,9 +2,9 @@
 
 ComfyUI's frontend shows a node's names and tooltips from `locales/<lang>/nodeDefs.json` when the user's
 language has one, and from `/object_info` otherwise. The English file is therefore only the translators'
-source; it is generated from `declaration.py` so it can never say something the node does not, and
-tests/test_locales.py fails when the committed file and the declaration part. Regenerate with
-`write_english()` (tests/test_locales.py says how).
+source; it is generated from the declaration (the top-level `nodes.py`) so it can never say something
+the node does not, and tests/test_locales.py fails when the committed file and the declaration part.
+Regenerate with `write_english()` (tests/test_locales.py says how).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .declaration import NODES
+from ..nodes import NODES
 
 LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
 

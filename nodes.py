@@ -1,20 +1,33 @@
-"""The three nodes, declared once: ids, names, descriptions, inputs, outputs, and what runs them.
+"""The pack's three nodes: ids, names, inputs, outputs, what runs them, and how ComfyUI gets them.
 
-Node ids, input names, their order and their defaults are saved in users' workflows: they never
-change, and a new input is appended (with a default) to the end of a node's `inputs`. That one line
-here is the whole declaration change: the V3 schema (`v3.py`), the classic V1 class (`classic.py`),
-the defaults the run functions receive and the tests all read these tuples. The texts are English; the
-browser shows translations of them from `locales/` (keyed by the node id and input name).
+This is where a reader finds the nodes. Node ids, input names, their order and their defaults are saved
+in users' workflows: they never change, and a new input is appended (with a default) to the end of a
+node's `inputs`. That one line here is the whole declaration change: the V3 schema and the classic V1
+class (both in `node_machinery/`), the defaults the run functions receive and the tests all read these
+tuples. The texts are English; the browser shows translations of them from `locales/` (keyed by the node
+id and input name).
+
+How ComfyUI gets them: with its versioned V3 API (`comfy_api.v0_0_2`, ComfyUI 0.3.48 and later) through
+`comfy_entrypoint_for`; otherwise (an older ComfyUI, plain Python) as the classic classes of
+`NODE_CLASS_MAPPINGS`. `v3_api()` says which one this process gets; the pack's `__init__.py` offers it.
+What the nodes do when they run lives in `node_machinery/execution.py`.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
-from ..runflow_api import node_options
-from ..runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
-from . import execution
-from .spec import InputDef, NodeDef, NodeResult, OutputDef
+from .node_machinery import execution
+from .node_machinery.classic import classic_class
+from .node_machinery.spec import InputDef, NodeDef, NodeResult, OutputDef
+from .runflow_api import node_options
+from .runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
+
+log = logging.getLogger("runflow")
 
 CATEGORY = "Runflow"
 
@@ -222,3 +235,49 @@ STAGE_IMAGE = NodeDef(
 )
 
 NODES: tuple[NodeDef, ...] = (PRODUCT_ISOLATION, PRODUCT_ISOLATION_FROM_URL, STAGE_IMAGE)
+
+
+# -- how ComfyUI gets them ------------------------------------------------------------------------------
+
+V3_API = "comfy_api.v0_0_2"
+V3_MINIMUM_COMFYUI = "0.3.48"
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {node.node_id: classic_class(node) for node in NODES}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {node.node_id: node.display_name for node in NODES}
+
+RunflowProductIsolation = NODE_CLASS_MAPPINGS["RunflowProductIsolation"]
+RunflowProductIsolationFromURL = NODE_CLASS_MAPPINGS["RunflowProductIsolationFromURL"]
+RunflowStageImage = NODE_CLASS_MAPPINGS["RunflowStageImage"]
+
+
+def _comfyui_version() -> str | None:
+    """The running ComfyUI's version, or None outside ComfyUI."""
+    try:
+        return str(importlib.import_module("comfyui_version").__version__)
+    except (ImportError, AttributeError):
+        return None
+
+
+def v3_api() -> ModuleType | None:
+    """ComfyUI's versioned V3 API, or None when there is none (outside ComfyUI, or older than 0.3.48).
+
+    Inside a ComfyUI without it, one log line says which version is needed; the nodes then load
+    through the classic API, unchanged for the user."""
+    try:
+        return importlib.import_module(V3_API)
+    except ImportError as exc:
+        version = _comfyui_version()
+        if version is not None:
+            log.warning(
+                "Runflow: ComfyUI %s has no V3 node API (%s, from ComfyUI %s); the Runflow nodes load "
+                "through the classic API instead (%s). Update ComfyUI to %s or later.",
+                version, V3_API, V3_MINIMUM_COMFYUI, exc, V3_MINIMUM_COMFYUI,
+            )  # fmt: skip
+        return None
+
+
+def comfy_entrypoint_for(api: ModuleType) -> Any:
+    """The V3 entry point ComfyUI's loader calls, built on `api` (comfy_api.v0_0_2)."""
+    from .node_machinery.v3 import entrypoint
+
+    return entrypoint(api, NODES)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..runflow_api import images, qa, run_metadata, service
+from ..runflow_api import backgrounds, qa, run_metadata, service
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.edges import EDGES_CLEAN
 from ..runflow_api.errors import InputRejected, RunflowError
@@ -63,7 +63,7 @@ def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str |
     and is checked at execution). Only these inputs are named: ComfyUI skips its own type and range
     checks for the inputs named here, and `outputs` keeps ComfyUI's check that it is one of the choices."""
     try:
-        images.parse_color(background)
+        backgrounds.parse_color(background)
         runs_metadata(metadata, node_id=None)
     except RunflowError as exc:
         return exc.message

@@ -1,7 +1,7 @@
 """The vocabulary of the node declaration: an input, an output, a node. Pure data, no ComfyUI, no torch.
 
-The three nodes are declared once (`declaration.py`) in these terms, and both of ComfyUI's node APIs are
-rendered from that one declaration: the V3 schema (`v3.py`, what ComfyUI 0.3.48+ loads) and the classic
+The three nodes are declared once (the top-level `nodes.py`) in these terms, and both of ComfyUI's node
+APIs are rendered from that one declaration: the V3 schema (`v3.py`, what ComfyUI 0.3.48+ loads) and the classic
 V1 dictionaries (`classic.py`, for an older ComfyUI, for plain Python and for the tests). Two hand-kept
 copies of the same node would drift apart, and node ids, input names, widget order and defaults are
 saved in users' workflows: they may never drift.

@@ -1,0 +1,73 @@
+"""Staging images at Runflow for free: one, or a batch in parallel, each as a short-lived https URL.
+
+What the Stage Image node and `RunflowClient.stage`/`stage_many` do. A file the service reads as we do
+is uploaded as it is (`originals.py`); anything else is encoded (`preparation.stage_array`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Any
+
+from . import originals
+from .assets import StagedAsset
+from .batch import ProgressCallback
+from .cancel import CANCEL_TICK_S, CancelCheck
+from .errors import InputRejected, RunflowCancelled
+from .http import Transport
+from .preparation import stage_array
+from .result_types import ProgressEvent
+
+
+def stage_many(
+    transport: Transport,
+    images_in: Sequence[Any],
+    *,
+    max_concurrency: int,
+    lossless: bool = False,
+    should_cancel: CancelCheck | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> list[StagedAsset]:
+    """Upload a batch, up to `max_concurrency` at once; the assets in input order.
+
+    Uploads are free and mostly waiting on the network, so one after another wastes the batch's
+    time. `should_cancel` is polled on the calling thread every 50 ms (ComfyUI's hooks must run on
+    it) and `on_progress` gets a "done" event there as each upload finishes; the uploads themselves
+    see a private flag. The first error (or a Cancel) stops the rest and is raised."""
+    if isinstance(images_in, (str, bytes)) or not isinstance(images_in, Sequence):
+        raise InputRejected("images must be a list of images; for a single image use stage().")
+    if should_cancel is not None and should_cancel():
+        raise RunflowCancelled("Cancelled before anything was staged.")
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(images_in), max_concurrency)),
+                              thread_name_prefix="runflow-stage")
+    pending = {
+        pool.submit(stage_one, transport, image, f"image {index}", lossless, stop.is_set): index
+        for index, image in enumerate(images_in)
+    }
+    staged: dict[int, StagedAsset] = {}
+    try:
+        while pending:
+            done, _ = wait(pending, timeout=CANCEL_TICK_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                staged[index] = future.result()
+                if on_progress is not None:
+                    on_progress(ProgressEvent("done", index))
+            if pending and should_cancel is not None and should_cancel():
+                raise RunflowCancelled(
+                    f"Cancelled after staging {len(staged)} of {len(images_in)} image(s). Uploads cost nothing."
+                )
+    finally:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [staged[index] for index in range(len(images_in))]
+
+def stage_one(
+    transport: Transport, image: Any, name: str, lossless: bool, should_cancel: CancelCheck | None
+) -> StagedAsset:
+    """A file in a form the service reads as we do goes as it is (originals.py); the rest is encoded."""
+    array, original = originals.read(image, name=name)
+    return stage_array(transport, array, lossless=lossless, encoded=original, should_cancel=should_cancel)
