@@ -200,12 +200,13 @@ class _Server(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve in a thread of its own, within MAX_CONNECTIONS: when all are taken, the connection that
         has waited longest for its request is cut to make room (a real delivery takes milliseconds, so
-        stalled peers cannot crowd it out); with none to cut, the new one is closed unanswered."""
-        if not self._slots.acquire(blocking=False) and not (
-            self.deadlines.cut_oldest() and self._slots.acquire(timeout=_FREED_WITHIN_S)
-        ):
-            self.shutdown_request(request)
-            return
+        stalled peers cannot crowd it out). A place whose connection was just cut or hung up is freed when
+        its thread ends, so the new one waits briefly for it; only when none frees is it closed unanswered."""
+        if not self._slots.acquire(blocking=False):
+            self.deadlines.cut_oldest()
+            if not self._slots.acquire(timeout=_FREED_WITHIN_S):
+                self.shutdown_request(request)
+                return
         try:
             super().process_request(request, client_address)
         except BaseException:
