@@ -149,6 +149,14 @@ def test_emulator_flag_needs_no_key(catalogue_dir, tmp_path, monkeypatch):
     assert len(list((tmp_path / "o").rglob("*.png"))) == 3
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before exec: SIGINT delivered and handled by default, as in a shell. A child inherits
+    an ignored or blocked SIGINT from the process that starts it, and a Python started so never sees Ctrl-C;
+    this keeps the test independent of what earlier tests did to the worker that runs it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(emulator_factory, tmp_path):
     emu = emulator_factory(latency=4.0)
     folder = tmp_path / "in"
@@ -159,7 +167,8 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(emulator_factory, tmp_pat
            "PYTHONPATH": str(REPO)}
     argv = [sys.executable, "-m", "runflow_api", "isolate", str(folder), "--out", str(tmp_path / "o"),
             "--resolution", "1K", "-q", "--concurrency", "3"]
-    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=_ctrl_c_as_at_a_terminal)
     deadline = time.monotonic() + 20
     while emu.stats["creates"] < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
