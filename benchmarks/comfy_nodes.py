@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comfy_harness import COMFYUI_DIR_ENV, ComfyUI  # noqa: E402
+from machine_load import load_window  # noqa: E402
 from run import photo  # noqa: E402
 
 from runflow_api.emulator import Emulator  # noqa: E402
@@ -92,7 +93,7 @@ def main() -> None:
     rows = [{"nodes": nodes, "wall_s": round(statistics.median(times), 2),
              "wall_over_L": round(statistics.median(times) / LATENCY_S, 2),
              "rounds_s": [round(x, 2) for x in times]} for nodes, times in walls.items()]
-    load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
+    load = load_window(load_before)
     print(f"Isolation nodes in one graph of a real ComfyUI, L = {LATENCY_S:.0f} s, median of {ROUNDS}; "
           f"load average {load['before']} -> {load['after']}")
     print("| nodes | wall time | wall / L |")

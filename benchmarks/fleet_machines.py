@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine_load import load_window  # noqa: E402
 from redis_support import RedisServer, redis_server_binary  # noqa: E402
 from run import KEY, photo  # noqa: E402
 
@@ -168,7 +169,7 @@ def main() -> None:
     rows.append({"machines": "1, then a 2nd joins at half time", "wall_s": round(joined["wall_s"], 2),
                  "speed_up": round(one / joined["wall_s"], 2), "paid_runs": [joined["paid_runs"]],
                  "isolated_per_machine": [joined["produced"]], "joined_after_s": round(one / 2, 2)})
-    load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
+    load = load_window(load_before)
     print(f"{PHOTOS} photos, --concurrency {CONCURRENCY}, L = {LATENCY_S:.0f} s, one Redis; "
           f"load average {load['before']} -> {load['after']}")
     print("| machines | wall time | speed-up | paid runs | isolated per machine |")
