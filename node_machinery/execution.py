@@ -28,6 +28,7 @@ from ..runflow_api.redact import strip_userinfo
 from ..runflow_api.result_types import Charges, ImageURL, IsolationResult
 from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
+from .preview import LatestPreview
 from .spec import NodeResult
 from .tensors import SLOT_NAMES, TENSOR_SLOTS, assemble_outputs, tensor_to_arrays
 
@@ -186,7 +187,7 @@ def _isolate(
     )  # fmt: skip
     pictures, run_info, summary = _run(
         items, params=params, outputs=post.outputs, force_rerun=force_rerun, spend_limit=spend_limit,
-        concurrency=concurrency, metadata=create_metadata, unique_id=unique_id,
+        concurrency=concurrency, metadata=create_metadata, unique_id=unique_id, background=post.color,
     )  # fmt: skip
     # Which outputs hold the batch; the others are 1x1 stand-ins (nothing is connected to them).
     summary["outputs_built"] = [name for slot, name in SLOT_NAMES.items() if build is None or slot in build]
@@ -206,13 +207,15 @@ def _run(
     concurrency: int,
     metadata: dict[str, str],
     unique_id: str | None,
+    background: tuple[int, int, int] | None,
 ) -> tuple[list[Image.Image | None], str, dict[str, Any]]:
     """The runs of one execution: (the decoded image of each output item, run_info, the ui summary).
-    The results themselves end here, so nothing but the returned list keeps their images alive."""
+    The results themselves end here, so nothing but the returned list keeps their images alive (the
+    live preview keeps only the newest until it is shown). `background` is what previews are shown over."""
     limit = spend_limit if spend_limit > 0 else None
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
         emulator = client.service_id == service.EMULATOR_SERVICE_ID
-        feedback = Feedback(len(items), unique_id, emulator=emulator)
+        feedback = Feedback(len(items), unique_id, emulator=emulator, preview=LatestPreview(background))
         outcomes = feedback.run(
             lambda: client.isolate_many(
                 items,

@@ -13,6 +13,7 @@ the node's others and grows the node for it, so it covered the node placed below
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -20,10 +21,13 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
+from PIL import Image
+
 from ..runflow_api.errors import RunflowCancelled
 from ..runflow_api.progress import ProgressTally, TallySnapshot
 from ..runflow_api.result_types import ProgressEvent
 from .asynchronous import abandoned
+from .preview import PREVIEW_SIZE, LatestPreview
 
 log = logging.getLogger("runflow")
 
@@ -42,17 +46,34 @@ def optional_module(name: str) -> ModuleType | None:
 
 
 class ProgressBar(Protocol):
-    def update_absolute(self, value: int) -> None: ...
+    def update_absolute(self, value: int, preview: Image.Image | None = None) -> None: ...
 
 
 class _V3ProgressBar:
-    """ComfyUI's V3 execution API seen as a progress bar."""
+    """ComfyUI's V3 execution API seen as a progress bar; it takes the preview as a PIL image."""
 
     def __init__(self, execution: Any, total: int, node_id: str) -> None:
         self._execution, self._total, self._node_id = execution, total, node_id
+        try:  # a V3 API from before previews takes none: the bar still moves
+            self._previews = "preview_image" in inspect.signature(execution.set_progress).parameters
+        except (TypeError, ValueError):
+            self._previews = False
 
-    def update_absolute(self, value: int) -> None:
-        self._execution.set_progress(value, self._total, node_id=self._node_id)
+    def update_absolute(self, value: int, preview: Image.Image | None = None) -> None:
+        if preview is None or not self._previews:
+            self._execution.set_progress(value, self._total, node_id=self._node_id)
+        else:
+            self._execution.set_progress(value, self._total, node_id=self._node_id, preview_image=preview)
+
+
+class _ClassicProgressBar:
+    """`comfy.utils.ProgressBar`, whose preview is ("JPEG", PIL image, largest side), as the samplers send it."""
+
+    def __init__(self, bar: Any) -> None:
+        self._bar = bar
+
+    def update_absolute(self, value: int, preview: Image.Image | None = None) -> None:
+        self._bar.update_absolute(value, None, None if preview is None else ("JPEG", preview, PREVIEW_SIZE))
 
 
 def _v3_execution() -> Any:
@@ -71,7 +92,7 @@ def progress_bar(total: int, node_id: str | None) -> ProgressBar | None:
     if execution is not None and node_id is not None:
         return _V3ProgressBar(execution, total, node_id)
     utils = optional_module("comfy.utils")
-    return utils.ProgressBar(total, node_id=node_id) if utils is not None else None
+    return _ClassicProgressBar(utils.ProgressBar(total, node_id=node_id)) if utils is not None else None
 
 
 class Feedback:
@@ -83,8 +104,11 @@ class Feedback:
     once per finished item.
     """
 
-    def __init__(self, total: int, node_id: str | None, *, emulator: bool) -> None:
+    def __init__(
+        self, total: int, node_id: str | None, *, emulator: bool, preview: LatestPreview | None = None
+    ) -> None:
         self.tally = ProgressTally(total, emulator=emulator)
+        self._preview = preview
         self._node_id = node_id
         self._mm = optional_module("comfy.model_management")
         self._bar = progress_bar(total, node_id)
@@ -97,6 +121,8 @@ class Feedback:
 
     def on_progress(self, event: ProgressEvent) -> None:
         self.tally.update(event)
+        if self._preview is not None:
+            self._preview.offer(event)
 
     def should_cancel(self) -> bool:
         if abandoned():  # ComfyUI cancelled this node's task: its prompt has ended
@@ -127,7 +153,8 @@ class Feedback:
         self._last_push, self._last_finished = now, snapshot.finished
         try:
             if self._bar is not None:
-                self._bar.update_absolute(snapshot.finished)
+                preview = self._preview.take(final=final) if self._preview is not None else None
+                self._bar.update_absolute(snapshot.finished, preview)
             if self._server is not None and self._node_id is not None:
                 self._server.send_sync(STATUS_EVENT, status_payload(self._node_id, snapshot, final=final))
         except Exception as exc:  # a broken display must never cost a paid result

@@ -97,7 +97,8 @@ class _Reporter:
         if isinstance(outcome, IsolationResult):
             kind = "cached" if outcome.cached else "done"
             cost = None if shared or outcome.cached else outcome.cost  # a duplicate rode on another's run
-            self.send(ProgressEvent(kind, index, run_id=outcome.run_id, cost=cost, detail=_provenance(outcome)))
+            self.send(ProgressEvent(kind, index, run_id=outcome.run_id, cost=cost, detail=_provenance(outcome),
+                                    result=outcome))
         else:
             self.send(ProgressEvent("failed", index, run_id=outcome.run_id, detail=outcome.message))
 

@@ -104,7 +104,8 @@ class ProgressEvent:
     """Something happened to item `index`. Kinds: planned, cached, staged, waiting (another process is
     producing the same input), created, resumed, status, downloaded, done, failed. Emitted from worker
     threads. `detail` says who is waited for ("process" or "machine") and, on "cached", where a stored
-    result came from ("shared", "waited:machine", "waited:process")."""
+    result came from ("shared", "waited:machine", "waited:process"). "done" and "cached" carry the item's
+    `result`, so a display can show each cut-out as it arrives."""
 
     kind: str
     index: int
@@ -112,6 +113,7 @@ class ProgressEvent:
     status: str | None = None
     detail: str | None = None
     cost: Decimal | None = None
+    result: IsolationResult | None = None
 
 
 @dataclass(frozen=True)

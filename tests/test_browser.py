@@ -89,7 +89,7 @@ RECORD_CANVAS_TEXT = """
 """
 
 BUILD_GRAPH = f"""
-() => {{
+(nodes2) => {{
   const app = {APP};
   const LG = window.LiteGraph;
   app.graph.clear();
@@ -106,10 +106,11 @@ BUILD_GRAPH = f"""
   load.connect(0, iso, iso.findInputSlot("image"));
   iso.connect(iso.findOutputSlot("rgba"), save, 0);
   // Not connected to an output, so never executed: only its badge, which follows the upstream batch size.
-  const empty = add("EmptyImage", [40, 700]);
+  const empty = add("EmptyImage", [40, 520]);
   // Right below the node, title to bottom: the node's status must stay inside its own area, not cover this.
-  const below = add("EmptyImage", [400, 140 + iso.size[1] + LG.NODE_TITLE_HEIGHT + 4]);
-  const preview = add("RunflowProductIsolation", [400, 700]);
+  // Nodes 2.0 sizes a node by its content, preview included, whatever its canvas size: lower there.
+  const below = add("EmptyImage", [400, 140 + iso.size[1] + LG.NODE_TITLE_HEIGHT + (nodes2 ? 320 : 4)]);
+  const preview = add("RunflowProductIsolation", [820, 560]);
   empty.widgets.find((w) => w.name === "batch_size").value = 2;
   empty.connect(0, preview, preview.findInputSlot("image"));
   app.canvas.ds.scale = 1;
@@ -200,7 +201,7 @@ def run_connection_test(page: Any) -> str:
 
 
 # The earlier toasts would cover the picture of the fleet settings (PrimeVue marks its toast root so in both frontends).
-HIDE_TOASTS = ".p-toast, [data-pc-name='toast'] { visibility: hidden !important; }"
+HIDE_TOASTS = ".p-toast, [data-pc-name='toast'], [data-toast-kind] { visibility: hidden !important; }"
 
 
 def wait_for_text(page: Any, selector: str, text: str) -> None:
@@ -287,8 +288,10 @@ def settings_flow(page: Any, comfy: ComfyUI, shots: Shots, redis: RedisServer) -
 
 
 def canvas_clip(page: Any) -> dict[str, float]:
+    """The graph's top left, down to the viewport's bottom: the isolation node whole, with its preview."""
     box = page.locator("canvas#graph-canvas").bounding_box()
-    return {"x": box["x"], "y": box["y"] + 60, "width": 1200, "height": 520}
+    height = page.viewport_size["height"] - box["y"] - 60
+    return {"x": box["x"], "y": box["y"] + 60, "width": 1240, "height": min(height, box["height"] - 60)}
 
 
 def badge_shown(page: Any, text: str, *, nodes2: bool) -> None:
@@ -313,7 +316,7 @@ def node_flow(page: Any, comfy: ComfyUI, shots: Shots, *, nodes2: bool) -> None:
     for setting, value in (("Runflow.DefaultConcurrency", 3), ("Runflow.DefaultSpendLimit", 2.5)):
         page.evaluate(f"{APP}.extensionManager.setting.set('{setting}', {value})")
     page.wait_for_function(f"() => {APP}.graph.nodes.length > 0")  # the start-up workflow, before ours
-    built = page.evaluate(BUILD_GRAPH)
+    built = page.evaluate(BUILD_GRAPH, nodes2)
     assert (built["concurrency"], built["spend_limit"]) == (3, 2.5)  # the settings, applied by nodeCreated
     node = f"{APP}.graph.getNodeById({built['iso']})"
     badge_shown(page, BADGE, nodes2=nodes2)
@@ -347,12 +350,15 @@ NODE_AREA = f"""
 (ids) => {{
   const graph = {APP}.graph;
   const [iso, below] = [graph.getNodeById(ids.iso), graph.getNodeById(ids.below)];
-  const last = iso.widgets[iso.widgets.length - 1];
+  const place = (widget) =>
+    widget && {{ name: widget.name, top: widget.last_y, end: widget.last_y + (widget.computedHeight ?? 0) }};
+  const strip = iso.widgets.findIndex((widget) => widget.name === "runflow_status");
   return {{
     bottom: iso.pos[1] + iso.size[1],
     belowTop: below.pos[1] - window.LiteGraph.NODE_TITLE_HEIGHT,
-    lastWidget: last.name,
-    lastWidgetEnd: last.last_y + (last.computedHeight ?? 0),
+    strip: place(iso.widgets[strip]),
+    after: iso.widgets.slice(strip + 1).map(place),
+    previewImages: iso.imgs?.length ?? 0,
     height: iso.size[1],
   }};
 }}
@@ -360,11 +366,15 @@ NODE_AREA = f"""
 
 
 def check_status_inside_node(page: Any, built: dict[str, Any]) -> None:
-    """After a run, the node's status is its own strip, the last thing inside the node's area: nothing the
-    frontend appends below it (ComfyUI's progress text did, growing the node over the one underneath)."""
+    """After a run, the node shows its own strip and then the newest cut-out (ComfyUI's canvas image preview,
+    the only widget allowed after the strip), both inside the node's area, in the room the extension kept
+    for the preview: the node has not grown over the one below (ComfyUI's progress text once did)."""
     area = page.evaluate(NODE_AREA, built)
-    assert area["lastWidget"] == "runflow_status", area
-    assert area["lastWidgetEnd"] <= area["height"] + 1, area
+    assert area["strip"] is not None and area["strip"]["end"] <= area["height"] + 1, area
+    assert area["previewImages"] >= 1, f"no cut-out was shown on the node while it ran: {area}"
+    assert [widget["name"] for widget in area["after"]] == ["$$canvas-image-preview"], area
+    preview = area["after"][0]
+    assert area["strip"]["end"] <= preview["top"] + 1 and preview["end"] <= area["height"] + 1, area
     assert area["bottom"] <= area["belowTop"], f"the isolation node now covers the node below it: {area}"
 
 
@@ -560,7 +570,7 @@ def test_the_pack_speaks_the_users_language(tmp_path: Path, frontend: str, nodes
                 )
                 # The start-up (default) workflow must be in before ours replaces it, or it replaces ours.
                 page.wait_for_function(f"() => {APP}.graph.nodes.length > 0", timeout=60_000)
-                built = page.evaluate(BUILD_GRAPH)
+                built = page.evaluate(BUILD_GRAPH, nodes2)
                 # What the frontend translates itself (title, input label) and what the extension does.
                 for text in ("Runflow 产品抠图", "宽高比", "1 张图像 · 免费（模拟器）"):
                     badge_shown(page, text, nodes2=nodes2)

@@ -147,6 +147,16 @@ function refreshAll() {
   if (changed) redraw();
 }
 
+/**
+ * Room kept below the strip for the newest finished cut-out of a running batch. ComfyUI's canvas shows
+ * a node's progress preview in an image widget it appends after the others and asks 220 px for it; a
+ * node without that room grows when the first preview arrives, over whatever sits below it. A node
+ * loaded from a workflow keeps its saved size. Nodes 2.0 lays a node out by its content (the preview
+ * included) and would only stretch the text boxes into the room, so it gets none there.
+ */
+const PREVIEW_ROOM = 220;
+const STRIP_HEIGHT = 40;
+
 /** The badge and the status strip, attached once per isolation node. */
 function attachView(node) {
   const badge = new PriceBadge();
@@ -159,12 +169,16 @@ function attachView(node) {
     hideOnZoom: false,
     getValue: () => "",
     setValue: () => {},
-    getMinHeight: () => 40,
+    getMinHeight: () => STRIP_HEIGHT,
+    getMaxHeight: () => STRIP_HEIGHT, // the room below stays the preview's, not a taller strip
   });
   if (widget) widget.serialize = false; // never in widgets_values, never in the prompt
   refresh(node);
   const size = node.computeSize?.();
-  if (size && node.size) node.setSize?.([Math.max(node.size[0], size[0]), Math.max(node.size[1], size[1])]);
+  if (size && node.size) {
+    const room = app.extensionManager?.setting?.get("Comfy.VueNodes.Enabled") ? 0 : PREVIEW_ROOM;
+    node.setSize?.([Math.max(node.size[0], size[0]), Math.max(node.size[1], size[1] + room)]);
+  }
 }
 
 function findNode(id) {
