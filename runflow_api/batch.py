@@ -12,10 +12,13 @@ journaled for the next call.
 
 A fleet shares the work: an input that another process or machine has claimed gives its worker back at
 once and is set aside; the workers take the next unclaimed inputs, and once every input has been started
-the set-aside ones are tried again every `_RETRY_S` until their result is stored (taken at no cost) or
-their claim is free (the cache is looked at again under it, so nothing is paid twice). Machines started
-on one catalogue therefore split it instead of queueing behind each other. A duplicate within the batch
-does not hold a worker either: its outcome is its first occurrence's, delivered when that one ends.
+the set-aside ones are tried again every `_RETRY_S` (in a fleet, those the store says are worth it, every
+`_FLEET_SWEEP_S`) until their result is stored (taken at no cost) or their claim is free (the cache is
+looked at again under it, so nothing is paid twice). Machines started on one catalogue therefore split it
+instead of queueing behind each other. In a fleet a streamed file is keyed from the pixel digest the
+machine that first read it left (`fleet.shared_inputs`), so machines do not each decode the whole
+catalogue, and one being read elsewhere is set aside the same way. A duplicate within the batch does not
+hold a worker either: its outcome is its first occurrence's, delivered when that one ends.
 """
 
 from __future__ import annotations
@@ -44,17 +47,22 @@ Source = tuple[int, Callable[[], Job]]
 # How often set-aside inputs are tried again, once every input has been started: each try is a cache
 # look-up and a claim attempt (a lock and, in a fleet, two Redis round trips), never a reload of the photo.
 _RETRY_S = 0.25
+# In a fleet, how often the store is asked (one round trip for all of them) which set-aside inputs are
+# worth a try: only those are tried, so four machines with 24 inputs set aside each no longer spend most
+# of two cores on tries that find the input still held.
+_FLEET_SWEEP_S = 0.1
 
 
 @dataclass(frozen=True)
 class _Aside:
     """An input another process or machine holds: its worker went on to other inputs. The job is kept
-    without its pixels (a fleet member may set most of a big catalogue aside); `prepare` reloads them if
-    this process ends up producing the result after all."""
+    without its pixels (a fleet member may set most of a big catalogue aside); its `reload` gives them
+    back if this process ends up producing the result after all. No job yet (and no leader) when the file
+    was set aside while another machine was still reading it: then it is prepared again on retry."""
 
     prepare: Callable[[], Job]
-    job: Job
-    leader: Future[Outcome]
+    job: Job | None
+    leader: Future[Outcome] | None
     who: str
 
 
@@ -156,13 +164,17 @@ def _work(
     reporter: _Reporter,
     cancelled: threading.Event,
     force_rerun: bool,
+    lazy_hits: bool = False,
     again: _Aside | None = None,
 ) -> _Step:
     """One item on a worker thread, never waiting for another holder: (outcome, whether it shared another
     item's run), or the item set aside, or the earlier item it duplicates. `again` retries a set-aside item."""
-    if again is None:
+    retry = again is not None
+    if again is None or again.job is None or again.leader is None:
         try:
             job = prepare()
+        except ClaimHeld as held:  # another machine is reading this very file (fleet.shared_inputs)
+            return _Aside(prepare, None, None, held.who)
         except RunflowError as exc:
             return exc, False
         is_leader, own = leaders.claim(job.cache_key)
@@ -175,21 +187,44 @@ def _work(
         # A forced re-run never takes a result stored before it; once the claim is ours, the cache is read
         # again (a holder may have stored and let go meanwhile), and for a forced re-run only if it was
         # set aside: then the other holder's result is as fresh as the one it asked for.
-        hit = None if force_rerun else lookup_cached(engine, job)
+        hit = None if force_rerun else lookup_cached(engine, job, lazy=lazy_hits)
         result = hit or run_job(engine, job, emit=reporter.emit_for(index), should_cancel=cancelled.is_set,
-                                wait=False, recheck=again is not None or not force_rerun,
-                                reload=prepare if again is not None else None)
+                                wait=False, recheck=retry or not force_rerun, reload=_pixels(job, prepare))
     except ClaimHeld as held:
-        return _Aside(prepare, replace(job, array=None, encoded=None), own, held.who)
+        kept = replace(job, array=None, encoded=None, reload=job.reload or prepare)
+        return _Aside(prepare, kept, own, held.who)
     except RunflowError as exc:
         result = exc
     except Exception as exc:  # noqa: BLE001 - one item's bug must not lose the others' results
         result = _unexpected(exc, index)
     if again is not None and isinstance(result, IsolationResult) and result.cached and not result.waited_for:
         result = replace(result, waited_for=again.who)
+    if isinstance(result, IsolationResult):
+        # QA flags are judged here, beside the download, not on the caller's thread: that thread starts
+        # the next photos, and scipy's first import alone (0.4 s) held a whole batch's next runs back.
+        _ = result.flags
     own.set_result(result)
     leaders.release(job.cache_key)
     return result, False
+
+
+def _pixels(job: Job, prepare: Callable[[], Job]) -> Callable[[], Job] | None:
+    """How to get `job` with its pixels when it has none (kept without them, or keyed from the fleet's
+    memory of the file): its own `reload`, else preparing it again; None when it has them (or is a URL)."""
+    if job.array is not None or job.source_url is not None:
+        return None
+    return job.reload or prepare
+
+
+def _worth_retrying(engine: Engine, aside: dict[int, _Aside]) -> list[int]:
+    """The set-aside items to try now: all of them, or in a fleet those whose result is stored or whose
+    claim is gone (and any still waiting for another machine to finish reading its file, which costs a
+    hash to try)."""
+    keyed = {index: step.job.cache_key for index, step in aside.items() if step.job is not None}
+    ready = engine.fleet.worth_retrying(sorted(set(keyed.values()))) if engine.fleet is not None else None
+    if ready is None:
+        return list(aside)
+    return [index for index in aside if index not in keyed or keyed[index] in ready]
 
 
 def _following(index: int, leader: Future[Outcome]) -> Future[_Step]:
@@ -214,8 +249,11 @@ def stream_outcomes(
     on_progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
     retain: bool = False,
+    lazy_hits: bool = False,
 ) -> Iterator[tuple[int, Outcome]]:
-    """Yield (index, outcome) as items finish, keeping at most `window` items loaded or in flight."""
+    """Yield (index, outcome) as items finish, keeping at most `window` items loaded or in flight. With
+    `lazy_hits`, a stored result's images are decoded only when the caller first reads their pixels
+    (`pipeline.lookup_cached`)."""
     reporter = _Reporter(on_progress)
     leaders = _Leaders(retain=retain)
     cancelled = threading.Event()
@@ -230,7 +268,7 @@ def stream_outcomes(
     def submit(index: int, prepare: Callable[[], Job], again: _Aside | None) -> None:
         future = pool.submit(
             _work, engine, index, prepare, leaders=leaders, reporter=reporter, cancelled=cancelled,
-            force_rerun=force_rerun, again=again,
+            force_rerun=force_rerun, lazy_hits=lazy_hits, again=again,
         )
         inflight[future] = (index, again is not None)
 
@@ -243,8 +281,8 @@ def stream_outcomes(
             else:
                 submit(*source, None)
         if started_all and aside and time.monotonic() >= next_sweep:
-            next_sweep = time.monotonic() + _RETRY_S
-            for index in list(aside):
+            next_sweep = time.monotonic() + (_RETRY_S if engine.fleet is None else _FLEET_SWEEP_S)
+            for index in _worth_retrying(engine, aside):
                 submit(index, aside[index].prepare, aside.pop(index))
 
     try:

@@ -29,7 +29,16 @@ from .durations import DurationModel, DurationStore, EstimateStore
 from .edges import EDGES_AS_RETURNED, EDGES_CLEAN, clean_result
 from .engine import Engine, Job, RunSlots
 from .errors import InputRejected, RunflowCancelled, RunflowError
-from .fleet import BUDGET_ENV, Fleet, FleetMoney, SharedResults, SharedStore, resolve_store, team_budget_from_env
+from .fleet import (
+    BUDGET_ENV,
+    Fleet,
+    FleetMoney,
+    SharedInputs,
+    SharedResults,
+    SharedStore,
+    resolve_store,
+    team_budget_from_env,
+)
 from .fleet.shared_claims import FleetClaims
 from .fleet.shared_durations import SharedDurations
 from .fleet.shared_journal import SharedJournal
@@ -126,7 +135,7 @@ class RunflowClient:
             mirror = SharedJournal(store, max_age_s=journal_max_age_s)
             money = FleetMoney(store, team_budget=budget, local_ledger=self.ledger,
                                free=service == service_address.EMULATOR_SERVICE_ID)
-            self.fleet = Fleet(store, SharedResults(store), money)
+            self.fleet = Fleet(store, SharedResults(store), money, SharedInputs(store))
         self._engine = Engine(
             transport=transport,
             cache=ResultCache(Path(cache_dir) if cache_dir else directories.cache_dir(), cache_max_bytes)
@@ -267,7 +276,7 @@ class RunflowClient:
 
         def sources() -> Iterator[Source]:
             for index, image in enumerate(images_in):
-                yield index, functools.partial(self._job, image, resolved, index, metadata)
+                yield index, functools.partial(self._job, image, resolved, index, metadata, share_reads=True)
 
         outcomes = stream_outcomes(
             self._engine,
@@ -277,6 +286,7 @@ class RunflowClient:
             force_rerun=force_rerun,
             on_progress=on_progress,
             should_cancel=should_cancel,
+            lazy_hits=True,  # a catalogue writes stored results' bytes as they are: no decode for them
         )
         return ((index, _shaped(outcome, post)) for index, outcome in outcomes)
 
@@ -342,10 +352,13 @@ class RunflowClient:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _job(self, image: Any, params: IsolationParams, index: int, metadata: MetadataOption = None) -> Job:
+    def _job(
+        self, image: Any, params: IsolationParams, index: int, metadata: MetadataOption = None, *,
+        share_reads: bool = False,
+    ) -> Job:
         secrets = (self._engine.transport._api_key, self._engine.callbacks.secret if self._engine.callbacks else None)
         return prepare_job(image, params, index=index, engine=self._engine,
-                           metadata=run_metadata.resolve(metadata, index, secrets=secrets))
+                           metadata=run_metadata.resolve(metadata, index, secrets=secrets), share_reads=share_reads)
 
     def _prepare(self, images_in: Sequence[Any], params: IsolationParams, metadata: MetadataOption = None) -> list[Job]:
         if isinstance(images_in, (str, bytes)) or not isinstance(images_in, Sequence):

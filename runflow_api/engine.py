@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -81,3 +81,6 @@ class Job:
     source_url: str | None = None
     encoded: images.EncodedImage | None = None
     metadata: dict[str, str] | None = None  # what the create carries for the dashboard; not in the cache key
+    # Gives this job with its pixels, for a job prepared or kept without them (its key known from the fleet,
+    # or set aside): called only when this process is to produce the result.
+    reload: Callable[[], Job] | None = field(default=None, compare=False, repr=False)

@@ -38,14 +38,16 @@ _COLOUR_MANAGEMENT = ("icc_profile", "gamma", "chromaticity")
 _WEBP_ANIMATION_FLAG = 0x02  # in the VP8X chunk's flags byte
 
 
-def read(image: Any, *, name: str) -> tuple[np.ndarray, images.EncodedImage | None]:
+def read(image: Any, *, name: str, data: bytes | None = None) -> tuple[np.ndarray, images.EncodedImage | None]:
     """The input's pixels (as `images.to_array` reads them) and, for a file whose bytes can be uploaded as
     they are, those bytes; None means "encode the pixels". Only paths qualify: other inputs have no
     original bytes worth keeping (tensors, arrays) or are a script's in-memory data. The pixels are
-    decoded from the very bytes uploaded, so a file rewritten meanwhile cannot split key and upload."""
+    decoded from the very bytes uploaded, so a file rewritten meanwhile cannot split key and upload.
+    `data` is the file's bytes when the caller has read them already (`file_bytes`)."""
     if not isinstance(image, (str, Path)):
         return images.to_array(image, name=name), None
-    data = _read_small(Path(image))
+    if data is None:
+        data = file_bytes(image)
     if data is None:
         return images.to_array(image, name=name), None
     try:
@@ -55,9 +57,12 @@ def read(image: Any, *, name: str) -> tuple[np.ndarray, images.EncodedImage | No
     return array, as_upload(data)
 
 
-def _read_small(path: Path) -> bytes | None:
-    """The file's bytes when it could be uploaded as it is (at most 50 MiB); None for anything else,
+def file_bytes(image: Any) -> bytes | None:
+    """A path input's bytes when it could be uploaded as it is (at most 50 MiB); None for anything else,
     which then takes the ordinary path and its messages (missing file, directory, permission)."""
+    if not isinstance(image, (str, Path)):
+        return None
+    path = Path(image)
     try:
         if not path.is_file() or not 0 < path.stat().st_size <= MAX_UPLOAD_BYTES:
             return None

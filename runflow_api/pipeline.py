@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from . import result_images
+from . import qa, result_images
 from .cache import CachedResult, pack_entry, stored_facts
 from .cancel import CancelCheck
 from .engine import Emit, Engine, Job
@@ -45,8 +45,13 @@ def _stored_entry(engine: Engine, job: Job) -> tuple[CachedResult, bool] | None:
     return entry, True
 
 
-def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
-    """A stored result for this job (from memory, disk or the fleet), or None. A damaged entry is a miss."""
+def lookup_cached(engine: Engine, job: Job, *, lazy: bool = False) -> IsolationResult | None:
+    """A stored result for this job (from memory, disk or the fleet), or None. A damaged entry is a miss.
+
+    With `lazy`, the stored images are opened, not decoded: a caller that only writes their bytes (the
+    CLI, for a photo another machine of the fleet has written already) never pays the decode, and the
+    QA flags come with the entry. Only an entry whose pixels Pillow reads exactly as `decode_image`
+    does (8-bit RGB/RGBA PNG) is opened so; any other is decoded now."""
     if engine.cache is None:
         return None
     recent = engine.recent.get(job.cache_key) if engine.recent is not None else None
@@ -59,12 +64,14 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
             return None
         hit, from_fleet = found
         try:
-            decoded = [result_images.decode_image(data, max_pixels=engine.max_output_pixels) for data in hit.all_images]
+            opened = [result_images.open_image(data, max_pixels=engine.max_output_pixels, lazy=lazy)
+                      for data in hit.all_images]
         except Exception as exc:  # a stored file that no longer decodes is only a miss
             log.warning("Ignoring an unreadable cached result (%s); it will be fetched again.", exc)
             return None
-        if engine.recent is not None:
-            engine.recent.put(job.cache_key, decoded, hit)
+        decoded = [image for image, _ in opened]
+        if engine.recent is not None and not any(deferred for _, deferred in opened):
+            engine.recent.put(job.cache_key, decoded, hit)  # shared between calls: only loaded images
     run_id, cost, output_url = stored_facts(job.cache_key, hit.meta)
     return IsolationResult(
         image=decoded[0],
@@ -80,6 +87,7 @@ def lookup_cached(engine: Engine, job: Job) -> IsolationResult | None:
         images=decoded,
         images_bytes=list(hit.all_images),
         shared_hit=from_fleet,
+        known_flags=qa.stored(hit.meta),
     )
 
 
@@ -130,9 +138,11 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
         engine.journal.complete(job.cache_key)
         raise
     emit("downloaded", run_id=run.id)
+    flags = qa.image_flags(decoded[0]) or []  # judged once, kept with the result for every later hit
     if engine.cache is not None:
         meta = {"run_id": run.id, "cost": str(cost), "output_url": urls[0], "aspect_ratio": job.params.aspect_ratio,
-                "resolution": job.params.resolution, "prompt": job.params.prompt, "created_at": time.time()}
+                "resolution": job.params.resolution, "prompt": job.params.prompt, "created_at": time.time(),
+                "qa": qa.to_store(flags)}
         blob = pack_entry(blobs, meta)
         engine.cache.put_blob(job.cache_key, blob)
         if engine.fleet is not None:  # shared before the claim is released: a waiting machine finds it
@@ -156,6 +166,7 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
         images=decoded,
         images_bytes=blobs,
         output_urls=urls,
+        known_flags=flags,
     )
 
 

@@ -6,8 +6,11 @@ cache key is its pixels. Uploads are encoded at most one per core at a time, pro
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +21,7 @@ from .cache import cache_key
 from .cancel import CancelCheck
 from .engine import Engine, Job
 from .errors import InputRejected, RunflowError
+from .fleet.shared_inputs import KnownPixels
 from .http import Transport
 from .product_isolation import IsolationParams
 from .redact import url_for_display
@@ -27,6 +31,7 @@ from .url_policy import external_url_refusal
 
 _ENCODE_EARLY_BYTES = 40 * 1024 * 1024
 _ENCODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
+_DECODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
 
 
 def _as_url(image: Any) -> str | None:
@@ -72,22 +77,84 @@ def _url_pixels(engine: Engine, url: str, name: str) -> np.ndarray:
 
 def prepare_job(
     image: Any, params: IsolationParams, *, index: int, engine: Engine, metadata: dict[str, str] | None = None,
+    share_reads: bool = False,
 ) -> Job:
     """Validate one input and compute its cache key. Nothing is paid here: bad input costs nothing. The
-    only request is the download of a URL input (to key it by its pixels)."""
+    only request is the download of a URL input (to key it by its pixels).
+
+    With `share_reads` (a caller that can set inputs aside, like `isolate_stream`) and a fleet, a file the
+    fleet has read already is not decoded: its key comes from the pixel digest another machine left
+    (`fleet.shared_inputs`), and the job has no pixels until `reload`. A file another machine is reading
+    right now raises `ClaimHeld`."""
     name = image.label if isinstance(image, ImageURL) and image.label else f"image {index}"
     url = _as_url(image)
-    # A file already in a form the service reads as we do is uploaded as it is (originals.py).
-    array, encoded = (_url_pixels(engine, url, name), None) if url is not None else originals.read(image, name=name)
-    resolved = params.resolved_for(array.shape[1], array.shape[0])
-    if url is None and encoded is None and array.nbytes > _ENCODE_EARLY_BYTES:
-        # Big enough that the upload might pass 50 MiB: find out now, before any item of the batch pays.
-        encoded = images.encode_for_upload(array, lossless=resolved.lossless)
-        check_upload_size(len(encoded.data), what=name)
-    key = cache_key(pixel_digest=images.pixel_digest(array), model=engine.model_id, service_id=engine.service_id,
+    if url is not None:  # sent as its URL (the service fetches it): its pixels are not kept in memory
+        pixels = _url_pixels(engine, url, name)
+        return _job(index, params, images.pixel_digest(pixels), _size(pixels), engine, metadata, url=url)
+    data = originals.file_bytes(image) if share_reads and engine.fleet is not None else None
+    if data is None or engine.fleet is None:
+        # A file already in a form the service reads as we do is uploaded as it is (originals.py).
+        array, encoded, digest = _read(image, params, name)
+        return _job(index, params, digest, _size(array), engine, metadata, array=array, encoded=encoded)
+    shared, file_digest = engine.fleet.inputs, hashlib.sha256(data).hexdigest()
+    known = shared.look(file_digest)
+    if known is not None:
+        job = _job(index, params, known.digest, (known.width, known.height), engine, metadata)
+    else:
+        try:
+            array, encoded, digest = _read(image, params, name, data)
+        except BaseException:
+            shared.forget(file_digest)
+            raise
+        shared.remember(file_digest, KnownPixels(digest, *_size(array)))
+        job = _job(index, params, digest, _size(array), engine, metadata, array=array, encoded=encoded)
+    return replace(job, reload=functools.partial(_reload, job, image, file_digest))
+
+
+def _size(array: np.ndarray) -> tuple[int, int]:
+    return array.shape[1], array.shape[0]
+
+
+def _read(
+    image: Any, params: IsolationParams, name: str, data: bytes | None = None
+) -> tuple[np.ndarray, images.EncodedImage | None, str]:
+    """(pixels, upload, pixel digest) of a non-URL input. A big image's upload is encoded now, to know it
+    fits in 50 MiB before any item of the batch pays, and kept for staging.
+
+    At most one per core at a time, process-wide, like encodes: a stream's workers all reading at once
+    (eight here, and on every machine of a fleet starting together) would finish together and late, and
+    the first runs wait for the last read."""
+    with _DECODE_SLOTS:
+        array, encoded = originals.read(image, name=name, data=data)
+        if encoded is None and array.nbytes > _ENCODE_EARLY_BYTES:
+            encoded = images.encode_for_upload(array, lossless=params.resolved_for(*_size(array)).lossless)
+            check_upload_size(len(encoded.data), what=name)
+        return array, encoded, images.pixel_digest(array)
+
+
+def _job(
+    index: int, params: IsolationParams, pixel_digest: str, size: tuple[int, int], engine: Engine,
+    metadata: dict[str, str] | None, *, array: np.ndarray | None = None, encoded: images.EncodedImage | None = None,
+    url: str | None = None,
+) -> Job:
+    """The job for pixels of this digest and (width, height): "auto" resolved from that shape."""
+    resolved = params.resolved_for(*size)
+    key = cache_key(pixel_digest=pixel_digest, model=engine.model_id, service_id=engine.service_id,
                     options=resolved.key_fields())
-    # A URL input is sent as its URL (the service fetches it): its pixels are not kept in memory.
-    return Job(index, resolved, key, array if url is None else None, url, encoded, metadata)
+    return Job(index, resolved, key, array, url, encoded, metadata)
+
+
+def _reload(job: Job, image: Any, file_digest: str) -> Job:
+    """`job` with its pixels, read now that this process is to produce its result. The key stays the one
+    the fleet agreed on (another machine's decoder may differ in a last bit) as long as the file's bytes
+    are the ones it read; a file rewritten since is refused, before anything is paid for it."""
+    name = f"image {job.index}"
+    data = originals.file_bytes(image)
+    if data is None or hashlib.sha256(data).hexdigest() != file_digest:
+        raise InputRejected(f"{name}: {image} changed while the batch ran. Nothing was paid for it; run the "
+                            "batch again to isolate the file as it is now.")
+    array, encoded = originals.read(image, name=name, data=data)
+    return replace(job, array=array, encoded=encoded)
 
 
 def stage_array(

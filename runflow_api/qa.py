@@ -14,8 +14,10 @@ without it, with a run-length union-find over the same grid, which gives the sam
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -41,6 +43,25 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+# Which judge wrote flags kept with a stored result: flags from other thresholds or flag names are judged
+# again, so changing a limit never leaves stale hints in the cache.
+JUDGE = "qa-1:" + hashlib.sha256(repr((FLAGS, DEFAULT_THRESHOLDS)).encode()).hexdigest()[:12]
+
+
+def stored(meta: dict[str, Any]) -> list[str] | None:
+    """The flags a stored result's metadata carries, when today's judge wrote them; else None (judge again)."""
+    entry = meta.get("qa")
+    if not isinstance(entry, dict) or entry.get("judge") != JUDGE:
+        return None
+    found = entry.get("flags")
+    if not isinstance(found, list) or not all(isinstance(name, str) and name in FLAGS for name in found):
+        return None
+    return list(found)
+
+
+def to_store(found: list[str]) -> dict[str, Any]:
+    """The metadata field that keeps a result's flags with it (`stored` reads it back)."""
+    return {"judge": JUDGE, "flags": list(found)}
 
 
 def flags(alpha: np.ndarray, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:

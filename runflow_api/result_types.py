@@ -40,6 +40,7 @@ class IsolationResult:
     output_urls: list[str] = field(default_factory=list, repr=False)
     output_number: int = 1
     returned_images: int = 0  # how many images the run returned, whatever `images` was trimmed to
+    known_flags: list[str] | None = field(default=None, repr=False)  # `image`'s flags, judged when it was stored
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -53,9 +54,13 @@ class IsolationResult:
 
     @cached_property
     def flags(self) -> list[str]:
-        """QA hints about `image`'s matte (`qa.FLAGS`: empty, full, cut_off, fragments, tiny, soft), computed
-        on first use (a few ms) and never part of the cache: see docs/qa.md. An image without an alpha
-        channel has no matte to judge and no flags. A flag never makes anything fail."""
+        """QA hints about `image`'s matte (`qa.FLAGS`: empty, full, cut_off, fragments, tiny, soft): judged
+        when the result was produced and kept with it in the cache (`qa.stored`), so a result taken from
+        the cache or the fleet needs no second look (nor its pixels decoded); else judged on first use (a
+        few ms). See docs/qa.md. An image without an alpha channel has no matte to judge and no flags. A
+        flag never makes anything fail."""
+        if self.known_flags is not None:
+            return list(self.known_flags)
         return qa.image_flags(self.image) or []
 
     def only_first(self) -> IsolationResult:
@@ -74,6 +79,7 @@ class IsolationResult:
             views.append(replace(
                 self, image=image, image_bytes=data, images=[image], images_bytes=[data] if data else [],
                 output_url=url, output_urls=[url] if url else [], output_number=number,
+                known_flags=self.known_flags if number == 1 else None,  # they are the first image's
             ))
         return views
 

@@ -21,12 +21,12 @@ class SharedResults:
     def __init__(self, store: SharedStore) -> None:
         self.store = store
 
-    def _key(self, cache_key: str) -> str:
+    def key_of(self, cache_key: str) -> str:
         return self.store.key("result", cache_key)
 
     def get(self, cache_key: str) -> tuple[CachedResult, bytes] | None:
         """(entry, its encoded bytes, ready for the local cache), or None on a miss or a bad value."""
-        key = self._key(cache_key)
+        key = self.key_of(cache_key)
         ttl_ms = int(self.store.result_ttl_s * 1000)
 
         def read(redis: Any) -> Any:
@@ -48,7 +48,7 @@ class SharedResults:
         """Share one stored entry; False when it is too big to share or the store is down."""
         if len(blob) > self.store.max_result_bytes:
             return False
-        key, ttl_ms = self._key(cache_key), int(self.store.result_ttl_s * 1000)
+        key, ttl_ms = self.key_of(cache_key), int(self.store.result_ttl_s * 1000)
         return bool(self.store.call(lambda redis: redis.set(key, blob, px=ttl_ms), False, what="sharing a result"))
 
     def present(self, cache_keys: Sequence[str]) -> set[str]:
@@ -59,7 +59,7 @@ class SharedResults:
         def check(redis: Any) -> list[Any]:
             with redis.pipeline(transaction=False) as pipe:
                 for cache_key in cache_keys:
-                    pipe.exists(self._key(cache_key))
+                    pipe.exists(self.key_of(cache_key))
                 return list(pipe.execute())
 
         found: list[Any] = self.store.call(check, [], what="planning")
