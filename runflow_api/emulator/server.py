@@ -193,6 +193,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     """A threading HTTP(S) server that knows its open connections, so stop() really stops."""
 
     daemon_threads = True
+    # A batch, a fleet or a test opens dozens of connections at once: socketserver's backlog of 5 lets a
+    # burst overflow the accept queue on a loaded machine (as the callback receiver found).
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], api: Api, *, ssl_context: ssl.SSLContext | None, verbose: bool
