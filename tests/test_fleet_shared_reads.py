@@ -72,12 +72,14 @@ def test_a_second_machine_keys_the_catalogue_from_the_first_one_s_reads(
 ):
     store = SharedStore(redis_server.url)
     paths = _catalogue(tmp_path / "photos", (60, 61, 62))
+    reads = _count_reads(monkeypatch)
     first = _stream(_machine(client_for, emu, store, tmp_path / "a"), paths)
+    assert sorted(reads) == sorted(path.name for path in paths), "the first machine reads each photo once"
     for path in paths:  # what the first machine left: the pixel digest and size it decoded
         known = SharedInputs(store).look(_file_digest(path))
         array = to_array(path, name=path.name)
         assert known == KnownPixels(pixel_digest(array), array.shape[1], array.shape[0])
-    reads = _count_reads(monkeypatch)
+    reads.clear()
     shared_recent_results().clear()  # another machine has no results in memory
     second = _stream(_machine(client_for, emu, store, tmp_path / "b"), paths)
     assert reads == [], "the second machine decoded photos the fleet had read"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .money import BUDGET_ENV, FleetMoney
+from .shared_claims import claim_key
 from .shared_inputs import SharedInputs
 from .shared_results import SharedResults
 from .store import STORE_ENV, SharedStore, store_from_env
@@ -42,7 +43,7 @@ class Fleet:
             with redis.pipeline(transaction=False) as pipe:
                 for cache_key in cache_keys:
                     pipe.exists(self.results.key_of(cache_key))
-                    pipe.exists(self.store.key("claim", cache_key))  # as FleetClaims names it
+                    pipe.exists(claim_key(self.store, cache_key))
                 return list(pipe.execute())
 
         found: list[Any] | None = self.store.call(check, None, what="checking set-aside inputs")

@@ -45,6 +45,11 @@ _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPI
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
+def claim_key(store: SharedStore, cache_key: str) -> str:
+    """The Redis key of an input's fleet claim."""
+    return store.key("claim", cache_key)
+
+
 class _Renewer:
     """One background thread per store that keeps every claim this process holds alive."""
 
@@ -105,7 +110,7 @@ class FleetClaims:
         wait: bool = True,
     ) -> Iterator[bool]:
         with self.local.hold(cache_key, should_cancel=should_cancel, on_wait=on_wait, wait=wait) as waited_here:
-            key, token = self.store.key("claim", cache_key), secrets.token_hex(16)
+            key, token = claim_key(self.store, cache_key), secrets.token_hex(16)
             waited_there = self._acquire(key, token, should_cancel, on_wait, wait)
             try:
                 yield waited_here or waited_there
