@@ -118,18 +118,26 @@ def _size(array: np.ndarray) -> tuple[int, int]:
 def _read(
     image: Any, params: IsolationParams, name: str, data: bytes | None = None
 ) -> tuple[np.ndarray, images.EncodedImage | None, str]:
-    """(pixels, upload, pixel digest) of a non-URL input. A big image's upload is encoded now, to know it
-    fits in 50 MiB before any item of the batch pays, and kept for staging.
-
-    At most one per core at a time, process-wide, like encodes: a stream's workers all reading at once
-    (eight here, and on every machine of a fleet starting together) would finish together and late, and
-    the first runs wait for the last read."""
+    """(pixels, upload, pixel digest) of a non-URL input (`_decoded`), the digest hashed in the same slot."""
     with _DECODE_SLOTS:
-        array, encoded = originals.read(image, name=name, data=data)
-        if encoded is None and array.nbytes > _ENCODE_EARLY_BYTES:
-            encoded = images.encode_for_upload(array, lossless=params.resolved_for(*_size(array)).lossless)
-            check_upload_size(len(encoded.data), what=name)
+        array, encoded = _decoded(image, params, name, data)
         return array, encoded, images.pixel_digest(array)
+
+
+def _decoded(
+    image: Any, params: IsolationParams, name: str, data: bytes | None = None
+) -> tuple[np.ndarray, images.EncodedImage | None]:
+    """(pixels, upload) of a non-URL input. A big image's upload is encoded now, to know it fits in 50 MiB
+    before any item of the batch pays, and kept for staging.
+
+    Callers hold one of `_DECODE_SLOTS`: at most one read per core at a time, process-wide, like encodes.
+    A stream's workers all reading at once (eight here, and on every machine of a fleet starting
+    together) would finish together and late, and the first runs wait for the last read."""
+    array, encoded = originals.read(image, name=name, data=data)
+    if encoded is None and array.nbytes > _ENCODE_EARLY_BYTES:
+        encoded = images.encode_for_upload(array, lossless=params.resolved_for(*_size(array)).lossless)
+        check_upload_size(len(encoded.data), what=name)
+    return array, encoded
 
 
 def _job(
@@ -153,7 +161,8 @@ def _reload(job: Job, image: Any, file_digest: str) -> Job:
     if data is None or hashlib.sha256(data).hexdigest() != file_digest:
         raise InputRejected(f"{name}: {image} changed while the batch ran. Nothing was paid for it; run the "
                             "batch again to isolate the file as it is now.")
-    array, encoded = originals.read(image, name=name, data=data)
+    with _DECODE_SLOTS:
+        array, encoded = _decoded(image, job.params, name, data)
     return replace(job, array=array, encoded=encoded)
 
 
