@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -466,6 +466,20 @@ class ComfyUI:
 
     def interrupt(self) -> None:
         self.post_json("/interrupt", {}).raise_for_status()
+
+    def cancel_once(self, prompt_id: str, started: Callable[[], bool], *, within: float = 60.0
+                    ) -> tuple[dict[str, Any], float]:
+        """Press Cancel once `started()` holds (checked every 20 ms, failing after `within` seconds), as a
+        user would mid-run: (the prompt's history entry, seconds from the press to that entry, which
+        includes up to 0.3 s of history polling)."""
+        deadline = time.monotonic() + within
+        while not started():
+            assert time.monotonic() < deadline, self.log_text()[-3000:]
+            time.sleep(0.02)
+        pressed = time.monotonic()
+        self.interrupt()
+        entry = self.wait_history(prompt_id, timeout=30)
+        return entry, time.monotonic() - pressed
 
     def output_files(self, entry: Mapping[str, Any]) -> list[Path]:
         """Every file a finished prompt reported in its outputs' "images" lists, as paths on disk."""
