@@ -171,6 +171,30 @@ def framed_box(product: Box, shadow: Box | None) -> Box:
             max(product[2], shadow[2]), max(product[3], shadow[3]))
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a framer puts the product: its box scaled by `scale`, its top-left corner at (`left`, `top`)
+    of the canvas (fractional: the framer rounds as it resamples)."""
+
+    scale: float
+    left: float
+    top: float
+
+
+def place_framed(product: Box, shadow: Box | None, canvas: tuple[int, int], scale: float) -> Placement:
+    """`framed_box`'s rule as numbers, for a framer that chose `scale` from the product alone (its fill or
+    margin): the same scale unless product and shadow would not fit the canvas (`canvas` is width, height),
+    then the largest that fits; the framed box centred. Render the shadow after placing the product: its
+    lengths scale with the product, so it lands where `shadow_box` said, scaled."""
+    framed = framed_box(product, shadow)
+    framed_width, framed_height = framed[2] - framed[0], framed[3] - framed[1]
+    scale = min(scale, canvas[0] / framed_width, canvas[1] / framed_height)
+    framed_left = (canvas[0] - framed_width * scale) / 2
+    framed_top = (canvas[1] - framed_height * scale) / 2
+    return Placement(scale, framed_left + (product[0] - framed[0]) * scale,
+                     framed_top + (product[1] - framed[1]) * scale)
+
+
 def render_shadow(alpha: np.ndarray, options: ShadowOptions) -> tuple[Box, np.ndarray] | None:
     """The shadow of the matte `alpha` (HxW uint8) as (box inside the canvas, its opacity as uint8 of the
     box's size), or None when nothing is drawn. The shadow is fitted to the canvas: a contact shadow

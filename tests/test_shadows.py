@@ -18,9 +18,11 @@ from runflow_api.backgrounds import composite
 from runflow_api.shadows import (
     SHADOW_CONTACT,
     SHADOW_DROP,
+    Placement,
     ShadowOptions,
     add_shadow,
     framed_box,
+    place_framed,
     product_box,
     render_shadow,
     shadow_box,
@@ -207,6 +209,19 @@ def test_framed_box_centres_product_and_shadow_together_without_moving_the_produ
             beyond = max(product[low] - shadow[low], shadow[high] - product[high], 0)
             assert off_centre <= beyond
     assert framed_box(product, None) == product
+
+
+def test_place_framed_keeps_the_products_scale_and_shrinks_only_when_product_and_shadow_do_not_fit() -> None:
+    product, shadow = (100, 100, 300, 200), (90, 180, 320, 230)  # a shadow below and a little to the right
+    roomy = place_framed(product, shadow, (1000, 1000), 2.0)
+    assert roomy.scale == 2.0, "the fill is measured on the product"
+    # The framed box (90..320 x 100..230) is centred: 460 x 260 at x 270, y 370.
+    assert roomy == Placement(2.0, 270 + 10 * 2, 370)
+    centre_x, centre_y = roomy.left + 200 * 2 / 2, roomy.top + 100 * 2 / 2
+    assert abs(centre_x - 500) <= (320 - 300) * 2 and abs(centre_y - 500) <= (230 - 200) * 2
+    tight = place_framed(product, shadow, (460, 600), 4.0)
+    assert tight.scale == 2.0 and tight.left == 20, "shrunk until the shadow fits the width, never cut"
+    assert place_framed(product, None, (400, 200), 1.0) == Placement(1.0, 100, 50)
 
 
 # -- bad values --------------------------------------------------------------------------------------------
