@@ -180,6 +180,25 @@ def test_a_product_touching_the_bottom_edge_keeps_a_visible_shadow_inside_the_ca
 
 
 @pytest.mark.parametrize("mode", [SHADOW_CONTACT, SHADOW_DROP])
+@pytest.mark.parametrize("softness", [0.0, 1.0])
+@pytest.mark.parametrize("where", ["one pixel", "whole canvas", "bottom right corner", "a single pixel image"])
+def test_degenerate_products_draw_inside_the_canvas_and_keep_their_pixels(
+    mode: str, softness: float, where: str,
+) -> None:
+    rgba = np.zeros((1, 1, 4) if where == "a single pixel image" else (40, 50, 4), np.uint8)
+    if where == "one pixel":
+        rgba[5, 7] = 255
+    elif where == "bottom right corner":
+        rgba[10:, 20:] = 255
+    else:
+        rgba[...] = 255
+    out = add_shadow(rgba, ShadowOptions(mode, strength=1.0, softness=softness))
+    assert out.shape == rgba.shape and np.array_equal(out[opaque(rgba)], rgba[opaque(rgba)])
+    if where == "one pixel":
+        assert (out[..., 3] > 0).sum() > 1, "even a speck casts a shadow"
+
+
+@pytest.mark.parametrize("mode", [SHADOW_CONTACT, SHADOW_DROP])
 def test_the_drawn_shadow_lies_inside_shadow_box_and_the_box_scales_with_the_product(mode: str) -> None:
     options = ShadowOptions(mode, softness=0.7)
     rgba = cut_out()
