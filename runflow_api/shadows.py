@@ -11,8 +11,8 @@ A cut-out on plain white looks pasted on. Two shadows need no model, only the al
   is read back bilinearly: a 2K blur costs a few milliseconds instead of a few hundred.
 
 Every length is a fraction of the product's size (the geometric mean of its box's sides), so a 1K and a
-4K rendering of one result look the same, and a framer can predict the shadow's box from the product's
-box alone (`shadow_box`) before it places the product.
+4K rendering of one result look the same, and a framer can take the shadow's box from the matte as
+returned (`shadow_box`), place product and shadow together (`place_framed`), then draw the shadow.
 
 The shadow goes *under* the product ("over" compositing, shadow colour black): where the product is
 opaque its pixels are unchanged bit for bit; where it is empty the output holds black at the shadow's
