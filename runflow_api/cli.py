@@ -99,7 +99,7 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write a report of every input: x.json (data) or x.html (a contact sheet to look at)")
     parser.add_argument("--force", action="store_true",
                         help="run the service again for every photo, ignoring the cache: PAYS again for each "
-                        "(to change only how outputs look, change --background/--edges/--margin: that is free)")
+                        "(to change only how outputs look, change a rendering option: that is free)")
     parser.add_argument("--rewrite", action="store_true",
                         help="re-render every output from its stored result, free (outputs whose result is no "
                         "longer stored are priced as new runs first)")
