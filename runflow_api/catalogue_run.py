@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import catalogue, qa, report_html, run_metadata
+from . import catalogue, contact_thumbs, qa, report_html, run_metadata
 from .client import RunflowClient
 from .errors import InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .post_processing import PostProcessing, command_line_names
@@ -107,7 +107,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             present.add(item.output)
         else:  # the same options, or an output whose options are unknown (no record): kept
             summary.skipped += 1
-            summary.rows.append(_row(item, "skipped"))
+            summary.rows.append(_row(item, "skipped", **_in_report(renderings.facts(item.output), args.out)))
     options = {name: getattr(args, name) for name in option_names()}
     user_metadata = run_metadata.validate(run_metadata.parse_pairs(args.metadata), what="--metadata")
     _item_metadata("", user_metadata)  # a key the CLI sets itself is refused now, not once per photo
@@ -135,6 +135,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             file=sys.stderr,
         )
 
+    sheet = args.report is not None and args.report.suffix.lower() in report_html.SUFFIXES
     tally = ProgressTally(len(todo), emulator=emulator)
     display = _Display(len(todo), args.quiet)
     started = time.monotonic()
@@ -144,9 +145,14 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
             item = todo[index]
-            written = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in present)
-            if written and isinstance(outcome, IsolationResult):
-                renderings.add(item.output, outcome.cache_key, post)
+            row = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in present)
+            if row is not None and isinstance(outcome, IsolationResult):
+                # The contact sheet is a rendering too: its thumbnails are made now, from pixels at hand.
+                facts: dict[str, Any] = {"flags": outcome.flags}
+                if sheet:
+                    facts["thumbnails"] = contact_thumbs.for_output(args.out, item.output, item.source, outcome.image)
+                    row.update(_in_report(facts, args.out))
+                renderings.add(item.output, outcome.cache_key, post, facts)
                 summary.rerendered += item.output in present
             snapshot = tally.snapshot()
             display.update(snapshot.finished, snapshot.status_line())
@@ -189,8 +195,9 @@ def _item_metadata(relative: str, user: dict[str, str]) -> dict[str, str]:
     return run_metadata.merge(origin, user, what="--metadata")
 
 
-def _settle(item: catalogue.Item, outcome: Any, summary: Summary, fmt: str, *, rewrite: bool) -> bool:
-    """Save a finished item's outputs and count it; whether it succeeded (its outputs are in place)."""
+def _settle(item: catalogue.Item, outcome: Any, summary: Summary, fmt: str, *, rewrite: bool
+            ) -> dict[str, Any] | None:
+    """Save a finished item's outputs and count it; its report row when it succeeded (outputs in place)."""
     written: list[Path] = []
     if isinstance(outcome, IsolationResult):
         try:
@@ -214,9 +221,18 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, fmt: str, *, r
                                  seconds=round(outcome.elapsed_s, 3), outputs=[str(path) for path in written],
                                  flags=outcome.flags))
         _flag(summary, item.relative or item.source.name, outcome.flags)
-        return True
+        return summary.rows[-1]
     _fail(item, str(outcome), summary, run_id=outcome.run_id)
-    return False
+    return None
+
+
+def _in_report(facts: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """An output's recorded facts as its report row carries them: thumbnails' paths made absolute."""
+    thumbnails = facts.get("thumbnails")
+    if not thumbnails:
+        return facts
+    placed = {side: None if made is None else [str(out_dir / made[0]), *made[1:]] for side, made in thumbnails.items()}
+    return {**facts, "thumbnails": placed}
 
 
 def _written_by_another(item: catalogue.Item, outcome: IsolationResult) -> bool:
@@ -262,7 +278,7 @@ def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = Fals
               "seconds": round(seconds, 1)}
     report = {"summary": {**counts, **totals}, "items": summary.rows}
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".html", ".htm"):
+    if path.suffix.lower() in report_html.SUFFIXES:
         report_html.write(path, report)
     else:
         path.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -44,7 +44,8 @@ class Renderings:
         for line in lines:
             try:
                 entry = json.loads(line)
-                self._made[str(entry["output"])] = {"key": str(entry["key"]), "rendering": dict(entry["rendering"])}
+                self._made[str(entry["output"])] = {"key": str(entry["key"]), "rendering": dict(entry["rendering"]),
+                                                    "facts": dict(entry.get("facts") or {})}
             except (ValueError, KeyError, TypeError):
                 continue
 
@@ -60,11 +61,18 @@ class Renderings:
         defaults = PostProcessing().record()
         return SAME if {**defaults, **made["rendering"]} == rendering.record() else DIFFERENT
 
-    def add(self, output: Path, cache_key: str, rendering: PostProcessing) -> None:
-        """Record that `output` was just written from the result stored under `cache_key` with `rendering`."""
+    def facts(self, output: Path) -> dict[str, Any]:
+        """What was known of `output` when it was written (its QA `flags`, its contact-sheet `thumbnails`),
+        so a report covers it without decoding it again; empty when it has no record."""
+        made = self._made.get(self._name(output))
+        return dict(made["facts"]) if made else {}
+
+    def add(self, output: Path, cache_key: str, rendering: PostProcessing, facts: dict[str, Any]) -> None:
+        """Record that `output` was just written from the result stored under `cache_key` with `rendering`;
+        `facts`: what a report shows of it (`facts()`)."""
         name, made = self._name(output), rendering.record()
-        self._made[name] = {"key": cache_key, "rendering": made}
-        entry = {"output": name, "key": cache_key, "rendering": made}
+        self._made[name] = {"key": cache_key, "rendering": made, "facts": facts}
+        entry = {"output": name, "key": cache_key, "rendering": made, "facts": facts}
         self.out_dir.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self.path, _APPEND_FLAGS, 0o644)
         try:

@@ -9,6 +9,7 @@ paid runs counted from the emulator's balance, and files' modification times.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -162,3 +163,24 @@ def test_as_a_user_would_emulator_in_its_own_process(folder, tmp_path):
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
+
+
+def test_the_contact_sheet_is_made_when_outputs_are_written_not_decoded_again(soft_env, folder, tmp_path):
+    """The thumbnails and flags of each output are made as it is written and recorded; a later report of
+    the same catalogue copies them. Shown here by spoiling the outputs' bytes after the first run: a
+    report that decoded them again would show no image and no flags."""
+    out = tmp_path / "out"
+    assert isolate(folder, out, "--report", str(tmp_path / "first.html")) == 0
+    made = sorted((out / ".runflow-thumbs").glob("*.webp"))
+    assert [path.name for path in made] == [f"p{n}.png.{side}.webp" for n in range(3) for side in ("in", "out")]
+    for output in out.glob("*.png"):
+        output.write_bytes(b"spoiled: not a PNG any more")
+    assert isolate(folder, out, "--report", str(tmp_path / "again.html")) == 0
+    sheet = (tmp_path / "again.html").read_text(encoding="utf-8")
+    assert sheet.count("<img ") == 6 and "no image" not in sheet
+    copied = sorted((tmp_path / "again-thumbs").glob("*.webp"))
+    assert sorted(path.read_bytes() for path in copied) == sorted(path.read_bytes() for path in made)
+    assert isolate(folder, out, "--report", str(tmp_path / "again.json")) == 0
+    rows = json.loads((tmp_path / "again.json").read_text())["items"]
+    assert all(row["status"] == "skipped" and isinstance(row["flags"], list) for row in rows), (
+        "an earlier run's flags come from its record, not from decoding the (spoiled) file")
