@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import catalogue, contact_thumbs, qa, report_html, run_metadata
+from . import catalogue, qa, report_html, run_metadata
 from .client import RunflowClient
 from .errors import InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .post_processing import PostProcessing, command_line_names
@@ -107,7 +107,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             present.add(item.output)
         else:  # the same options, or an output whose options are unknown (no record): kept
             summary.skipped += 1
-            summary.rows.append(_row(item, "skipped", **_in_report(renderings.facts(item.output), args.out)))
+            summary.rows.append(_row(item, "skipped", **renderings.facts(item.output)))
     options = {name: getattr(args, name) for name in option_names()}
     user_metadata = run_metadata.validate(run_metadata.parse_pairs(args.metadata), what="--metadata")
     _item_metadata("", user_metadata)  # a key the CLI sets itself is refused now, not once per photo
@@ -148,11 +148,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             row = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in present)
             if row is not None and isinstance(outcome, IsolationResult):
                 # The contact sheet is a rendering too: its thumbnails are made now, from pixels at hand.
-                facts: dict[str, Any] = {"flags": outcome.flags}
-                if sheet:
-                    facts["thumbnails"] = contact_thumbs.for_output(args.out, item.output, item.source, outcome.image)
-                    row.update(_in_report(facts, args.out))
-                renderings.add(item.output, outcome.cache_key, post, facts)
+                row.update(renderings.written(item.output, item.source, outcome, post, thumbnails=sheet))
                 summary.rerendered += item.output in present
             snapshot = tally.snapshot()
             display.update(snapshot.finished, snapshot.status_line())
@@ -224,15 +220,6 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, fmt: str, *, r
         return summary.rows[-1]
     _fail(item, str(outcome), summary, run_id=outcome.run_id)
     return None
-
-
-def _in_report(facts: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """An output's recorded facts as its report row carries them: thumbnails' paths made absolute."""
-    thumbnails = facts.get("thumbnails")
-    if not thumbnails:
-        return facts
-    placed = {side: None if made is None else [str(out_dir / made[0]), *made[1:]] for side, made in thumbnails.items()}
-    return {**facts, "thumbnails": placed}
 
 
 def _written_by_another(item: catalogue.Item, outcome: IsolationResult) -> bool:

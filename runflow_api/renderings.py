@@ -11,7 +11,8 @@ written; the last line about an output wins. Append-only on purpose: one small l
 same at item 10 and item 10,000, and machines of a fleet sharing one `--out` append without reading or
 rewriting each other's lines (a manifest rewritten whole would cost O(n) per output and lose concurrent
 updates). A sidecar file per output would double the files users see in their catalogue. A damaged line
-is ignored (that output is then "unknown", so kept).
+is ignored (that output is then "unknown", so kept). Each line also keeps what a report shows of the
+output, known when it was written: its QA flags and its contact-sheet thumbnails (`contact_thumbs.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import contact_thumbs
 from .post_processing import PostProcessing
+from .result_types import IsolationResult
 
 RECORD_NAME = ".runflow-renderings.jsonl"
 # Appending never follows a link planted under the record's (predictable) name in a shared --out.
@@ -62,17 +65,35 @@ class Renderings:
         return SAME if {**defaults, **made["rendering"]} == rendering.record() else DIFFERENT
 
     def facts(self, output: Path) -> dict[str, Any]:
-        """What was known of `output` when it was written (its QA `flags`, its contact-sheet `thumbnails`),
-        so a report covers it without decoding it again; empty when it has no record."""
+        """What was known of `output` when it was written, for its report row: its QA `flags` and its
+        contact-sheet `thumbnails` ({"in"/"out": [path, width, height] or None}), so a report covers it
+        without decoding it again; empty when it has no record."""
         made = self._made.get(self._name(output))
-        return dict(made["facts"]) if made else {}
+        return self._placed(made["facts"]) if made else {}
 
-    def add(self, output: Path, cache_key: str, rendering: PostProcessing, facts: dict[str, Any]) -> None:
-        """Record that `output` was just written from the result stored under `cache_key` with `rendering`;
-        `facts`: what a report shows of it (`facts()`)."""
+    def written(self, output: Path, source: Path, result: IsolationResult, rendering: PostProcessing, *,
+                thumbnails: bool) -> dict[str, Any]:
+        """Record that `output` was just written from `result` (the photo `source`'s, as `rendering` drew it)
+        and what a report shows of it, its thumbnails made now from the pixels at hand when asked; those
+        facts, as `facts()` gives them."""
+        facts: dict[str, Any] = {"flags": result.flags}
+        if thumbnails:
+            facts["thumbnails"] = contact_thumbs.for_output(self.out_dir, output, source, result.image)
         name, made = self._name(output), rendering.record()
-        self._made[name] = {"key": cache_key, "rendering": made, "facts": facts}
-        entry = {"output": name, "key": cache_key, "rendering": made, "facts": facts}
+        self._made[name] = {"key": result.cache_key, "rendering": made, "facts": facts}
+        self._append({"output": name, "key": result.cache_key, "rendering": made, "facts": facts})
+        return self._placed(facts)
+
+    def _placed(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """Facts with their thumbnails' paths (kept relative to the output folder) as paths to read."""
+        thumbnails = facts.get("thumbnails")
+        if not thumbnails:
+            return dict(facts)
+        placed = {side: None if made is None else [str(self.out_dir / made[0]), *made[1:]]
+                  for side, made in thumbnails.items()}
+        return {**facts, "thumbnails": placed}
+
+    def _append(self, entry: dict[str, Any]) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self.path, _APPEND_FLAGS, 0o644)
         try:
