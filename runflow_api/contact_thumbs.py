@@ -11,11 +11,14 @@ to `save_thumbnail` from the files, as before.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageOps
+
+from .fsutil import atomic_write
 
 THUMB_SIDE = 256  # longest side of a thumbnail, in pixels
 THUMB_QUALITY = 70  # WebP quality: a 256 px product photo is about 5-10 KB
@@ -39,8 +42,11 @@ def _save(image: Image.Image, target: Path) -> tuple[int, int]:
     image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)
     has_alpha = "A" in image.getbands() or "transparency" in image.info
     image = image.convert("RGBA" if has_alpha else "RGB")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    image.save(target, format="WEBP", quality=THUMB_QUALITY, method=2)
+    encoded = io.BytesIO()
+    image.save(encoded, format="WEBP", quality=THUMB_QUALITY, method=2)
+    # Replaced whole (machines of a fleet sharing --out may write the same thumbnail), through a randomly
+    # named temporary file: never written through a link planted at the predictable name.
+    atomic_write(target, encoded.getvalue(), durable=False)
     return image.size
 
 
