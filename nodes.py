@@ -23,7 +23,7 @@ from typing import Any
 
 from .node_machinery import execution
 from .node_machinery.classic import classic_class
-from .node_machinery.spec import InputDef, NodeDef, NodeResult, OutputDef
+from .node_machinery.spec import InputDef, NodeDef, NodeResult, OutputDef, rendering_input
 from .runflow_api import node_options
 from .runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 
@@ -44,12 +44,8 @@ RESOLUTION = InputDef(
 )
 
 
-def _dropdown(name: str, tooltip: str, default: str, choices: tuple[str, ...]) -> InputDef:
-    """An optional choice appended to the isolation nodes; its texts and values live in node_options."""
-    return InputDef(name, "COMBO", tooltip, optional=True, default=default, choices=tuple(choices))
-
-
 # The optional inputs both isolation nodes share, in widget order: a new one is appended here, with a default.
+# A rendering option (post_processing.PostProcessing) is declared there once; here it only takes its place.
 ISOLATION_OPTIONS: tuple[InputDef, ...] = (
     InputDef(
         "prompt",
@@ -59,15 +55,7 @@ ISOLATION_OPTIONS: tuple[InputDef, ...] = (
         default="",
         multiline=True,
     ),
-    InputDef(
-        "background",
-        "STRING",
-        "'transparent' keeps the model's RGB as returned in the `image` output (use `mask` or `rgba` for the "
-        "cut-out). A colour ('#ffffff', '#fff', '255,255,255', white, black, gray) composites the `image` "
-        "output onto it. `mask` and `rgba` are the same either way.",
-        optional=True,
-        default=execution.TRANSPARENT,
-    ),
+    rendering_input("background"),
     InputDef(
         "force_rerun",
         "BOOLEAN",
@@ -107,11 +95,11 @@ ISOLATION_OPTIONS: tuple[InputDef, ...] = (
         default="",
         multiline=True,
     ),
-    _dropdown(node_options.OUTPUTS_INPUT, node_options.OUTPUTS_TOOLTIP, node_options.OUTPUTS_DEFAULT,
-              node_options.OUTPUTS_CHOICES),
+    rendering_input("outputs"),
     # Issue #22: appended last; saved workflows get 'as returned', the pixels they always had.
-    _dropdown(node_options.EDGES_INPUT, node_options.EDGES_TOOLTIP, node_options.EDGES_DEFAULT,
-              node_options.EDGES_CHOICES),
+    rendering_input("edges"),
+    # Issue #34: saved workflows get 0, the model's own framing.
+    rendering_input("margin"),
 )
 
 ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (

@@ -19,9 +19,8 @@ from PIL import Image
 
 from ..runflow_api import backgrounds, qa, run_metadata, service
 from ..runflow_api.client import RunflowClient
-from ..runflow_api.edges import EDGES_CLEAN
 from ..runflow_api.errors import InputRejected, RunflowError
-from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
+from ..runflow_api.node_options import METADATA_INPUT, node_metadata, output_sources, select_outputs
 from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
 from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
@@ -183,17 +182,17 @@ def _isolate(
     build = linked_outputs.slots_to_build(graph, unique_id, executing_ids()[0])
     memory_budget.check(
         items, aspect_ratio=params.aspect_ratio, resolution=params.resolution, build=build,
-        several=post.outputs != OUTPUTS_DEFAULT,
+        several=post.outputs == "all",
     )  # fmt: skip
     pictures, run_info, summary = _run(
-        items, params=params, outputs=post.outputs, force_rerun=force_rerun, spend_limit=spend_limit,
+        items, params=params, post=post, force_rerun=force_rerun, spend_limit=spend_limit,
         concurrency=concurrency, metadata=create_metadata, unique_id=unique_id, background=post.color,
     )  # fmt: skip
     # Which outputs hold the batch; the others are 1x1 stand-ins (nothing is connected to them).
     summary["outputs_built"] = [name for slot, name in SLOT_NAMES.items() if build is None or slot in build]
     # `pictures` holds the only references to the decoded results left: each is freed once converted, and
-    # with edges = clean decontaminated on its way into the tensors (one copy at a time).
-    outputs = assemble_outputs(pictures, post.color, build, clean_edges=post.edges == EDGES_CLEAN)
+    # drawn (edges, margin...) on its way into the tensors (one copy at a time).
+    outputs = assemble_outputs(pictures, post, build)
     return NodeResult((*outputs, run_info), ui={"runflow": [summary]})
 
 
@@ -201,7 +200,7 @@ def _run(
     items: list[Any],
     *,
     params: IsolationParams,
-    outputs: str,
+    post: PostProcessing,
     force_rerun: bool,
     spend_limit: float,
     concurrency: int,
@@ -211,7 +210,9 @@ def _run(
 ) -> tuple[list[Image.Image | None], str, dict[str, Any]]:
     """The runs of one execution: (the decoded image of each output item, run_info, the ui summary).
     The results themselves end here, so nothing but the returned list keeps their images alive (the
-    live preview keeps only the newest until it is shown). `background` is what previews are shown over."""
+    live preview keeps only the newest until it is shown). `background` is what previews are shown over.
+    The library is asked only for the selection of images (`outputs`): the node draws the other rendering
+    options itself, picture by picture, as it fills its tensors."""
     limit = spend_limit if spend_limit > 0 else None
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
         emulator = client.service_id == service.EMULATOR_SERVICE_ID
@@ -224,12 +225,12 @@ def _run(
                 on_progress=feedback.on_progress,
                 should_cancel=feedback.should_cancel,
                 metadata=metadata,
-                outputs=outputs,
+                outputs=post.outputs,
             )
         )
     results = raise_failures(outcomes)
-    shown = select_outputs(results, outputs)
-    sources = None if outputs == OUTPUTS_DEFAULT else output_sources(results, outputs)
+    shown = select_outputs(results, post.outputs)
+    sources = output_sources(results, post.outputs) if post.outputs == "all" else None
     info = run_info_lines(shown, emulator=emulator, sources=sources)
     summary = {
         # Per input, as the price badge counts them; `outputs` only changes how many images are shown.

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..runflow_api.errors import InputRejected
+from ..runflow_api.post_processing import rendering_fields
 
 # The input kinds the pack uses. COMBO is a dropdown of `choices`; every other kind is ComfyUI's own type name.
 WIDGET_KINDS = frozenset({"STRING", "BOOLEAN", "INT", "FLOAT", "COMBO"})
@@ -90,6 +91,22 @@ class InputDef:
     def classic(self) -> tuple[Any, dict[str, Any]]:
         """The V1 `INPUT_TYPES` entry: a combo is its list of choices, anything else its type name."""
         return (list(self.choices) if self.kind == "COMBO" else self.kind), self.options()
+
+
+# A widget's kind by its default's type, for inputs declared elsewhere (a rendering option).
+_KIND_OF_DEFAULT: dict[type, str] = {bool: "BOOLEAN", int: "INT", float: "FLOAT", str: "STRING"}
+
+
+def rendering_input(name: str) -> InputDef:
+    """A rendering option's node input, read from its one declaration (`post_processing.PostProcessing`):
+    its default, its choices (a dropdown) or range, its English tooltip. Optional, as every input appended
+    since 0.1.0 is; where it goes among a node's inputs is the node's declaration (`nodes.py`)."""
+    for item, how in rendering_fields():
+        if item.name == name:
+            kind = "COMBO" if how.choices else _KIND_OF_DEFAULT[type(item.default)]
+            return InputDef(name, kind, how.tooltip, optional=True, default=item.default, choices=how.choices,
+                            minimum=how.minimum, maximum=how.maximum, step=how.step)
+    raise ValueError(f"{name!r} is not a rendering option (post_processing.PostProcessing)")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from ..runflow_api import backgrounds, images
-from ..runflow_api.edges import decontaminate
 from ..runflow_api.errors import InputRejected
+from ..runflow_api.post_processing import PostProcessing
 
 
 def tensor_to_arrays(image: torch.Tensor) -> list[np.ndarray]:
@@ -54,14 +54,13 @@ def stand_in(slot: int) -> torch.Tensor:
 
 def assemble_outputs(
     pictures: list[Image.Image | None],
-    color: tuple[int, int, int] | None,
+    post: PostProcessing,
     build: frozenset[int] | None = None,
-    *,
-    clean_edges: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(image RGB, mask 1 = product, rgba) as float32 CPU batches, built for the slots in `build` (None:
-    all three); the others are `stand_in`s. `clean_edges`: each picture's soft edges get the product's own
-    colour (edges.decontaminate) as it is converted, when `image` or `rgba` is built (`mask` is the same).
+    all three); the others are `stand_in`s. Each picture is drawn with `post`'s rendering options as it
+    is converted (`PostProcessing.draw`: clean edges, a margin...; only the steps that change alpha when
+    `mask` is the one output built), and `image` is composited onto `post`'s background colour.
 
     Each output is allocated once, uninitialised (its pages are committed as they are written), and
     each decoded picture is converted straight into its place. `pictures` is consumed: every entry is
@@ -74,6 +73,7 @@ def assemble_outputs(
     `image` (black when transparent), 0 in `mask` and fully transparent in `rgba`.
     """
     wanted = TENSOR_SLOTS if build is None else TENSOR_SLOTS & build
+    color, alpha_only = post.color, not wanted & {IMAGE_SLOT, RGBA_SLOT}
     sizes = [(picture.height, picture.width) for picture in pictures if picture is not None]
     if len(sizes) != len(pictures):
         raise ValueError("assemble_outputs needs every picture (a consumed list cannot be assembled twice)")
@@ -82,9 +82,7 @@ def assemble_outputs(
     for index, (h, w) in enumerate(sizes):
         picture, pictures[index] = pictures[index], None
         assert picture is not None  # checked above
-        pixels = _pixels(picture)
-        if clean_edges and pixels.shape[2] == 4 and wanted & {IMAGE_SLOT, RGBA_SLOT}:
-            pixels = decontaminate(pixels)
+        pixels = post.draw(_pixels(picture), alpha_only=alpha_only)
         del picture  # the caller's list no longer holds it: the decoded image is freed here
         top, left = (height - h) // 2, (width - w) // 2
         window = (slice(top, top + h), slice(left, left + w))

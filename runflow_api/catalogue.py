@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from . import backgrounds, result_images
+from . import result_images
 from .errors import InputRejected
 from .fsutil import atomic_write
 from .result_types import IsolationResult
@@ -134,21 +134,14 @@ def is_done(item: Item) -> bool:
         return False
 
 
-def render(image: Image.Image, background: tuple[int, int, int] | None) -> Image.Image:
-    """The image to save: as returned (RGBA), or composited on a solid colour."""
-    if background is None:
-        return image
-    rgb, alpha = result_images.split_rgba(image)
-    return Image.fromarray(backgrounds.composite(rgb, alpha, background))
-
-
-def save_result(result: IsolationResult, path: Path, fmt: str, background: tuple[int, int, int] | None) -> None:
-    """Write a result; a PNG as the service sent it is copied byte for byte (re-encoding a 1K PNG takes
-    ~26 ms, which on one thread would cap a catalogue run at ~40 images a second)."""
-    if fmt == "png" and background is None and result.image_bytes.startswith(result_images.PNG_SIGNATURE):
+def save_result(result: IsolationResult, path: Path, fmt: str) -> None:
+    """Write a result as rendered (`PostProcessing.render_result`); a PNG as the service sent it is copied
+    byte for byte (re-encoding a 1K PNG takes ~26 ms, which on one thread would cap a catalogue run at ~40
+    images a second). A rendering that changed pixels dropped those bytes, so its image is encoded."""
+    if fmt == "png" and result.image_bytes.startswith(result_images.PNG_SIGNATURE):
         atomic_write(path, result.image_bytes, durable=False)
     else:
-        write_atomically(render(result.image, background), path, fmt)
+        write_atomically(result.image, path, fmt)
 
 
 def numbered_outputs(path: Path, count: int) -> list[Path]:
@@ -156,12 +149,12 @@ def numbered_outputs(path: Path, count: int) -> list[Path]:
     return [path] + [path.with_name(f"{path.stem}-{number}{path.suffix}") for number in range(2, count + 1)]
 
 
-def save_all(result: IsolationResult, path: Path, fmt: str, background: tuple[int, int, int] | None) -> list[Path]:
+def save_all(result: IsolationResult, path: Path, fmt: str) -> list[Path]:
     """Write every image of a result (see `numbered_outputs`); the later images first, so that `path`,
     whose presence marks the input as done, is written last."""
     paths = numbered_outputs(path, len(result.images))
     for view, target in reversed(list(zip(result.per_image(), paths, strict=True))):
-        save_result(view, target, fmt, background)
+        save_result(view, target, fmt)
     return paths
 
 

@@ -19,9 +19,10 @@ from typing import Any
 from . import catalogue, qa, report_html, run_metadata
 from .client import RunflowClient
 from .errors import InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
-from .post_processing import PostProcessing
+from .post_processing import PostProcessing, command_line_names
 from .product_isolation import PRICE_PER_IMAGE, option_names
 from .progress import ProgressTally
+from .renderings import DIFFERENT, Renderings
 from .result_types import BatchPlan, Charges, IsolationResult
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -31,6 +32,7 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 class Summary:
     total: int = 0
     skipped: int = 0
+    rerendered: int = 0  # outputs made again from stored results, for other rendering options (free)
     done: int = 0
     cached: int = 0
     resumed: int = 0
@@ -90,27 +92,33 @@ def _flag(summary: Summary, name: str, flags: list[str]) -> None:
 
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
     items = catalogue.collect(args.paths, args.out, args.format)
-    post = PostProcessing(background=args.background, outputs="all", edges=args.edges)  # every image is saved
+    # Every image a run returns is saved: `outputs` is the one rendering option without a flag.
+    post = PostProcessing.of(outputs="all", **{name: getattr(args, name) for name in command_line_names()})
+    renderings = Renderings(args.out)
     summary = Summary(total=len(items), emulator=emulator)
-    todo = []
+    todo, present = [], set()
     for item in items:
         if item.refused:
             _fail(item, item.refused, summary)
-        elif not args.force and catalogue.is_done(item):
-            summary.skipped += 1
-            summary.rows.append(_row(item, "skipped"))
-        else:
+        elif not catalogue.is_done(item):
             todo.append(item)
+        elif args.force or args.rewrite or renderings.compare(item.output, post) == DIFFERENT:
+            todo.append(item)  # made again: from its stored result (free) unless --force pays for a new run
+            present.add(item.output)
+        else:  # the same options, or an output whose options are unknown (no record): kept
+            summary.skipped += 1
+            summary.rows.append(_row(item, "skipped", **renderings.facts(item.output)))
     options = {name: getattr(args, name) for name in option_names()}
     user_metadata = run_metadata.validate(run_metadata.parse_pairs(args.metadata), what="--metadata")
     _item_metadata("", user_metadata)  # a key the CLI sets itself is refused now, not once per photo
     price = Decimal(0) if emulator else PRICE_PER_IMAGE
     free = " (emulator: free)" if emulator else ""
-    if args.dry_run or not _worst_case_passes(client, len(todo), args.max_cost):
+    if args.dry_run or present or not _worst_case_passes(client, len(todo), args.max_cost):
         # Exact figures need every photo read and hashed (about 5 ms each): only when they matter.
         plan = client.plan([item.source for item in todo], force_rerun=args.force, skip_rejected=True, **options)
         counts = (
-            f"{len(items)} photo(s): {summary.skipped} already done, {summary.failed} refused, {plan.cached} cached, "
+            f"{len(items)} photo(s): {summary.skipped} already done, {len(present)} to re-render with other options, "
+            f"{summary.failed} refused, {plan.cached} cached, "
             f"{plan.resumable} paid runs to collect, {plan.duplicates} duplicate(s), {plan.rejected} unreadable, "
         )
         if args.dry_run:
@@ -127,16 +135,21 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             file=sys.stderr,
         )
 
+    sheet = args.report is not None and args.report.suffix.lower() in report_html.SUFFIXES
     tally = ProgressTally(len(todo), emulator=emulator)
     display = _Display(len(todo), args.quiet)
     started = time.monotonic()
     try:
         for index, outcome in client.isolate_stream(
-            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, outputs=post.outputs,
-            edges=post.edges,
+            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, rendering=post,
             metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
-            _settle(todo[index], outcome, summary, post.color, args.format, rewrite=args.force)
+            item = todo[index]
+            row = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in present)
+            if row is not None and isinstance(outcome, IsolationResult):
+                # The contact sheet is a rendering too: its thumbnails are made now, from pixels at hand.
+                row.update(renderings.written(item.output, item.source, outcome, post, thumbnails=sheet))
+                summary.rerendered += item.output in present
             snapshot = tally.snapshot()
             display.update(snapshot.finished, snapshot.status_line())
     except (KeyboardInterrupt, RunflowCancelled):
@@ -178,15 +191,16 @@ def _item_metadata(relative: str, user: dict[str, str]) -> dict[str, str]:
     return run_metadata.merge(origin, user, what="--metadata")
 
 
-def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: Any, fmt: str, *, rewrite: bool
-            ) -> None:
+def _settle(item: catalogue.Item, outcome: Any, summary: Summary, fmt: str, *, rewrite: bool
+            ) -> dict[str, Any] | None:
+    """Save a finished item's outputs and count it; its report row when it succeeded (outputs in place)."""
     written: list[Path] = []
     if isinstance(outcome, IsolationResult):
         try:
             if not rewrite and _written_by_another(item, outcome):
                 written = catalogue.numbered_outputs(item.output, len(outcome.images))
             else:
-                written = catalogue.save_all(outcome, item.output, fmt, background)
+                written = catalogue.save_all(outcome, item.output, fmt)
         except OSError as exc:
             outcome = RunflowError(f"Could not write {item.output}: {exc}. The result is cached; fix and re-run.")
     if isinstance(outcome, IsolationResult):
@@ -203,8 +217,9 @@ def _settle(item: catalogue.Item, outcome: Any, summary: Summary, background: An
                                  seconds=round(outcome.elapsed_s, 3), outputs=[str(path) for path in written],
                                  flags=outcome.flags))
         _flag(summary, item.relative or item.source.name, outcome.flags)
-    else:
-        _fail(item, str(outcome), summary, run_id=outcome.run_id)
+        return summary.rows[-1]
+    _fail(item, str(outcome), summary, run_id=outcome.run_id)
+    return None
 
 
 def _written_by_another(item: catalogue.Item, outcome: IsolationResult) -> bool:
@@ -226,7 +241,8 @@ def _print_summary(summary: Summary, seconds: float, client: RunflowClient, emul
     spent = "free (emulator)" if emulator else f"${summary.cost:.2f} (all time: ${totals.all_cost:.2f})"
     print(
         f"Done in {seconds:.1f} s: {summary.done} isolated ({summary.resumed} collected from earlier runs), "
-        f"{summary.cached} from cache, {summary.skipped} already done, {summary.failed} failed. Spent {spent}.",
+        f"{summary.cached} from cache ({summary.rerendered} re-rendered with other options), {summary.skipped} "
+        f"already done, {summary.failed} failed. Spent {spent}.",
         file=sys.stderr,
     )
     if summary.flagged_inputs:
@@ -242,14 +258,14 @@ def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = Fals
         return
     if not plan_only:
         report_html.flag_skipped(summary.rows)
-    names = ("total", "skipped", "done", "cached", "resumed", "failed", "shared", "waited_for_machine")
+    names = ("total", "skipped", "rerendered", "done", "cached", "resumed", "failed", "shared", "waited_for_machine")
     counts = {k: getattr(summary, k) for k in names}
     flagged = sum(bool(row.get("flags")) for row in summary.rows)
     totals = {"cost": f"{summary.cost:.2f}", "emulator": summary.emulator, "dry_run": plan_only, "flagged": flagged,
               "seconds": round(seconds, 1)}
     report = {"summary": {**counts, **totals}, "items": summary.rows}
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".html", ".htm"):
+    if path.suffix.lower() in report_html.SUFFIXES:
         report_html.write(path, report)
     else:
         path.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -31,9 +31,9 @@ from .callback_server import CallbackReceiver, parse_listen
 from .callbacks import CallbackSettings
 from .catalogue_run import EXIT_OK, EXIT_REFUSED, run_isolate
 from .client import RunflowClient
-from .edges import EDGE_MODES, EDGES_AS_RETURNED
 from .errors import InputRejected, RunflowError
 from .ledger import Ledger
+from .post_processing import PostProcessing, rendering_fields
 from .product_isolation import AUTO_ASPECT, PRICE_PER_IMAGE, option_fields
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -57,28 +57,35 @@ def _dollars(text: str) -> Decimal:
 
 
 def _option_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per isolation option, read from `IsolationParams`: `--aspect-ratio`, `--resolution`,
-    `--prompt`, `--lossless`..., so a new option reaches the command line without code here."""
+    """One flag per option of both declarations: the isolation options of `IsolationParams`
+    (`--aspect-ratio`, `--resolution`, `--prompt`, `--lossless`...), then the rendering options of
+    `PostProcessing` that have a `cli_help` (`--background`, `--edges`, `--margin`...), so a new option
+    reaches the command line without code here."""
     for item, how in option_fields():
-        flag = "--" + item.name.replace("_", "-")
-        if isinstance(item.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=item.default, help=how.cli_help)
-            continue
-        default = CLI_DEFAULTS.get(item.name, item.default)
-        shown = f" (default {default})" if default is not None else ""
-        parser.add_argument(flag, default=default, choices=(*how.client_choices, *how.choices) or None,
-                            help=how.cli_help + shown)
+        _flag(parser, item.name, CLI_DEFAULTS.get(item.name, item.default), (*how.client_choices, *how.choices),
+              how.cli_help)
+    for item, rendering in rendering_fields():
+        if rendering.cli_help is not None:
+            _flag(parser, item.name, item.default, rendering.choices, rendering.cli_help)
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, default: Any, choices: tuple[str, ...], help: str) -> None:
+    """`--name`: an on/off pair for a boolean, a number, or text (one of `choices` when there are any)."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(default, bool):
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help)
+        return
+    shown = f" (default {default})" if default is not None else ""
+    if isinstance(default, (int, float)):
+        parser.add_argument(flag, default=default, type=float, help=help + shown)
+    else:
+        parser.add_argument(flag, default=default, choices=choices or None, help=help + shown)
 
 
 def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="image files, folders (searched recursively) or globs")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder; the input tree is mirrored")
     _option_arguments(parser)
-    parser.add_argument("--background", default="transparent",
-                        help="'transparent' (RGBA output) or a colour: #ffffff, white, 255,255,255")
-    parser.add_argument("--edges", default=EDGES_AS_RETURNED, choices=EDGE_MODES,
-                        help="'clean' gives soft edges (hair, fur, fabric) the product's own colour instead of the "
-                        "old background's; free, from the cache, for photos already isolated (write to a new --out)")
     parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
     parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
     parser.add_argument("--max-cost", type=_dollars, default=None,
@@ -90,7 +97,12 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emulator", action="store_true", help="use the bundled emulator: free and offline")
     parser.add_argument("--report", type=Path, default=None,
                         help="write a report of every input: x.json (data) or x.html (a contact sheet to look at)")
-    parser.add_argument("--force", action="store_true", help="redo items whose output exists, and skip the cache")
+    parser.add_argument("--force", action="store_true",
+                        help="run the service again for every photo, ignoring the cache: PAYS again for each "
+                        "(to change only how outputs look, change a rendering option: that is free)")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="re-render every output from its stored result, free (outputs whose result is no "
+                        "longer stored are priced as new runs first)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
                         help="add KEY=VALUE to every run's metadata in Runflow's dashboard (repeatable)")
@@ -142,7 +154,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out = args.out / "sneaker-isolated.png"
     catalogue.write_atomically(result.image, out, "png")
     white = args.out / "sneaker-on-white.jpg"
-    catalogue.render(result.image, (255, 255, 255)).save(white, quality=92)
+    PostProcessing(background="white").render_image(result.image).save(white, quality=92)
     print(f"run {result.run_id}: {result.image.size[0]}x{result.image.size[1]} {result.aspect_ratio}, "
           f"{'cached' if result.cached else f'{result.elapsed_s:.1f} s'}")
     print(f"Wrote {out.resolve()} (transparent) and {white.resolve()} (on white).")

@@ -26,7 +26,6 @@ from .callbacks import CallbackSettings
 from .cancel import CancelCheck
 from .claims import Claims, LocalClaims
 from .durations import DurationModel, DurationStore, EstimateStore
-from .edges import EDGES_AS_RETURNED, EDGES_CLEAN, clean_result
 from .engine import Engine, Job, RunSlots
 from .errors import InputRejected, RunflowCancelled, RunflowError
 from .fleet import (
@@ -45,7 +44,7 @@ from .fleet.shared_journal import SharedJournal
 from .http import RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
-from .post_processing import PostProcessing
+from .post_processing import PostProcessing, split_options
 from .preparation import prepare_job
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
@@ -188,23 +187,25 @@ class RunflowClient:
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
-        outputs: str = "first",
-        edges: str = EDGES_AS_RETURNED,
+        rendering: PostProcessing | None = None,
         **options: Any,
     ) -> IsolationResult:
         """One image. Raises the item's error instead of returning it.
 
-        The isolation options (`aspect_ratio`, `resolution`, `prompt`, `lossless`: the fields of
-        `IsolationParams`, which says what each does) come as keywords, or as `params` ready made."""
+        Options come as keywords, split by their two declarations: the isolation options (the fields of
+        `IsolationParams`: `aspect_ratio`, `resolution`, `prompt`, `lossless`; sent or keyed, so each value
+        is its own paid result) and the rendering options (the fields of `PostProcessing`: `background`,
+        `outputs`, `edges`, `margin`; made locally from the stored result, free to change). `params` and
+        `rendering` are the same ready made; an unknown name is refused before anything is read."""
         outcome = self.isolate_many(
             [image],
-            params=IsolationParams.of(params, **options),
+            params=params,
             force_rerun=force_rerun,
             on_progress=on_progress,
             should_cancel=should_cancel,
             metadata=metadata,
-            outputs=outputs,
-            edges=edges,
+            rendering=rendering,
+            **options,
         )[0]
         if isinstance(outcome, RunflowError):
             raise outcome
@@ -220,8 +221,7 @@ class RunflowClient:
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
-        outputs: str = "first",
-        edges: str = EDGES_AS_RETURNED,
+        rendering: PostProcessing | None = None,
         **options: Any,
     ) -> list[Outcome]:
         """Every image as its own run, all in flight at once; results (or errors) in input order.
@@ -229,11 +229,10 @@ class RunflowClient:
         Every input (and its `metadata`: one mapping of strings for all, or a function of the input's
         index) is validated first: one bad input refuses the whole call before anything is spent.
         `outputs="all"` keeps every image a run returns in `result.images`; "first" only the first (a
-        post-processing choice: every image is cached either way). `edges="clean"` gives soft edges the
-        product's own colour (edges.decontaminate), also on the way out, so switching it never starts a run.
-        Options as for `isolate`."""
-        post = PostProcessing(outputs=outputs, edges=edges)
-        jobs = self._prepare(images_in, IsolationParams.of(params, **options), metadata)
+        rendering choice: every image is cached either way). `edges="clean"`, `margin` and `background` are
+        drawn on the way out, so changing them never starts a run. Options as for `isolate`."""
+        resolved, post = _declared(params, rendering, options)
+        jobs = self._prepare(images_in, resolved, metadata)
         self.check_spend(self._plan([job.cache_key for job in jobs], force_rerun), spend_limit)
         if should_cancel is not None and should_cancel():
             raise RunflowCancelled("Cancelled before anything started.")
@@ -247,10 +246,10 @@ class RunflowClient:
         )
         shaped = []
         for outcome in outcomes:  # cleaning edges takes up to ~1 s an image at 4K: Cancel is heard between them
-            if post.edges == EDGES_CLEAN and should_cancel is not None and should_cancel():
-                raise RunflowCancelled("Cancelled while cleaning edges. Every result is cached: run again to get "
-                                       "them at no cost.")
-            shaped.append(_shaped(outcome, post))
+            if post.changes_pixels() and should_cancel is not None and should_cancel():
+                raise RunflowCancelled("Cancelled while cleaning edges or drawing the other rendering options. "
+                                       "Every result is cached: run again to get them at no cost.")
+            shaped.append(_rendered(outcome, post))
         return shaped
 
     def isolate_stream(
@@ -262,8 +261,7 @@ class RunflowClient:
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         metadata: MetadataOption = None,
-        outputs: str = "first",
-        edges: str = EDGES_AS_RETURNED,
+        rendering: PostProcessing | None = None,
         **options: Any,
     ) -> Iterator[tuple[int, Outcome]]:
         """(index, result or error) as each finishes, for catalogues too big to hold in memory.
@@ -271,8 +269,7 @@ class RunflowClient:
         Inputs (typically paths) are loaded lazily by the workers, a few per worker at a time; an
         unreadable file (or its bad `metadata`) is that item's error, not the stream's. Call `plan` and
         `check_spend` first to guard the spend: a stream does not know its length in advance."""
-        post = PostProcessing(outputs=outputs, edges=edges)
-        resolved = IsolationParams.of(params, **options)
+        resolved, post = _declared(params, rendering, options)
 
         def sources() -> Iterator[Source]:
             for index, image in enumerate(images_in):
@@ -288,7 +285,7 @@ class RunflowClient:
             should_cancel=should_cancel,
             lazy_hits=True,  # a catalogue writes stored results' bytes as they are: no decode for them
         )
-        return ((index, _shaped(outcome, post)) for index, outcome in outcomes)
+        return ((index, _rendered(outcome, post)) for index, outcome in outcomes)
 
     def plan(
         self,
@@ -302,8 +299,9 @@ class RunflowClient:
         """What a call would do and cost, without sending anything. Holds one image in memory at a time.
 
         With `skip_rejected`, inputs that would be refused (an unreadable file in a catalogue) are counted
-        in `plan.rejected` instead of raising: they will fail alone, at no cost."""
-        resolved = IsolationParams.of(params, **options)
+        in `plan.rejected` instead of raising: they will fail alone, at no cost. Rendering options are
+        accepted (and checked) like the entry points': they change nothing of the plan."""
+        resolved, _ = _declared(params, None, options)
         keys = []
         rejected = 0
         for index, image in enumerate(images_in):
@@ -391,11 +389,14 @@ def _callback_settings(option: CallbackSettings | bool | None) -> CallbackSettin
     return callbacks.host_settings() if option is None or option is True else None
 
 
-def _shaped(outcome: Outcome, post: PostProcessing) -> Outcome:
-    """A result as the caller asked for it: every image of the run, or (the default) only the first; with
-    edges="clean", each image's soft edges decontaminated (a copy: the cached result stays as returned)."""
-    if not isinstance(outcome, IsolationResult):
-        return outcome
-    shaped = outcome.only_first() if post.outputs == "first" else outcome
-    return clean_result(shaped) if post.edges == EDGES_CLEAN else shaped
+def _declared(params: IsolationParams | None, rendering: PostProcessing | None, options: dict[str, Any]
+              ) -> tuple[IsolationParams, PostProcessing]:
+    """A call's keywords split by the two declarations, each checked: unknown names and bad values are
+    refused here, before any image is read or anything is spent."""
+    isolation, local = split_options(options)
+    return IsolationParams.of(params, **isolation), PostProcessing.of(rendering, **local)
 
+
+def _rendered(outcome: Outcome, post: PostProcessing) -> Outcome:
+    """A result as the caller asked for it (`PostProcessing.render_result`); an error as it is."""
+    return post.render_result(outcome) if isinstance(outcome, IsolationResult) else outcome

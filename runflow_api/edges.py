@@ -18,13 +18,10 @@ numpy only: nothing to install, nothing downloaded.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 from PIL import Image
 
 from .errors import InputRejected
-from .result_types import IsolationResult
 
 EDGES_AS_RETURNED = "as returned"
 EDGES_CLEAN = "clean"
@@ -74,13 +71,6 @@ def clean_image(image: Image.Image) -> Image.Image:
     if image.mode != "RGBA":
         return image
     return Image.fromarray(decontaminate(np.asarray(image)))
-
-
-def clean_result(result: IsolationResult) -> IsolationResult:
-    """A copy of `result` whose images have clean edges. The bytes as the service sent them are dropped
-    (they are no longer these pixels), so whoever saves the result encodes the cleaned image."""
-    cleaned = [clean_image(image) for image in result.images]
-    return replace(result, image=cleaned[0], images=cleaned, image_bytes=b"", images_bytes=[])
 
 
 def _band_tiles(band: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""What the isolation nodes' `metadata`, `outputs` and `edges` inputs mean, kept out of the node layer.
+"""What the isolation nodes' `metadata` and `outputs` inputs mean, kept out of the node layer.
 
 The nodes (V1 or V3 schema alike) only read their widgets and call these: `node_metadata` turns the
 optional `metadata` text into the runs' metadata (with the node and prompt ids), refusing bad text with
 a message that names the input; `select_outputs` lays out the images of `outputs` = "first" or "all" as
 one result per output image, and `output_sources` says which input each came from, for `run_info`.
+The rendering inputs themselves (`outputs`, `edges`, ...) are declared in `post_processing.PostProcessing`.
 Nothing here imports ComfyUI or torch.
 """
 
@@ -14,30 +15,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import run_metadata
-from .edges import EDGE_MODES, EDGES_AS_RETURNED
 from .errors import InputRejected
-from .result_types import OUTPUT_MODES, IsolationResult, check_outputs_mode
+from .result_types import IsolationResult, check_outputs_mode
 
 METADATA_INPUT = "metadata"
-OUTPUTS_INPUT = "outputs"
-OUTPUTS_DEFAULT = "first"
-OUTPUTS_CHOICES = OUTPUT_MODES
 METADATA_TOOLTIP = (
     'Optional: your own labels for these runs in Runflow\'s dashboard, as a JSON object of strings, e.g. '
     '{"sku": "A-123", "campaign": "spring"}. Never put a key or password here: it is saved in the workflow.'
-)
-EDGES_INPUT = "edges"
-EDGES_DEFAULT = EDGES_AS_RETURNED
-EDGES_CHOICES = EDGE_MODES
-EDGES_TOOLTIP = (
-    "'clean' gives partly transparent edges (hair, fur, fabric, motion blur) the product's own colour instead "
-    "of the old background's, so no halo shows on a new background; alpha and `mask` are unchanged. Applies to "
-    "`image` and `rgba`. Keep 'as returned' for glass and see-through products. Switching is free: the result "
-    "comes from the cache."
-)
-OUTPUTS_TOOLTIP = (
-    "first: one image per input (the run's first). all: every image each run returns, in input order; "
-    "run_info's 'input' and 'output' say which input each came from."
 )
 
 

@@ -4,7 +4,9 @@ One card per input: the photo, the result over a checkerboard, name, run id, cos
 obtained (paid, cached, collected, an earlier run) and its QA flags; failures with their reasons; totals
 and filters at the top. Plain HTML, inline CSS and a little inline JavaScript, nothing fetched: it opens
 by double-click from disk (`file://`). Thumbnails (at most 256 px, WebP) go in a folder beside the report
-(`x-thumbs/`) and load lazily, so the page itself stays small and paints at once with thousands of cards.
+(`x-thumbs/`) and load lazily, so the page itself stays small and paints at once with thousands of cards. They are
+copies of the thumbnails the CLI made when it wrote each output (`contact_thumbs`), so nothing is decoded
+again; only a row without them (an output from an older version) has its files decoded here.
 `flag_skipped` serves both report formats: the inputs an earlier run finished are judged from their files.
 """
 
@@ -13,18 +15,19 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import qa
+from .contact_thumbs import save_thumbnail
 
-THUMB_SIDE = 256  # longest side of a thumbnail, in pixels
-THUMB_QUALITY = 70  # WebP quality: a 256 px product photo is about 5-10 KB
+SUFFIXES = (".html", ".htm")
 THUMB_NAME = re.compile(r"\d+-(in|out)\.webp")  # "12-in.webp": row 12's photo; "12-out.webp": its result
 STATUS_LABELS = {"done": "paid", "collected": "collected", "cached": "cached", "skipped": "earlier run",
                  "failed": "failed"}
@@ -56,19 +59,17 @@ def flag_skipped(rows: list[dict[str, Any]]) -> None:
         row["flags"] = found
 
 
-def _thumbnail(source: str, target: Path) -> tuple[int, int] | None:
-    """Write a WebP thumbnail of `source` (alpha kept) to `target`; its size, or None when unreadable."""
-    try:
-        with Image.open(source) as opened:
-            opened.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at a reduced scale
-            image = ImageOps.exif_transpose(opened)
-            image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)
-            has_alpha = "A" in image.getbands() or "transparency" in image.info
-            image = image.convert("RGBA" if has_alpha else "RGB")
-            image.save(target, format="WEBP", quality=THUMB_QUALITY, method=2)
-            return image.size
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
+def _thumbnail(row: dict[str, Any], side: str, source: str | None, target: Path) -> tuple[int, int] | None:
+    """One thumbnail of a row: a copy of the one made when the output was written (`contact_thumbs`),
+    else made from the file; its size, or None when there is no image to show."""
+    made = (row.get("thumbnails") or {}).get(side)
+    if made is not None:
+        try:
+            shutil.copyfile(made[0], target)
+            return int(made[1]), int(made[2])
+        except OSError:
+            pass  # removed since: made again from the file below
+    return save_thumbnail(source, target) if source else None
 
 
 def _status(row: dict[str, Any]) -> str:
@@ -122,10 +123,9 @@ def _thumbnails(rows: list[dict[str, Any]], folder: Path) -> list[tuple[Any, Any
             stale.unlink()
     jobs = []
     for index, row in enumerate(rows):
-        jobs.append((row["input"], folder / f"{index}-in.webp"))
-        result = _result_path(row)
-        jobs.append((result, folder / f"{index}-out.webp"))
-    sizes = _in_parallel(lambda job: _thumbnail(*job) if job[0] else None, jobs)
+        jobs.append((row, "in", row["input"], folder / f"{index}-in.webp"))
+        jobs.append((row, "out", _result_path(row), folder / f"{index}-out.webp"))
+    sizes = _in_parallel(lambda job: _thumbnail(*job), jobs)
     return list(zip(sizes[0::2], sizes[1::2], strict=True))
 
 

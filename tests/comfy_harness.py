@@ -215,15 +215,18 @@ ISOLATION_NODE_IDS = ("RunflowProductIsolation", "RunflowProductIsolationFromURL
 
 def appended_since_0_1_0() -> dict[str, Any]:
     """The optional inputs appended to both isolation nodes since 0.1.0 (issue #11: `metadata`, then
-    `outputs`; issue #22: `edges`), as a V1 `/object_info` spells them. Kinds, defaults and choices are written out here
-    rather than read from the declaration, so changing one fails the contract tests; the tooltips are
-    the library's texts."""
-    from runflow_api.node_options import EDGES_TOOLTIP, METADATA_TOOLTIP, OUTPUTS_TOOLTIP
+    `outputs`; issue #22: `edges`; issue #34: `margin`), as a V1 `/object_info` spells them. Kinds,
+    defaults, choices and ranges are written out here rather than read from the declaration, so changing
+    one fails the contract tests; the tooltips are the library's texts."""
+    from runflow_api.node_options import METADATA_TOOLTIP
+    from runflow_api.post_processing import rendering_fields
 
+    tooltip = {item.name: how.tooltip for item, how in rendering_fields()}
     return {
         "metadata": ["STRING", {"default": "", "multiline": True, "tooltip": METADATA_TOOLTIP}],
-        "outputs": [["first", "all"], {"default": "first", "tooltip": OUTPUTS_TOOLTIP}],
-        "edges": [["as returned", "clean"], {"default": "as returned", "tooltip": EDGES_TOOLTIP}],
+        "outputs": [["first", "all"], {"default": "first", "tooltip": tooltip["outputs"]}],
+        "edges": [["as returned", "clean"], {"default": "as returned", "tooltip": tooltip["edges"]}],
+        "margin": ["INT", {"default": 0, "min": 0, "max": 40, "step": 1, "tooltip": tooltip["margin"]}],
     }
 
 

@@ -222,7 +222,7 @@ def test_a_shared_out_folder_gets_each_photo_written_once(emu, client_for, tmp_p
     item.output.parent.mkdir()
     item.output.write_bytes(b"written by the machine that produced it")
     summary = catalogue_run.Summary(total=1)
-    catalogue_run._settle(item, result, summary, None, "png", rewrite=force)
+    catalogue_run._settle(item, result, summary, "png", rewrite=force)
     kept = item.output.read_bytes() == b"written by the machine that produced it"
     assert kept != rewritten, "only a result another produced, with its output already there, is not written again"
     assert summary.rows[0]["outputs"] == [str(item.output)] and summary.cached == 1

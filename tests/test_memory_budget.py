@@ -56,10 +56,11 @@ def test_the_estimate_matches_what_the_node_builds() -> None:
     pictures = [Image.new("RGBA", (16, 9)), Image.new("RGBA", (9, 16))]
     sizes = [(picture.width, picture.height) for picture in pictures]
     handed_over: list[Any] = list(pictures)
-    built = machinery.tensors.assemble_outputs(handed_over, None)
+    defaults = importlib.import_module(f"{PACK.__name__}.runflow_api.post_processing").PostProcessing()
+    built = machinery.tensors.assemble_outputs(handed_over, defaults)
     assert budget.output_bytes(sizes, None) == sum(tensor.numel() * tensor.element_size() for tensor in built)
     assert handed_over == [None, None], "each decoded picture is let go once converted"
-    image_only = machinery.tensors.assemble_outputs(list(pictures), None, frozenset({0}))
+    image_only = machinery.tensors.assemble_outputs(list(pictures), defaults, frozenset({0}))
     assert budget.output_bytes(sizes, frozenset({0})) == image_only[0].numel() * 4
     assert [tuple(tensor.shape) for tensor in image_only[1:]] == [(1, 1, 1), (1, 1, 1, 4)]
 

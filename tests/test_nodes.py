@@ -273,13 +273,14 @@ def test_results_of_different_sizes_are_letterboxed_centred_into_one_batch() -> 
     (e.g. a service answer of another size), the node pads instead of crashing."""
     wide = Image.new("RGBA", (8, 4), (255, 0, 0, 255))
     tall = Image.new("RGBA", (2, 6), (0, 0, 255, 128))
-    image, mask, rgba = machinery.tensors.assemble_outputs([wide, tall], None)
+    rendering = _engine("post_processing").PostProcessing
+    image, mask, rgba = machinery.tensors.assemble_outputs([wide, tall], rendering())
     assert image.shape == (2, 6, 8, 3) and mask.shape == (2, 6, 8) and rgba.shape == (2, 6, 8, 4)
     assert torch.equal(mask[0, 1:5], torch.ones(4, 8)) and float(mask[0, 0].max()) == 0 == float(mask[0, 5].max())
     assert torch.equal(image[0, 0], torch.zeros(8, 3)), "transparent: padding is black in image"
     assert torch.allclose(mask[1, :, 3:5], torch.full((6, 2), 128 / 255))
     assert float(mask[1, :, :3].max()) == 0 == float(rgba[1, :, 5:].max()), "padding is fully transparent"
-    on_white, _, _ = machinery.tensors.assemble_outputs([wide, tall], (255, 255, 255))
+    on_white, _, _ = machinery.tensors.assemble_outputs([wide, tall], rendering(background="white"))
     assert torch.equal(on_white[0, 0], torch.ones(8, 3)) and torch.equal(on_white[1, :, 0], torch.ones(6, 3))
 
 
@@ -290,7 +291,8 @@ def test_assembled_tensors_are_exactly_each_level_over_255() -> None:
     ref_rgb = pixels[..., :3].astype(np.float32) / 255
     ref_alpha = pixels[..., 3].astype(np.float32) / 255
     for color in (None, (10, 200, 30)):
-        image, mask, rgba = machinery.tensors.assemble_outputs([Image.fromarray(pixels)], color)
+        post = _engine("post_processing").PostProcessing(background="transparent" if color is None else "10,200,30")
+        image, mask, rgba = machinery.tensors.assemble_outputs([Image.fromarray(pixels)], post)
         composite = _engine("backgrounds").composite
         shown = ref_rgb if color is None else composite(pixels[..., :3], ref_alpha, color).astype(np.float32) / 255
         assert np.array_equal(rgba[0].numpy(), np.dstack([ref_rgb, ref_alpha]))
@@ -395,15 +397,16 @@ def test_a_non_finite_or_out_of_range_number_input_is_refused_before_anything_is
 
 def test_every_number_input_of_every_node_is_checked() -> None:
     """The check reads the declaration: each INT/FLOAT input of the three nodes refuses NaN."""
-    checked = 0
+    checked: dict[str, set[str]] = {}
     for node_class in (nodes.RunflowProductIsolation, nodes.RunflowProductIsolationFromURL, nodes.RunflowStageImage):
         for spec in node_class.NODE.inputs:
             if spec.kind in ("INT", "FLOAT"):
                 with pytest.raises(errors.InputRejected, match=spec.name):
                     spec.check_number(float("nan"))
                 spec.check_number(spec.default)
-                checked += 1
-    assert checked == 4, "spend_limit and concurrency on both isolation nodes"
+                checked.setdefault(node_class.NODE.node_id, set()).add(spec.name)
+    for node_id in ("RunflowProductIsolation", "RunflowProductIsolationFromURL"):
+        assert {"spend_limit", "concurrency"} <= checked[node_id], "the money inputs are number inputs, checked"
 
 
 def test_failed_items_make_one_error_after_the_others_are_cached(bound: Bound) -> None:
