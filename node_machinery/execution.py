@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..runflow_api import backgrounds, qa, run_metadata, service
+from ..runflow_api import backgrounds, qa, run_metadata, service, service_address
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.edges import EDGES_CLEAN
 from ..runflow_api.errors import InputRejected, RunflowError
@@ -55,8 +55,8 @@ def isolation_fingerprint(cls: type, force_rerun: bool = False, **_: Any) -> Any
     prompt_id, node_id = executing_ids()
     linked = linked_outputs.linked_slots(linked_outputs.running_prompt(prompt_id), node_id)
     if linked is None:
-        return service.current_mode()
-    return f"{service.current_mode()} outputs {sorted(linked & TENSOR_SLOTS)}"
+        return service_address.current_mode()
+    return f"{service_address.current_mode()} outputs {sorted(linked & TENSOR_SLOTS)}"
 
 
 def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str | None = "") -> bool | str:
@@ -126,7 +126,7 @@ def run_info_lines(
             "resolution": result.resolution,
             "width": result.image.width,
             "height": result.image.height,
-            "service": service.EMULATOR_SERVICE_ID if emulator else "runflow",
+            "service": service_address.EMULATOR_SERVICE_ID if emulator else "runflow",
             "flags": result.flags,  # QA hints from the matte (docs/qa.md); never a failure
         }
         for index, result in enumerate(results)
@@ -214,7 +214,7 @@ def _run(
     live preview keeps only the newest until it is shown). `background` is what previews are shown over."""
     limit = spend_limit if spend_limit > 0 else None
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
-        emulator = client.service_id == service.EMULATOR_SERVICE_ID
+        emulator = client.service_id == service_address.EMULATOR_SERVICE_ID
         feedback = Feedback(len(items), unique_id, emulator=emulator, preview=LatestPreview(background))
         outcomes = feedback.run(
             lambda: client.isolate_many(
@@ -268,7 +268,7 @@ def stage_images(image: torch.Tensor, lossless: bool, *, unique_id: str | None =
     """Runflow Stage Image: upload each image (free) and return its signed URL, one per line."""
     arrays = tensor_to_arrays(image)
     with client_factory() as client:
-        feedback = Feedback(len(arrays), unique_id, emulator=client.service_id == service.EMULATOR_SERVICE_ID)
+        feedback = Feedback(len(arrays), unique_id, emulator=client.service_id == service_address.EMULATOR_SERVICE_ID)
 
         def stage_all() -> list[str]:
             staged = client.stage_many(

@@ -8,9 +8,9 @@ Imports neither torch nor ComfyUI, so it serves the ComfyUI nodes, the command l
         result.image.save("shoe-isolated.png")
 """
 
-from .version import read_version
+from .version import PACK_VERSION
 
-__version__ = read_version()
+__version__ = PACK_VERSION
 
 from .account import Balance  # noqa: E402
 from .client import RunflowClient  # noqa: E402

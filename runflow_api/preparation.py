@@ -16,18 +16,17 @@ from typing import Any
 import numpy as np
 
 from . import images, originals
-from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_bytes
+from .assets import StagedAsset, check_upload_size, stage_bytes
 from .cache import cache_key
 from .cancel import CancelCheck
 from .engine import Engine, Job
 from .errors import InputRejected, RunflowError
 from .fleet.shared_inputs import KnownPixels
 from .http import Transport
-from .product_isolation import IsolationParams
+from .product_isolation import MAX_UPLOAD_BYTES, IsolationParams
 from .redact import url_for_display
 from .result_types import ImageURL
-from .service_address import is_loopback_url
-from .url_policy import external_url_refusal
+from .url_policy import external_url_refusal, is_loopback_url
 
 _ENCODE_EARLY_BYTES = 40 * 1024 * 1024
 _ENCODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)

@@ -17,9 +17,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from . import __version__, config
+from . import config
 from .errors import InputRejected
 from .redact import carries_secret, quoted
+from .version import PACK_VERSION
 
 PACK_NAME = "runflow-product-isolation"
 PACK_KEYS = ("pack", "pack_version")
@@ -80,7 +81,7 @@ def merge(*parts: Mapping[str, str], what: str = "metadata") -> dict[str, str]:
 def for_create(metadata: Mapping[str, str], *, what: str = "metadata") -> dict[str, str]:
     """What a create sends: the pack and its version first, then `metadata` (already validated), within
     MAX_TOTAL_BYTES as JSON."""
-    body = merge({"pack": PACK_NAME, "pack_version": __version__}, metadata, what=what)
+    body = merge({"pack": PACK_NAME, "pack_version": PACK_VERSION}, metadata, what=what)
     size = len(json.dumps(body).encode("utf-8"))
     if size > MAX_TOTAL_BYTES:
         raise InputRejected(f"{what} is {size} bytes as JSON; at most {MAX_TOTAL_BYTES} are allowed.")
