@@ -24,8 +24,10 @@ from typing import Any
 from .node_machinery import execution
 from .node_machinery.classic import classic_class
 from .node_machinery.spec import InputDef, NodeDef, NodeResult, OutputDef
-from .runflow_api import node_options
+from .runflow_api import run_metadata
+from .runflow_api.edges import EDGE_MODES, EDGES_AS_RETURNED
 from .runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
+from .runflow_api.result_types import OUTPUT_MODES
 
 log = logging.getLogger("runflow")
 
@@ -45,7 +47,7 @@ RESOLUTION = InputDef(
 
 
 def _dropdown(name: str, tooltip: str, default: str, choices: tuple[str, ...]) -> InputDef:
-    """An optional choice appended to the isolation nodes; its texts and values live in node_options."""
+    """An optional choice appended to the isolation nodes; its values are the engine's (`OUTPUT_MODES`, ...)."""
     return InputDef(name, "COMBO", tooltip, optional=True, default=default, choices=tuple(choices))
 
 
@@ -100,18 +102,31 @@ ISOLATION_OPTIONS: tuple[InputDef, ...] = (
     ),
     # Issue #11: appended after 0.1.0's inputs, so saved workflows (which lack them) get the defaults.
     InputDef(
-        node_options.METADATA_INPUT,
+        run_metadata.METADATA_INPUT,
         "STRING",
-        node_options.METADATA_TOOLTIP,
+        'Optional: your own labels for these runs in Runflow\'s dashboard, as a JSON object of strings, e.g. '
+        '{"sku": "A-123", "campaign": "spring"}. Never put a key or password here: it is saved in the workflow.',
         optional=True,
         default="",
         multiline=True,
     ),
-    _dropdown(node_options.OUTPUTS_INPUT, node_options.OUTPUTS_TOOLTIP, node_options.OUTPUTS_DEFAULT,
-              node_options.OUTPUTS_CHOICES),
+    _dropdown(
+        "outputs",
+        "first: one image per input (the run's first). all: every image each run returns, in input order; "
+        "run_info's 'input' and 'output' say which input each came from.",
+        "first",
+        OUTPUT_MODES,
+    ),
     # Issue #22: appended last; saved workflows get 'as returned', the pixels they always had.
-    _dropdown(node_options.EDGES_INPUT, node_options.EDGES_TOOLTIP, node_options.EDGES_DEFAULT,
-              node_options.EDGES_CHOICES),
+    _dropdown(
+        "edges",
+        "'clean' gives partly transparent edges (hair, fur, fabric, motion blur) the product's own colour instead "
+        "of the old background's, so no halo shows on a new background; alpha and `mask` are unchanged. Applies to "
+        "`image` and `rgba`. Keep 'as returned' for glass and see-through products. Switching is free: the result "
+        "comes from the cache.",
+        EDGES_AS_RETURNED,
+        EDGE_MODES,
+    ),
 )
 
 ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (

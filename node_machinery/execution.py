@@ -21,11 +21,11 @@ from ..runflow_api import backgrounds, qa, run_metadata, service, service_addres
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.edges import EDGES_CLEAN
 from ..runflow_api.errors import InputRejected, RunflowError
-from ..runflow_api.node_options import METADATA_INPUT, OUTPUTS_DEFAULT, node_metadata, output_sources, select_outputs
 from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
 from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
-from ..runflow_api.result_types import Charges, ImageURL, IsolationResult
+from ..runflow_api.result_types import Charges, ImageURL, IsolationResult, output_sources, select_outputs
+from ..runflow_api.run_metadata import METADATA_INPUT, node_metadata
 from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
 from .preview import LatestPreview
@@ -183,7 +183,7 @@ def _isolate(
     build = linked_outputs.slots_to_build(graph, unique_id, executing_ids()[0])
     memory_budget.check(
         items, aspect_ratio=params.aspect_ratio, resolution=params.resolution, build=build,
-        several=post.outputs != OUTPUTS_DEFAULT,
+        several=post.outputs != PostProcessing.outputs,
     )  # fmt: skip
     pictures, run_info, summary = _run(
         items, params=params, outputs=post.outputs, force_rerun=force_rerun, spend_limit=spend_limit,
@@ -229,7 +229,7 @@ def _run(
         )
     results = raise_failures(outcomes)
     shown = select_outputs(results, outputs)
-    sources = None if outputs == OUTPUTS_DEFAULT else output_sources(results, outputs)
+    sources = None if outputs == PostProcessing.outputs else output_sources(results, outputs)
     info = run_info_lines(shown, emulator=emulator, sources=sources)
     summary = {
         # Per input, as the price badge counts them; `outputs` only changes how many images are shown.

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from comfy_harness import PACK_DIR, load_pack
+from comfy_harness import PACK_DIR, appended_since_0_1_0, load_pack
 
 EXPECTED_NAMES = {
     "RunflowProductIsolation": "Runflow Product Isolation",
@@ -37,9 +37,9 @@ WIDGET_ORDER_0_1_0 = {
     ],
     "RunflowStageImage": ["lossless"],
 }  # fmt: skip
-# New inputs may only be appended: issue #11 appended `metadata` and `outputs` to the isolation nodes,
-# issue #22 `edges`.
-APPENDED = {node_id: ["metadata", "outputs", "edges"] for node_id in ISOLATION_NODES}
+# New inputs may only be appended (issue #11 appended `metadata` and `outputs` to the isolation nodes, issue
+# #22 `edges`): which ones, the declaration says.
+APPENDED = {node_id: list(appended_since_0_1_0()) for node_id in ISOLATION_NODES}
 WIDGET_ORDER = {node_id: [*order, *APPENDED.get(node_id, [])] for node_id, order in WIDGET_ORDER_0_1_0.items()}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 SECRET_NAME = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
