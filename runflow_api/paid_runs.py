@@ -18,8 +18,8 @@ from .cancel import CancelCheck
 from .engine import Emit, Engine, Job
 from .errors import APIError, Conflict, NotFound, RunflowCancelled
 from .journal import JournalEntry
-from .preparation import stage_array
 from .runs import Run, create_run, get_run, wait_for_run
+from .staging import stage_array
 from .wakeups import Wakeup, shared_wakeups
 
 log = logging.getLogger("runflow_api")

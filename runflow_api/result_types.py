@@ -3,7 +3,7 @@ results laid out as `outputs` asks ("first" or "all": `select_outputs`, `output_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
@@ -122,6 +122,10 @@ class ProgressEvent:
     detail: str | None = None
     cost: Decimal | None = None
     result: IsolationResult | None = None
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+"""A host's `on_progress`: called from worker threads (docs/ARCHITECTURE.md, threads)."""
 
 
 @dataclass(frozen=True)
