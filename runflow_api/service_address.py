@@ -20,7 +20,7 @@ from .url_policy import is_loopback_url
 
 DEFAULT_BASE_URL = "https://api.runflow.io"
 BASE_ENV = "RUNFLOW_API_BASE"
-# The service id of the bundled emulator (`service.make_client`): its runs cost nothing, so no budget counts them.
+# The bundled emulator's service id (`service.make_client`): its runs cost nothing, so no budget counts them.
 EMULATOR_SERVICE_ID = "emulator"
 PUBLIC_URL_ENV = "RUNFLOW_PUBLIC_URL"
 MODES = ("runflow", "emulator")
