@@ -24,7 +24,7 @@ from typing import Any
 from .node_machinery import execution
 from .node_machinery.classic import classic_class
 from .node_machinery.spec import InputDef, NodeDef, NodeResult, OutputDef, rendering_input
-from .runflow_api import node_options
+from .runflow_api import run_metadata
 from .runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 
 log = logging.getLogger("runflow")
@@ -88,9 +88,10 @@ ISOLATION_OPTIONS: tuple[InputDef, ...] = (
     ),
     # Issue #11: appended after 0.1.0's inputs, so saved workflows (which lack them) get the defaults.
     InputDef(
-        node_options.METADATA_INPUT,
+        run_metadata.METADATA_INPUT,
         "STRING",
-        node_options.METADATA_TOOLTIP,
+        'Optional: your own labels for these runs in Runflow\'s dashboard, as a JSON object of strings, e.g. '
+        '{"sku": "A-123", "campaign": "spring"}. Never put a key or password here: it is saved in the workflow.',
         optional=True,
         default="",
         multiline=True,

@@ -17,14 +17,14 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..runflow_api import backgrounds, qa, run_metadata, service
+from ..runflow_api import backgrounds, qa, run_metadata, service, service_address
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.errors import InputRejected, RunflowError
-from ..runflow_api.node_options import METADATA_INPUT, node_metadata, output_sources, select_outputs
 from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
 from ..runflow_api.product_isolation import IsolationParams
 from ..runflow_api.redact import strip_userinfo
-from ..runflow_api.result_types import Charges, ImageURL, IsolationResult
+from ..runflow_api.result_types import Charges, ImageURL, IsolationResult, output_sources, select_outputs
+from ..runflow_api.run_metadata import METADATA_INPUT, node_metadata
 from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
 from .preview import LatestPreview
@@ -54,8 +54,8 @@ def isolation_fingerprint(cls: type, force_rerun: bool = False, **_: Any) -> Any
     prompt_id, node_id = executing_ids()
     linked = linked_outputs.linked_slots(linked_outputs.running_prompt(prompt_id), node_id)
     if linked is None:
-        return service.current_mode()
-    return f"{service.current_mode()} outputs {sorted(linked & TENSOR_SLOTS)}"
+        return service_address.current_mode()
+    return f"{service_address.current_mode()} outputs {sorted(linked & TENSOR_SLOTS)}"
 
 
 def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str | None = "") -> bool | str:
@@ -125,7 +125,7 @@ def run_info_lines(
             "resolution": result.resolution,
             "width": result.image.width,
             "height": result.image.height,
-            "service": service.EMULATOR_SERVICE_ID if emulator else "runflow",
+            "service": service_address.EMULATOR_SERVICE_ID if emulator else "runflow",
             "flags": result.flags,  # QA hints from the matte (docs/qa.md); never a failure
         }
         for index, result in enumerate(results)
@@ -182,7 +182,7 @@ def _isolate(
     build = linked_outputs.slots_to_build(graph, unique_id, executing_ids()[0])
     memory_budget.check(
         items, aspect_ratio=params.aspect_ratio, resolution=params.resolution, build=build,
-        several=post.outputs == "all",
+        several=post.outputs != PostProcessing.outputs,
     )  # fmt: skip
     pictures, run_info, summary = _run(
         items, params=params, post=post, force_rerun=force_rerun, spend_limit=spend_limit,
@@ -215,7 +215,7 @@ def _run(
     options itself, picture by picture, as it fills its tensors."""
     limit = spend_limit if spend_limit > 0 else None
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
-        emulator = client.service_id == service.EMULATOR_SERVICE_ID
+        emulator = client.service_id == service_address.EMULATOR_SERVICE_ID
         feedback = Feedback(len(items), unique_id, emulator=emulator, preview=LatestPreview(background))
         outcomes = feedback.run(
             lambda: client.isolate_many(
@@ -230,7 +230,7 @@ def _run(
         )
     results = raise_failures(outcomes)
     shown = select_outputs(results, post.outputs)
-    sources = output_sources(results, post.outputs) if post.outputs == "all" else None
+    sources = output_sources(results, post.outputs) if post.outputs != PostProcessing.outputs else None
     info = run_info_lines(shown, emulator=emulator, sources=sources)
     summary = {
         # Per input, as the price badge counts them; `outputs` only changes how many images are shown.
@@ -269,7 +269,7 @@ def stage_images(image: torch.Tensor, lossless: bool, *, unique_id: str | None =
     """Runflow Stage Image: upload each image (free) and return its signed URL, one per line."""
     arrays = tensor_to_arrays(image)
     with client_factory() as client:
-        feedback = Feedback(len(arrays), unique_id, emulator=client.service_id == service.EMULATOR_SERVICE_ID)
+        feedback = Feedback(len(arrays), unique_id, emulator=client.service_id == service_address.EMULATOR_SERVICE_ID)
 
         def stage_all() -> list[str]:
             staged = client.stage_many(

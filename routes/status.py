@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..runflow_api import directories, errors, fleet, http, ledger, product_isolation, service
+from ..runflow_api import directories, errors, fleet, http, ledger, product_isolation, service, service_address
 from .answers import error_response, in_thread, reason_for
 from .guards import state_changing
 
@@ -110,17 +110,18 @@ def shared_store_status() -> dict[str, Any]:
 def mode_status() -> dict[str, Any]:
     """The current service and whether RUNFLOW_MODE pins it (then the browser cannot switch it)."""
     return {
-        "mode": service.current_mode(),
-        "modes": list(service.MODES),
-        "locked": os.environ.get(service.MODE_ENV, "").strip().lower() in service.MODES,
+        "mode": service_address.current_mode(),
+        "modes": list(service_address.MODES),
+        "locked": os.environ.get(service_address.MODE_ENV, "").strip().lower() in service_address.MODES,
     }
 
 
 @state_changing
 async def post_test(request: web.Request, body: dict[str, Any]) -> web.Response:
-    mode = body.get("mode") or service.current_mode()
-    if mode not in service.MODES:
-        return error_response(400, f"Unknown mode {mode!r}; use one of {', '.join(service.MODES)}.", "bad_request")
+    mode = body.get("mode") or service_address.current_mode()
+    if mode not in service_address.MODES:
+        known = ", ".join(service_address.MODES)
+        return error_response(400, f"Unknown mode {mode!r}; use one of {known}.", "bad_request")
     return web.json_response(await in_thread(connection_test, mode))
 
 
@@ -137,12 +138,12 @@ async def post_mode(request: web.Request, body: dict[str, Any]) -> web.Response:
     if mode_status()["locked"]:
         return error_response(
             409,
-            f"The service is pinned by the environment variable {service.MODE_ENV}; unset it and restart "
+            f"The service is pinned by the environment variable {service_address.MODE_ENV}; unset it and restart "
             "ComfyUI to switch here.",
             "env_mode",
         )
     try:
-        await in_thread(service.set_mode, body.get("mode"))
+        await in_thread(service_address.set_mode, body.get("mode"))
     except errors.InputRejected as exc:
         return error_response(400, exc.message, "bad_request")
     log.info("Runflow: service mode set to %s", body.get("mode"))

@@ -8,9 +8,9 @@ Imports neither torch nor ComfyUI, so it serves the ComfyUI nodes, the command l
         result.image.save("shoe-isolated.png")
 """
 
-from .version import read_version
+from .version import PACK_VERSION
 
-__version__ = read_version()
+__version__ = PACK_VERSION
 
 from .account import Balance  # noqa: E402
 from .client import RunflowClient  # noqa: E402
@@ -38,15 +38,16 @@ from .errors import (  # noqa: E402
     ValidationFailed,
 )
 from .http import RetryPolicy, Timeouts  # noqa: E402
-from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS  # noqa: E402
+from .post_processing import PostProcessing  # noqa: E402
+from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS, IsolationParams  # noqa: E402
 from .result_types import BatchPlan, ImageURL, IsolationResult, ProgressEvent  # noqa: E402
 from .runs import PollPolicy  # noqa: E402
 
 __all__ = [
     "APIError", "ASPECT_RATIOS", "AuthenticationFailed", "BadRequest", "Balance", "BatchPlan", "Conflict", "ImageURL",
-    "InputRejected", "InsufficientCredit", "IsolationResult", "MODEL_ID", "MissingApiKey", "NetworkError",
-    "NotFound", "OutputRejected", "PRICE_PER_IMAGE", "PermissionDenied", "PollPolicy", "ProgressEvent",
-    "RESOLUTIONS", "RateLimited", "RetryPolicy", "RunFailed", "RunflowCancelled", "RunflowClient",
-    "RunflowError", "RunflowTimeout", "ServiceUnavailable", "SignedUrlExpired", "SpendLimitExceeded",
+    "InputRejected", "InsufficientCredit", "IsolationParams", "IsolationResult", "MODEL_ID", "MissingApiKey",
+    "NetworkError", "NotFound", "OutputRejected", "PRICE_PER_IMAGE", "PostProcessing", "PermissionDenied",
+    "PollPolicy", "ProgressEvent", "RESOLUTIONS", "RateLimited", "RetryPolicy", "RunFailed", "RunflowCancelled",
+    "RunflowClient", "RunflowError", "RunflowTimeout", "ServiceUnavailable", "SignedUrlExpired", "SpendLimitExceeded",
     "TeamBudgetExceeded", "Timeouts", "ValidationFailed",
 ]

@@ -13,8 +13,8 @@ from urllib.parse import quote
 from .cancel import CancelCheck
 from .errors import InputRejected, ServiceUnavailable, SignedUrlExpired
 from .http import Transport
+from .product_isolation import MAX_UPLOAD_BYTES
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _SLOT_ATTEMPTS = 3
 
 

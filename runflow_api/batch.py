@@ -37,11 +37,10 @@ from .claims import ClaimHeld
 from .engine import Engine, Job
 from .errors import RunflowCancelled, RunflowError
 from .pipeline import lookup_cached, run_job
-from .result_types import IsolationResult, ProgressEvent
+from .result_types import IsolationResult, ProgressCallback, ProgressEvent
 
 log = logging.getLogger("runflow_api")
 
-ProgressCallback = Callable[[ProgressEvent], None]
 Outcome = IsolationResult | RunflowError
 Source = tuple[int, Callable[[], Job]]
 # How often set-aside inputs are tried again, once every input has been started: each try is a cache

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import atomic_write
-from .ledger import plausible_cost
+from .product_isolation import plausible_cost
 
 log = logging.getLogger("runflow_api")
 

@@ -133,7 +133,7 @@ def _client(args: argparse.Namespace, emulator: bool, callbacks: CallbackSetting
                                "team_budget": getattr(args, "team_budget", None), "callbacks": callbacks or False}
     if getattr(args, "dry_run", False):  # no key needed, and no emulator started, to send nothing
         if emulator:
-            options["service_id"] = service.EMULATOR_SERVICE_ID  # so the plan sees the emulator's cache
+            options["service_id"] = service_address.EMULATOR_SERVICE_ID  # so the plan sees the emulator's cache
         return RunflowClient(api_key=DRY_RUN_KEY, **options)
     return service.make_client("emulator" if emulator else "runflow", **options)
 

@@ -27,7 +27,6 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from . import __version__
 from .cancel import CancelCheck, cancellable_sleep
 from .config import mask_key
 from .errors import (
@@ -46,6 +45,7 @@ from .guarded_reads import Deadline, body_chunks, check_image_headers, declared_
 from .http_failures import REDIRECT_STATUS, error_from_response, network_reason
 from .redact import redact, url_for_display
 from .url_policy import external_url_refusal
+from .version import PACK_VERSION
 
 log = logging.getLogger("runflow_api")
 
@@ -156,7 +156,7 @@ class Transport:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self.session.headers["User-Agent"] = f"runflow-comfyui/{__version__}"
+        self.session.headers["User-Agent"] = f"runflow-comfyui/{PACK_VERSION}"
         self.session.headers.pop("Authorization", None)
 
     def __repr__(self) -> str:

@@ -20,36 +20,13 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .product_isolation import plausible_cost
+
 log = logging.getLogger("runflow_api")
-
-MAX_COST_PER_RUN = Decimal("100")
-"""The most one run may believably cost, in dollars. The list price is $0.27 per image, so $100 is
-about 370 times that: room for any real price change or premium setting, yet a single garbled number
-from the service ("1e9", a cents or micro-dollar amount read as dollars) can no longer inflate the
-session's spend, the all-time totals or the spend guard by millions. A cost outside 0..100 is treated as
-unknown and recorded at the list price, with a warning."""
-
-
-def plausible_cost(value: Any) -> Decimal | None:
-    """`value` as a Decimal when it is a finite amount from 0 to MAX_COST_PER_RUN, else None.
-
-    Checked with `is_finite()` before any comparison, because comparing a signalling NaN raises
-    InvalidOperation, which would break every later total. Bools are not amounts (JSON true is not $1).
-    """
-    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-        return None
-    try:
-        cost = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if not cost.is_finite() or cost < 0 or cost > MAX_COST_PER_RUN:
-        return None
-    return cost
-
 
 def _advice(exc: OSError) -> str:
     """What the user can do about the error that stopped the ledger being written or read."""

@@ -23,8 +23,8 @@ import numpy as np
 from PIL import ExifTags, Image, ImageFile
 
 from . import images, result_images
-from .assets import MAX_UPLOAD_BYTES
 from .errors import InputRejected
+from .product_isolation import MAX_UPLOAD_BYTES
 
 # Pillow format -> (MIME type, filename) of the upload: the formats Runflow's asset upload accepts.
 UPLOAD_FORMATS = {

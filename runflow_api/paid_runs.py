@@ -18,8 +18,8 @@ from .cancel import CancelCheck
 from .engine import Emit, Engine, Job
 from .errors import APIError, Conflict, NotFound, RunflowCancelled
 from .journal import JournalEntry
-from .preparation import stage_array
 from .runs import Run, create_run, get_run, wait_for_run
+from .staging import stage_array
 from .wakeups import Wakeup, shared_wakeups
 
 log = logging.getLogger("runflow_api")
@@ -138,17 +138,20 @@ def finished_run(engine: Engine, job: Job, emit: Emit, should_cancel: CancelChec
         if not run.terminal:
             sent = intent if resumed is None else resumable
             with _wakeup_for(engine, run.id, sent) as wakeup:
-                run = wait_for_run(
+                kind = job.params.resolution
+                waited = wait_for_run(
                     engine.transport,
                     run.id,
                     created_at=created_at,
-                    kind=job.params.resolution,
-                    durations=engine.durations,
+                    expected=lambda: engine.durations.expected(kind),
                     policy=engine.poll,
                     should_cancel=should_cancel,
                     on_status=lambda current: emit("status", run_id=current.id, status=current.status),
                     wakeup=wakeup,
                 )
+            run = waited.run
+            if run.succeeded:
+                engine.durations.observe(kind, waited.ended_after, waited.ended_by)
     return run, resumed is not None
 
 

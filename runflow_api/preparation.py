@@ -16,21 +16,17 @@ from typing import Any
 import numpy as np
 
 from . import images, originals
-from .assets import MAX_UPLOAD_BYTES, StagedAsset, check_upload_size, stage_bytes
+from .assets import check_upload_size
 from .cache import cache_key
-from .cancel import CancelCheck
 from .engine import Engine, Job
 from .errors import InputRejected, RunflowError
 from .fleet.shared_inputs import KnownPixels
-from .http import Transport
-from .product_isolation import IsolationParams
+from .product_isolation import MAX_UPLOAD_BYTES, IsolationParams
 from .redact import url_for_display
 from .result_types import ImageURL
-from .service_address import is_loopback_url
-from .url_policy import external_url_refusal
+from .url_policy import external_url_refusal, is_loopback_url
 
 _ENCODE_EARLY_BYTES = 40 * 1024 * 1024
-_ENCODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
 _DECODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
 
 
@@ -130,7 +126,8 @@ def _decoded(
     """(pixels, upload) of a non-URL input. A big image's upload is encoded now, to know it fits in 50 MiB
     before any item of the batch pays, and kept for staging.
 
-    Callers hold one of `_DECODE_SLOTS`: at most one read per core at a time, process-wide, like encodes.
+    Callers hold one of `_DECODE_SLOTS`: at most one read per core at a time, process-wide, like encodes
+    for upload (`staging.stage_array`).
     A stream's workers all reading at once (eight here, and on every machine of a fleet starting
     together) would finish together and late, and the first runs wait for the last read."""
     array, encoded = originals.read(image, name=name, data=data)
@@ -164,24 +161,3 @@ def _reload(job: Job, image: Any, file_digest: str) -> Job:
     with _DECODE_SLOTS:
         array, encoded = _decoded(image, job.params, name, data)
     return replace(job, array=array, encoded=encoded)
-
-
-def stage_array(
-    transport: Transport,
-    array: np.ndarray,
-    *,
-    lossless: bool,
-    encoded: images.EncodedImage | None = None,
-    should_cancel: CancelCheck | None = None,
-) -> StagedAsset:
-    """Encode (JPEG q95 for opaque photos, PNG with alpha or on request) and upload.
-
-    At most one encode per core runs at a time (process-wide): sixteen encodes started together all
-    finish late, so every run of a batch was created late and all ended at once, piling their downloads
-    into the batch's tail. One per core, the first runs start at once and the rest follow in step."""
-    if encoded is None:
-        with _ENCODE_SLOTS:
-            encoded = images.encode_for_upload(array, lossless=lossless)
-    return stage_bytes(
-        transport, encoded.data, mime_type=encoded.mime_type, filename=encoded.filename, should_cancel=should_cancel
-    )

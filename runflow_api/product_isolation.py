@@ -1,5 +1,9 @@
 """What the `runflow/product-isolation` model accepts, what it costs, and how our parameters map onto it.
 
+The service's numbers every stage reads live here (the price, the most a run may believably cost, the
+largest upload), so pictures, the service's conversation and the money stores share them without
+importing one another.
+
 `IsolationParams` is the one carrier of every option that reaches the service or the cache key. The
 emulator validates against it and these same tables, so the client and the stand-in service cannot drift.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import Field, dataclass, field, fields, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import InputRejected
@@ -19,6 +23,31 @@ AUTO_ASPECT = "auto"
 RESOLUTIONS: dict[str, int] = {"1K": 1024, "2K": 2048, "4K": 4096}
 PRICE_PER_IMAGE = Decimal("0.27")
 MAX_PROMPT_CHARS = 1000
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""Runflow refuses uploads over 50 MiB (the emulator too)."""
+MAX_COST_PER_RUN = Decimal("100")
+"""The most one run may believably cost, in dollars. The list price is $0.27 per image, so $100 is
+about 370 times that: room for any real price change or premium setting, yet a single garbled number
+from the service ("1e9", a cents or micro-dollar amount read as dollars) can no longer inflate the
+session's spend, the all-time totals or the spend guard by millions. A cost outside 0..100 is treated as
+unknown and recorded at the list price, with a warning."""
+
+
+def plausible_cost(value: Any) -> Decimal | None:
+    """`value` as a Decimal when it is a finite amount from 0 to MAX_COST_PER_RUN, else None.
+
+    Checked with `is_finite()` before any comparison, because comparing a signalling NaN raises
+    InvalidOperation, which would break every later total. Bools are not amounts (JSON true is not $1).
+    """
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        return None
+    try:
+        cost = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not cost.is_finite() or cost < 0 or cost > MAX_COST_PER_RUN:
+        return None
+    return cost
 
 
 def ratio_value(aspect_ratio: str) -> float:

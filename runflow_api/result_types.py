@@ -1,7 +1,9 @@
-"""The values the engine hands back: one image's result, a batch's plan, and progress events."""
+"""The values the engine hands back: one image's result, a batch's plan, and progress events; and the
+results laid out as `outputs` asks ("first" or "all": `select_outputs`, `output_sources`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
@@ -122,6 +124,10 @@ class ProgressEvent:
     result: IsolationResult | None = None
 
 
+ProgressCallback = Callable[[ProgressEvent], None]
+"""A host's `on_progress`: called from worker threads (docs/ARCHITECTURE.md, threads)."""
+
+
 @dataclass(frozen=True)
 class ImageURL:
     """An image named by URL where only a URL is meant, such as a graph's text widget: it is never read
@@ -158,3 +164,23 @@ class Charges:
         if self.emulator or result.cached or repeat or result.cost is None:
             return Decimal(0)
         return result.cost
+
+
+def select_outputs(results: Sequence[IsolationResult], outputs: str) -> list[IsolationResult]:
+    """One result per image to put in the node's output batch: each input's first image ("first"), or
+    every image of every run, input by input ("all")."""
+    if check_outputs_mode(outputs) == "first":
+        return [result.only_first() for result in results]
+    return [view for result in results for view in result.per_image()]
+
+
+def output_sources(results: Sequence[IsolationResult], outputs: str) -> list[dict[str, int]]:
+    """For each image `select_outputs` gives, in the same order: the input it came from (`input`, the
+    batch index), its place among its run's images (`output`, 1-based) and how many the run returned
+    (`outputs`). Merged into each run_info line."""
+    taken = 1 if check_outputs_mode(outputs) == "first" else None
+    return [
+        {"input": result.index, "output": number, "outputs": result.returned_images}
+        for result in results
+        for number in range(1, (taken or len(result.images)) + 1)
+    ]

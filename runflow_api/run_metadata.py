@@ -7,7 +7,8 @@ like a credential (the API key, the callback secret, a key-shaped token, a URL w
 value or in a name: metadata is shown in a dashboard and shared with whoever sees the account. Every
 credential configured on this machine is looked for, whether or not it is in use, and a refusal never
 quotes text that carries one. It is not part of the cache key: the same image with other metadata is the
-same result.
+same result. The isolation nodes' `metadata` input is read here too (`node_metadata`), with the node and
+prompt ids, refusing bad text with a message that names the input.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from . import __version__, config
+from . import config
 from .errors import InputRejected
 from .redact import carries_secret, quoted
+from .version import PACK_VERSION
 
 PACK_NAME = "runflow-product-isolation"
 PACK_KEYS = ("pack", "pack_version")
@@ -27,6 +29,7 @@ MAX_KEYS = 32
 MAX_KEY_CHARS = 64
 MAX_VALUE_CHARS = 512
 MAX_TOTAL_BYTES = 4096
+METADATA_INPUT = "metadata"  # the isolation nodes' input whose text `node_metadata` reads
 _KEY = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.:-]{{0,{MAX_KEY_CHARS - 1}}}")
 _CREDENTIAL_HINT = ("looks like a credential (an API key, the callback secret, a token or a URL with a password). "
                     "Metadata is shown in Runflow's dashboard: leave secrets out.")
@@ -80,7 +83,7 @@ def merge(*parts: Mapping[str, str], what: str = "metadata") -> dict[str, str]:
 def for_create(metadata: Mapping[str, str], *, what: str = "metadata") -> dict[str, str]:
     """What a create sends: the pack and its version first, then `metadata` (already validated), within
     MAX_TOTAL_BYTES as JSON."""
-    body = merge({"pack": PACK_NAME, "pack_version": __version__}, metadata, what=what)
+    body = merge({"pack": PACK_NAME, "pack_version": PACK_VERSION}, metadata, what=what)
     size = len(json.dumps(body).encode("utf-8"))
     if size > MAX_TOTAL_BYTES:
         raise InputRejected(f"{what} is {size} bytes as JSON; at most {MAX_TOTAL_BYTES} are allowed.")
@@ -106,3 +109,28 @@ def parse_pairs(pairs: Sequence[str], *, what: str = "--metadata") -> dict[str, 
             raise InputRejected(f"{what}: the key {quoted(key.strip(), secrets)} is given twice.")
         parsed[key.strip()] = value
     return parsed
+
+
+def parse_metadata_input(text: str | None, *, input_name: str = METADATA_INPUT) -> dict[str, str]:
+    """The node's `metadata` text as a dict of strings; empty text is no metadata. InputRejected names
+    the input and the problem, so it reads well in ComfyUI's error dialog and in VALIDATE_INPUTS."""
+    if text is None or not text.strip():
+        return {}
+    what = f"input '{input_name}'"
+    try:
+        value: Any = json.loads(text)
+    except ValueError as exc:
+        raise InputRejected(
+            f"{what} is not valid JSON ({exc}). Write an object of strings, e.g. {{\"sku\": \"A-123\"}}, "
+            "or leave it empty."
+        ) from exc
+    return validate(value, what=what)
+
+
+def node_metadata(text: str | None, *, node_id: str | None, prompt_id: str | None) -> dict[str, str]:
+    """The metadata an isolation node's runs carry: where they came from (ComfyUI, the node id, the prompt
+    id) and the user's own keys, which may not reuse those names. The names are reserved even when an id
+    is unknown (a check at queue time, a script), so a workflow's metadata is refused everywhere alike."""
+    origin = {"source": "comfyui", "comfyui_node_id": str(node_id or ""), "comfyui_prompt_id": str(prompt_id or "")}
+    merged = merge(origin, parse_metadata_input(text), what=f"input '{METADATA_INPUT}'")
+    return {key: value for key, value in merged.items() if value or key not in origin}

@@ -1,9 +1,11 @@
 """Creating a run, reading it back, and waiting for it to end.
 
 Runflow has no push channel a desktop app can receive, so completion is noticed by polling. Polling
-every 2 s (what the SDK does) wastes up to 2 s per image; polling every 100 ms hammers the API. The
-`DurationModel` learns how long runs of each kind take, and `wait_for_run` polls sparsely until a run is
-due, densely around the moment it is expected to finish, then backs off again if it runs late.
+every 2 s (what the SDK does) wastes up to 2 s per image; polling every 100 ms hammers the API.
+`wait_for_run` polls sparsely until a run is due, densely around the moment it is expected to finish (the
+caller's estimate, from `durations.DurationModel`), then backs off again if it runs late, and says how long
+the run took. This module only talks to the service: the flow (`paid_runs`) teaches the durations model,
+and judges nothing about money beyond reading a believable cost.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from typing import Any
 from urllib.parse import quote
 
 from .cancel import CancelCheck, cancellable_sleep
-from .durations import DurationModel
 from .errors import InputRejected, RunFailed, RunflowTimeout, ServiceUnavailable
 from .http import Transport
-from .ledger import MAX_COST_PER_RUN, plausible_cost
+from .product_isolation import MAX_COST_PER_RUN, plausible_cost
 from .redact import redact
 from .wakeups import Wakeup
 
@@ -56,7 +57,7 @@ _warned_lock = threading.Lock()
 
 
 def _cost(value: Any, *, run_id: str) -> Decimal | None:
-    """The run's cost when it is a believable amount (see ledger.MAX_COST_PER_RUN); otherwise None, so the
+    """The run's cost when it is a believable amount (see product_isolation.MAX_COST_PER_RUN); otherwise None, so the
     caller records the list price, and one warning per run naming the value. An absent cost is silent."""
     cost = plausible_cost(value)
     if cost is None and value is not None:
@@ -281,19 +282,29 @@ class PollPolicy:
 StatusCallback = Callable[[Run], None]
 
 
+@dataclass(frozen=True)
+class WaitedRun:
+    """A terminal run and how long it took, in seconds from its create: it ended after `ended_after` (it
+    was last seen pending then, or the service's own duration) and by `ended_by` (when it was seen ended)."""
+
+    run: Run
+    ended_after: float
+    ended_by: float
+
+
 def wait_for_run(
     transport: Transport,
     run_id: str,
     *,
     created_at: float,
-    kind: str,
-    durations: DurationModel,
+    expected: Callable[[], float | None],
     policy: PollPolicy,
     should_cancel: CancelCheck | None = None,
     on_status: StatusCallback | None = None,
     wakeup: Wakeup | None = None,
-) -> Run:
-    """Poll until the run is terminal; returns it (successful or not). `created_at` is time.monotonic().
+) -> WaitedRun:
+    """Poll until the run is terminal; returns it (successful or not) with how long it took.
+    `created_at` is time.monotonic(); `expected()` is how long such a run is expected to take, if known.
 
     With a `wakeup` (callbacks are on), the run is read when its callback wakes the wait, and otherwise
     only every `policy.callback_interval`: the learned durations would only add polls the callback makes
@@ -307,7 +318,7 @@ def wait_for_run(
         if wakeup is not None:
             delay = min(policy.callback_interval, max(0.0, deadline - time.monotonic()))
         else:
-            delay = policy.next_delay(elapsed, durations.expected(kind), delay)
+            delay = policy.next_delay(elapsed, expected(), delay)
         if time.monotonic() + delay > deadline:
             raise RunflowTimeout(
                 f"Run {run_id} was still {last_status or 'pending'} after {policy.overall_timeout:.0f} s. "
@@ -326,11 +337,8 @@ def wait_for_run(
             if on_status is not None:
                 on_status(run)
         if run.terminal:
-            if run.succeeded:
-                exact = run.service_duration
-                if exact is not None:
-                    durations.observe(kind, exact, exact)
-                else:
-                    durations.observe(kind, max(0.0, last_pending_at - created_at), polled_at - created_at)
-            return run
+            exact = run.service_duration
+            if exact is not None:
+                return WaitedRun(run, exact, exact)
+            return WaitedRun(run, max(0.0, last_pending_at - created_at), polled_at - created_at)
         last_pending_at = polled_at

@@ -1,8 +1,8 @@
-"""Which service the host talks to: the real Runflow, or the bundled emulator running in-process.
+"""A client for the chosen service: the real Runflow, or the bundled emulator running in-process.
 
-The offline mode lets anyone build and test graphs for free. The choice is not a secret, so it lives in
-a small file beside the journal (or `RUNFLOW_MODE`), shared by the ComfyUI nodes, its routes and the CLI.
-Results from the two never mix: the emulator's client uses the service id "emulator" in cache keys.
+The choice itself (`service_address.current_mode`) is a setting; building the client for it, and starting
+the emulator, is done here, at the top, by the hosts (the nodes, the routes, the CLI). Results from the
+two never mix: the emulator's client uses the service id "emulator" in cache keys.
 """
 
 from __future__ import annotations
@@ -11,43 +11,16 @@ import os
 import threading
 from typing import Any
 
-from . import config, directories
+from . import config
 from .client import RunflowClient
 from .errors import InputRejected
-from .service_address import EMULATOR_SERVICE_ID
+from .service_address import EMULATOR_SERVICE_ID, current_mode
 
-MODES = ("runflow", "emulator")
-MODE_ENV = "RUNFLOW_MODE"
 EMULATOR_KEY = "rf_live_emulator_offline"
 LATENCY_ENV = "RUNFLOW_EMULATOR_LATENCY"
 
 _lock = threading.Lock()
 _emulator: Any = None
-
-
-def _mode_file() -> os.PathLike[str]:
-    return directories.data_dir() / "mode"
-
-
-def current_mode() -> str:
-    """`RUNFLOW_MODE`, else the saved choice, else the real service."""
-    env = os.environ.get(MODE_ENV, "").strip().lower()
-    if env in MODES:
-        return env
-    try:
-        with open(_mode_file(), encoding="utf-8") as handle:
-            saved = handle.read().strip().lower()
-    except OSError:
-        return "runflow"
-    return saved if saved in MODES else "runflow"
-
-
-def set_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise InputRejected(f"Service mode {mode!r} is unknown; use one of {', '.join(MODES)}.")
-    path = directories.data_dir() / "mode"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(mode, encoding="utf-8")
 
 
 def local_emulator() -> Any:

@@ -1,24 +1,55 @@
-"""Which service the engine talks to, and at which addresses: the API's base URL and this machine's public URL.
+"""Which service the engine talks to, and at which addresses: the mode (the real Runflow or the emulator),
+the API's base URL and this machine's public URL.
 
-The base URL is `RUNFLOW_API_BASE` or the public API; plain http only on this machine (the emulator),
-so a key is never sent unencrypted. The public URL (`RUNFLOW_PUBLIC_URL`) is where Runflow reaches this
-machine with callbacks.
+The mode lets anyone build and test graphs offline for free. It is not a secret, so it lives in a small
+file beside the journal (or `RUNFLOW_MODE`), shared by the ComfyUI nodes, its routes and the CLI; the
+client for it is built by `service.make_client`. The base URL is `RUNFLOW_API_BASE` or the public API;
+plain http only on this machine (the emulator), so a key is never sent unencrypted. The public URL
+(`RUNFLOW_PUBLIC_URL`) is where Runflow reaches this machine with callbacks.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from urllib.parse import urlsplit
 
+from . import directories
 from .errors import InputRejected
 from .redact import url_for_display
+from .url_policy import is_loopback_url
 
 DEFAULT_BASE_URL = "https://api.runflow.io"
 BASE_ENV = "RUNFLOW_API_BASE"
-# The service id of the bundled emulator (service.make_client): its runs cost nothing, so no budget counts them.
+# The bundled emulator's service id (`service.make_client`): its runs cost nothing, so no budget counts them.
 EMULATOR_SERVICE_ID = "emulator"
 PUBLIC_URL_ENV = "RUNFLOW_PUBLIC_URL"
+MODES = ("runflow", "emulator")
+MODE_ENV = "RUNFLOW_MODE"
+
+
+def _mode_file() -> os.PathLike[str]:
+    return directories.data_dir() / "mode"
+
+
+def current_mode() -> str:
+    """`RUNFLOW_MODE`, else the saved choice, else the real service."""
+    env = os.environ.get(MODE_ENV, "").strip().lower()
+    if env in MODES:
+        return env
+    try:
+        with open(_mode_file(), encoding="utf-8") as handle:
+            saved = handle.read().strip().lower()
+    except OSError:
+        return "runflow"
+    return saved if saved in MODES else "runflow"
+
+
+def set_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise InputRejected(f"Service mode {mode!r} is unknown; use one of {', '.join(MODES)}.")
+    path = directories.data_dir() / "mode"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(mode, encoding="utf-8")
 
 
 def validate_public_url(url: str, *, what: str = PUBLIC_URL_ENV) -> str:
@@ -58,15 +89,4 @@ def resolve_base_url(explicit: str | None = None) -> str:
             "send the key unencrypted. Use https, or a loopback address for the emulator."
         )
     return base
-
-
-def is_loopback_url(url: str) -> bool:
-    """True for URLs on this machine (127.0.0.0/8, ::1, localhost): the only place plain http is allowed."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 

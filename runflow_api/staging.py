@@ -1,24 +1,26 @@
 """Staging images at Runflow for free: one, or a batch in parallel, each as a short-lived https URL.
 
 What the Stage Image node and `RunflowClient.stage`/`stage_many` do. A file the service reads as we do
-is uploaded as it is (`originals.py`); anything else is encoded (`preparation.stage_array`).
+is uploaded as it is (`originals.py`); anything else is encoded (`stage_array`). A paid run's input is
+uploaded the same way (`paid_runs`), once a run is to be bought: a cached or resumed input is never encoded.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
-from . import originals
-from .assets import StagedAsset
-from .batch import ProgressCallback
+import numpy as np
+
+from . import images, originals
+from .assets import StagedAsset, stage_bytes
 from .cancel import CANCEL_TICK_S, CancelCheck
 from .errors import InputRejected, RunflowCancelled
 from .http import Transport
-from .preparation import stage_array
-from .result_types import ProgressEvent
+from .result_types import ProgressCallback, ProgressEvent
 
 
 def stage_many(
@@ -71,3 +73,27 @@ def stage_one(
     """A file in a form the service reads as we do goes as it is (originals.py); the rest is encoded."""
     array, original = originals.read(image, name=name)
     return stage_array(transport, array, lossless=lossless, encoded=original, should_cancel=should_cancel)
+
+
+_ENCODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
+
+
+def stage_array(
+    transport: Transport,
+    array: np.ndarray,
+    *,
+    lossless: bool,
+    encoded: images.EncodedImage | None = None,
+    should_cancel: CancelCheck | None = None,
+) -> StagedAsset:
+    """Encode (JPEG q95 for opaque photos, PNG with alpha or on request) and upload.
+
+    At most one encode per core runs at a time (process-wide): sixteen encodes started together all
+    finish late, so every run of a batch was created late and all ended at once, piling their downloads
+    into the batch's tail. One per core, the first runs start at once and the rest follow in step."""
+    if encoded is None:
+        with _ENCODE_SLOTS:
+            encoded = images.encode_for_upload(array, lossless=lossless)
+    return stage_bytes(
+        transport, encoded.data, mime_type=encoded.mime_type, filename=encoded.filename, should_cancel=should_cancel
+    )

@@ -12,9 +12,19 @@ import ipaddress
 import socket
 from urllib.parse import SplitResult, urlsplit
 
-from .service_address import is_loopback_url
-
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for URLs on this machine (127.0.0.0/8, ::1, localhost): the only place plain http is allowed.
+    Part of the rule both sides keep (the client's base URL, the emulator's callback URLs)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _literal_address(host: str) -> _Address | None:

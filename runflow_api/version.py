@@ -39,3 +39,8 @@ def read_version() -> str:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+PACK_VERSION = read_version()
+"""Read once on import; `runflow_api.__version__` and every module that names the pack's version use it
+(importing it from here rather than from the package keeps the engine's imports pointing down)."""

@@ -213,21 +213,20 @@ FIXTURE_0_1_0 = PACK_DIR / "tests" / "fixtures" / "object_info_0.1.0.json"
 ISOLATION_NODE_IDS = ("RunflowProductIsolation", "RunflowProductIsolationFromURL")
 
 
-def appended_since_0_1_0() -> dict[str, Any]:
-    """The optional inputs appended to both isolation nodes since 0.1.0 (issue #11: `metadata`, then
-    `outputs`; issue #22: `edges`; issue #34: `margin`), as a V1 `/object_info` spells them. Kinds,
-    defaults, choices and ranges are written out here rather than read from the declaration, so changing
-    one fails the contract tests; the tooltips are the library's texts."""
-    from runflow_api.node_options import METADATA_TOOLTIP
-    from runflow_api.post_processing import rendering_fields
+# The defaults of the inputs appended since 0.1.0, as released (issue #11: `metadata`, `outputs`; issue #22:
+# `edges`; issue #34: `margin`). A workflow saved before an input existed runs with its default, so changing
+# one would change what old workflows do: these stay written out. Which inputs were appended is read from the
+# declaration.
+RELEASED_DEFAULTS_SINCE_0_1_0 = {"metadata": "", "outputs": "first", "edges": "as returned", "margin": 0}
 
-    tooltip = {item.name: how.tooltip for item, how in rendering_fields()}
-    return {
-        "metadata": ["STRING", {"default": "", "multiline": True, "tooltip": METADATA_TOOLTIP}],
-        "outputs": [["first", "all"], {"default": "first", "tooltip": tooltip["outputs"]}],
-        "edges": [["as returned", "clean"], {"default": "as returned", "tooltip": tooltip["edges"]}],
-        "margin": ["INT", {"default": 0, "min": 0, "max": 40, "step": 1, "tooltip": tooltip["margin"]}],
-    }
+
+def appended_since_0_1_0() -> dict[str, Any]:
+    """The optional inputs both isolation nodes have gained since 0.1.0, read from the declaration
+    (`nodes.ISOLATION_OPTIONS`: those the 0.1.0 record lacks, in declared order) and spelled as a V1
+    `/object_info` spells them, so appending an input needs no second list here."""
+    recorded = json.loads(FIXTURE_0_1_0.read_text(encoding="utf-8"))[ISOLATION_NODE_IDS[0]]["input"]["optional"]
+    declared = load_pack().NODE_CLASS_MAPPINGS[ISOLATION_NODE_IDS[0]].INPUT_TYPES()["optional"]
+    return json.loads(json.dumps({name: spec for name, spec in declared.items() if name not in recorded}))
 
 
 def emulator_env(base_url: str, key: str, state: Path) -> dict[str, str]:

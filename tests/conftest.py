@@ -18,6 +18,9 @@ from runflow_api import RunflowClient
 from runflow_api.emulator import Emulator
 from runflow_api.recent import shared_recent_results
 
+# The golden money fixtures (recording_service, recording_client, golden_client) for every test module.
+pytest_plugins = ["golden_support"]
+
 
 @pytest.fixture(autouse=True)
 def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

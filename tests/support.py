@@ -8,9 +8,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
 from typing import Any
 
 import numpy as np
+import requests
 
 from runflow_api import PollPolicy, RetryPolicy
 
@@ -105,3 +107,42 @@ def peak_overlap(runs: Sequence[Any]) -> int:
     machine that starts the batch slowly still shows whether it ran in parallel."""
     starts = [run["created_at"] for run in runs]
     return max(sum(1 for run in runs if run["created_at"] <= start < run["completed_at"]) for start in starts)
+
+
+# -- uploads, watched at the emulator ---------------------------------------------------------------------
+
+
+class UploadWatch:
+    """Samples an emulator's assets from a thread every 5 ms: `most` is the largest number of upload
+    slots seen at once that had no bytes yet, i.e. uploads in flight together."""
+
+    def __init__(self, emu: Any) -> None:
+        self._emu = emu
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.most = 0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            waiting = sum(1 for asset in self._emu.assets.values() if not asset["uploaded"])
+            self.most = max(self.most, waiting)
+
+    def __enter__(self) -> UploadWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+                 ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def hold_puts(emu: Any, seconds: float) -> None:
+    emu.faults.routes = {"put"}
+    emu.faults.slow = seconds
+
+
+def fetched(url: str) -> bytes:
+    answer = requests.get(url, timeout=10)
+    answer.raise_for_status()
+    return answer.content

@@ -1,4 +1,4 @@
-# ruff: noqa: F811 - test_nodes' fixtures are imported by name and used as arguments
+# ruff: noqa: F811 - node_support's fixtures are imported by name and used as arguments
 """Several Runflow nodes of one graph at once: what the V3 nodes' `async def execute` does, two at a time.
 
 Each node's work goes through `node_machinery.asynchronous.off_loop`, exactly as the V3 `execute` calls it, on
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_nodes import (  # noqa: F401 - fixtures, used by name
+from node_support import (  # noqa: F401 - fixtures, used by name
     KEY,
     PACK,
     Bound,
@@ -26,7 +26,7 @@ from test_nodes import (  # noqa: F401 - fixtures, used by name
     emulator,
     isolated_dirs,
     nodes,
-    product_photo,
+    product_tensor,
 )
 
 off_loop = PACK.node_machinery.asynchronous.off_loop
@@ -57,7 +57,7 @@ def test_two_isolation_nodes_wait_for_the_service_together(comfy: FakeComfy, mon
 
         async def graph() -> list[Any]:
             _, outputs = await first_then_rest(
-                isolate("1", product_photo((200, 30, 30))), isolate("2", product_photo((30, 30, 200))),
+                isolate("1", product_tensor((200, 30, 30))), isolate("2", product_tensor((30, 30, 200))),
                 watch(),
             )
             return outputs
@@ -82,7 +82,7 @@ def test_two_isolation_nodes_wait_for_the_service_together(comfy: FakeComfy, mon
 
 
 def test_two_nodes_with_the_same_photo_and_settings_pay_once(bound: Bound, comfy: FakeComfy) -> None:
-    photo = product_photo((120, 160, 30))
+    photo = product_tensor((120, 160, 30))
 
     async def graph() -> list[Any]:
         return list(await asyncio.gather(isolate("1", photo), isolate("2", photo)))
@@ -101,7 +101,7 @@ def test_cancel_stops_two_running_nodes_within_a_quarter_second_and_both_runs_re
     the prompt ends, and `asyncio.run` cancels the other node's task, whose engine thread must stop too."""
     with Emulator(api_key=KEY, latency=2.0, port=0) as slow:
         monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", Bound(slow))
-        photos = [product_photo((200, 30, 30)), product_photo((30, 30, 200))]
+        photos = [product_tensor((200, 30, 30)), product_tensor((30, 30, 200))]
         pressed: list[float] = []
 
         async def graph() -> Any:
@@ -134,8 +134,8 @@ def test_cancel_stops_two_running_nodes_within_a_quarter_second_and_both_runs_re
 def test_two_stage_nodes_upload_at_once(bound: Bound, comfy: FakeComfy) -> None:
     async def graph() -> list[Any]:
         return list(await asyncio.gather(
-            as_v3(nodes.RunflowStageImage, "1", image=product_photo((200, 30, 30)), lossless=False),
-            as_v3(nodes.RunflowStageImage, "2", image=product_photo((30, 200, 30)), lossless=True),
+            as_v3(nodes.RunflowStageImage, "1", image=product_tensor((200, 30, 30)), lossless=False),
+            as_v3(nodes.RunflowStageImage, "2", image=product_tensor((30, 200, 30)), lossless=True),
         ))
 
     first, second = asyncio.run(graph())

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 
 import pytest
 from aiohttp import web
+from routes_support import make_app
 from support import CALLBACK_SECRET
-from test_routes import make_app
 
 from runflow_api import config
 from runflow_api.callback_server import CallbackReceiver

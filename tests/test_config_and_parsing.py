@@ -9,12 +9,13 @@ from decimal import Decimal
 import pytest
 
 from runflow_api import config, directories, service_address
+from runflow_api.durations import DurationModel
 from runflow_api.errors import InputRejected, MissingApiKey
 from runflow_api.product_isolation import IsolationParams, nearest_aspect_ratio
 from runflow_api.progress import ProgressTally
 from runflow_api.redact import url_for_display
 from runflow_api.result_types import ProgressEvent
-from runflow_api.runs import DurationModel, PollPolicy, Run, extract_output_urls, model_path, run_path
+from runflow_api.runs import PollPolicy, Run, extract_output_urls, model_path, run_path
 
 KEY = "rf_live_abcdefghijklmnop9876"
 

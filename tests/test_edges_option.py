@@ -5,16 +5,12 @@ The emulator's real matte (cheap=False) has soft edges for it to clean."""
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
-from comfy_harness import load_pack
+from node_support import PACK, bound_to, run_node
 from PIL import Image
-from support import EMULATOR_KEY, FAST_POLL, FAST_RETRY, product_photo
+from support import EMULATOR_KEY, product_photo
 
 from runflow_api import InputRejected, RunflowCancelled
 from runflow_api.cli import main
@@ -155,29 +151,8 @@ def test_cli_refuses_an_unknown_edges_value(tmp_path, capsys):
 # -- nodes, with real torch tensors ----------------------------------------------------------------------
 
 
-PACK = load_pack()
-
-
-class Bound:
-    """The nodes' client factory bound to one emulator (the pack's own engine copy, as ComfyUI loads it)."""
-
-    def __init__(self, emu: Any, tmp_path: Path) -> None:
-        self.emu, self.tmp_path = emu, tmp_path
-
-    def __call__(self, **options: Any) -> Any:
-        client_class = importlib.import_module(f"{PACK.__name__}.runflow_api.client").RunflowClient
-        return client_class(api_key=EMULATOR_KEY, base_url=self.emu.base_url, service_id="emulator",
-                            retry=FAST_RETRY, poll=FAST_POLL, cache_dir=self.tmp_path / "cache",
-                            data_dir=self.tmp_path / "data", **options)
-
-
-def run_node(image: torch.Tensor, **inputs: Any) -> tuple[torch.Tensor, ...]:
-    params = {"aspect_ratio": "1:1", "resolution": "1K", "unique_id": "5", **inputs}
-    return tuple(PACK.nodes.RunflowProductIsolation().isolate(image, **params)["result"])
-
-
 def test_nodes_clean_image_and_rgba_keep_the_mask_and_hit_the_cache(soft, monkeypatch, tmp_path):
-    monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", Bound(soft, tmp_path))
+    monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", bound_to(soft, tmp_path))
     PACK.runflow_api.recent.shared_recent_results().clear()
     photo = torch.from_numpy(product_photo(7)).float().div(255).unsqueeze(0)
     image, mask, rgba, _ = run_node(photo)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 from comfy_harness import load_pack
-from test_nodes import KEY, Bound, ExecutingContext, product_photo
+from node_support import KEY, Bound, ExecutingContext, product_tensor
 
 PACK = load_pack()
 nodes = PACK.nodes
@@ -171,7 +171,7 @@ def run_classic(comfy: Running, prompt: dict[str, Any], image: torch.Tensor, **i
 
 
 def test_the_classic_node_builds_only_the_connected_outputs(bound: Bound, comfy: Running) -> None:
-    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    batch = torch.cat([product_tensor((200, 30, 30)), product_tensor((30, 30, 200))])
     everything = graph(("3", "PreviewImage", ["2", 0]), ("4", "MaskPreview", ["2", 1]), ("5", "SaveImage", ["2", 2]))
     comfy.prompts["p1"] = everything
     full = run_classic(comfy, everything, batch)
@@ -197,7 +197,7 @@ def test_without_the_queues_view_the_classic_node_builds_everything(
 ) -> None:
     """An executor that gives the hidden PROMPT but whose queue the fingerprint cannot read."""
     monkeypatch.setitem(sys.modules, "server", types.SimpleNamespace())
-    image, mask, rgba, _ = run_classic(comfy, graph(("3", "PreviewImage", ["2", 0])), product_photo((9, 9, 9)))
+    image, mask, rgba, _ = run_classic(comfy, graph(("3", "PreviewImage", ["2", 0])), product_tensor((9, 9, 9)))
     assert image.shape == (1, 1024, 1024, 3) and mask.shape == (1, 1024, 1024) and rgba.shape == (1, 1024, 1024, 4)
 
 
@@ -222,7 +222,7 @@ def test_connecting_another_output_changes_the_fingerprint_so_comfyui_runs_the_n
 
 
 def test_the_url_node_builds_only_the_connected_outputs_too(bound: Bound, comfy: Running) -> None:
-    (urls,) = nodes.RunflowStageImage().stage(product_photo((30, 30, 200)))  # the Stage node builds no tensors
+    (urls,) = nodes.RunflowStageImage().stage(product_tensor((30, 30, 200)))  # the Stage node builds no tensors
     prompt = graph(("4", "MaskPreview", ["2", 1]))
     prompt["2"]["class_type"] = "RunflowProductIsolationFromURL"
     comfy.prompts["p1"] = prompt

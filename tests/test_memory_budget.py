@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 from comfy_harness import load_pack
+from node_support import KEY, Bound, product_tensor
 from PIL import Image
-from test_nodes import KEY, Bound, product_photo
 
 PACK = load_pack()
 nodes = PACK.nodes
@@ -76,7 +76,7 @@ def test_a_batch_over_the_available_memory_is_refused_with_the_figures_and_the_f
     bound: Bound, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(budget.AVAILABLE_ENV, "100")
-    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    batch = torch.cat([product_tensor((200, 30, 30)), product_tensor((30, 30, 200))])
     with pytest.raises(errors.InputRejected) as refused:
         nodes.RunflowProductIsolation().isolate(batch, aspect_ratio="1:1", resolution="4K", unique_id="7")
     message = str(refused.value)
@@ -98,7 +98,7 @@ def test_the_url_node_is_refused_too_and_a_batch_that_fits_runs(bound: Bound, mo
     assert bound.emu.stats["requests"] == 0
     monkeypatch.setenv(budget.AVAILABLE_ENV, "64")  # 2 x 1K x (3 + 1 + 4) channels x 4 bytes = 64 MiB
     output: Any = nodes.RunflowProductIsolation().isolate(
-        torch.cat([product_photo((1, 2, 3)), product_photo((4, 5, 6))]), aspect_ratio="1:1", resolution="1K"
+        torch.cat([product_tensor((1, 2, 3)), product_tensor((4, 5, 6))]), aspect_ratio="1:1", resolution="1K"
     )
     assert output["result"][0].shape == (2, 1024, 1024, 3)
 

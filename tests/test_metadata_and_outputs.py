@@ -14,9 +14,10 @@ from support import CALLBACK_SECRET, EMULATOR_KEY, product_photo
 from runflow_api import InputRejected, NetworkError, RetryPolicy, __version__
 from runflow_api.cache import pack_entry, unpack_entry
 from runflow_api.callbacks import CallbackSettings
-from runflow_api.node_options import node_metadata, output_sources, parse_metadata_input, select_outputs
 from runflow_api.product_isolation import IsolationParams
 from runflow_api.recent import shared_recent_results
+from runflow_api.result_types import output_sources, select_outputs
+from runflow_api.run_metadata import node_metadata, parse_metadata_input
 
 PACK = {"pack": "runflow-product-isolation", "pack_version": __version__}
 

@@ -14,28 +14,23 @@ and a small recording service (`_RecordingService`) that keeps the exact bytes o
 
 from __future__ import annotations
 
-import io
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
-from support import EMULATOR_KEY
+from golden_support import (
+    COST_OF_A_BODY_CHANGE,
+    COST_OF_A_KEY_CHANGE,
+    COST_OF_AN_IDEMPOTENCY_CHANGE,
+    GOLDEN,
+    JOURNAL_ID,
+    RecordingService,
+    create_sent,
+    golden_body,
+    golden_photo,
+)
 
-from runflow_api import ImageURL, RunflowClient, __version__
-from runflow_api.emulator import Emulator
+from runflow_api import ImageURL, RunflowClient
 from runflow_api.journal import idempotency_key
-
-FIXTURE = Path(__file__).parent / "fixtures" / "money_golden.json"
-GOLDEN: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
-SERVICE_ID = "golden-service"  # fixed, so the keys do not depend on the emulator's port
-JOURNAL_ID = "0123456789ab"  # fixed, so the Idempotency-Key is reproducible
-IMAGE_URL_MARK = "{image_url}"
 
 KEY_CASES: dict[str, dict[str, Any]] = {
     "resolution_1K": {"aspect_ratio": "1:1", "resolution": "1K"},
@@ -46,122 +41,6 @@ KEY_CASES: dict[str, dict[str, Any]] = {
     "prompt": {"aspect_ratio": "1:1", "resolution": "2K", "prompt": "the left shoe"},
     "lossless": {"aspect_ratio": "1:1", "resolution": "2K", "lossless": True},
 }
-COST_OF_A_KEY_CHANGE = (
-    "The cache key for existing settings changed. Every user's cached results would miss and be paid again "
-    "at $0.27 per image, and journaled runs (paid, not yet collected) would be orphaned. Keep the key for "
-    "existing settings byte-identical (a new option must contribute nothing at its default); never "
-    "re-record this fixture to make a change pass. See docs/CHANGING.md."
-)
-COST_OF_A_BODY_CHANGE = (
-    "The create request body for existing settings changed. A journaled create replayed with its "
-    "Idempotency-Key would be answered 409 (or billed twice where keys are not honoured), and fleets "
-    "running mixed versions would send the same key with different bodies. Keep the body byte-identical "
-    "(a new option must be left out of the input at its default). See docs/CHANGING.md."
-)
-COST_OF_AN_IDEMPOTENCY_CHANGE = (
-    "The Idempotency-Key derivation changed. A create whose answer was lost would be replayed under a new "
-    "key after an upgrade and billed twice ($0.27 each). See docs/CHANGING.md."
-)
-
-
-def golden_photo(height: int = 90, width: int = 160) -> np.ndarray:
-    """A deterministic RGB image (no random numbers, so every machine and numpy version agrees)."""
-    yy, xx = np.mgrid[0:height, 0:width]
-    channels = ((xx * 7 + yy * 3) % 256, (xx * xx + yy * 11) % 256, (yy * 5 + xx) % 256)
-    return np.stack(channels, axis=2).astype(np.uint8)
-
-
-def _png(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, format="PNG")
-    return out.getvalue()
-
-
-class _RecordingService:
-    """A real HTTP server on loopback standing in for Runflow with the least it takes for one run: it
-    serves the input image, records each create's raw body and headers, answers it as already
-    succeeded, and serves the output. It exists to see the exact bytes the client sends."""
-
-    def __init__(self, image: bytes) -> None:
-        self.creates: list[tuple[dict[str, str], bytes]] = []
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                if self.path in ("/in.png", "/out.png"):
-                    self._send(200, image, "image/png")
-                else:
-                    self._send(404, b'{"detail": "not found"}', "application/json")
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                service.creates.append((dict(self.headers.items()), body))
-                answer = {"id": f"run_golden_{len(service.creates)}", "status": "succeeded", "cost": "0.27",
-                          "output": {"image": f"{service.base_url}/out.png"}}
-                self._send(201, json.dumps(answer).encode(), "application/json")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def recording_service() -> Iterator[_RecordingService]:
-    service = _RecordingService(_png(golden_photo()))
-    yield service
-    service.close()
-
-
-@pytest.fixture
-def recording_client(recording_service: _RecordingService, tmp_path: Path) -> Iterator[RunflowClient]:
-    """A client whose journal id is fixed, so the Idempotency-Keys it sends are reproducible."""
-    (tmp_path / "data" / "journal").mkdir(parents=True)
-    (tmp_path / "data" / "journal" / "journal-id").write_text(JOURNAL_ID, encoding="ascii")
-    client = RunflowClient(EMULATOR_KEY, recording_service.base_url, service_id=SERVICE_ID, callbacks=False,
-                           cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def golden_client(emu: Emulator, client_for: Callable[..., RunflowClient]) -> RunflowClient:
-    return client_for(emu, service_id=SERVICE_ID, callbacks=False)
-
-
-def _create_sent(service: _RecordingService, client: RunflowClient, **options: Any) -> tuple[str, str, str]:
-    """(body with the input URL marked, Idempotency-Key, cache key) of the one create an isolate sends."""
-    url = f"{service.base_url}/in.png"
-    result = client.isolate(ImageURL(url), **options)
-    assert len(service.creates) == 1, "exactly one create is expected per isolate"
-    headers, body = service.creates[0]
-    text = body.decode("utf-8")
-    assert url in text, "the create must name the input URL"
-    return text.replace(url, IMAGE_URL_MARK), headers["Idempotency-Key"], result.cache_key
-
-
-def _golden_body(name: str) -> str:
-    """A recorded body with this version's number in place of `{pack_version}`: the metadata names the
-    pack's version, which changes by design and only in new creates (journaled ones replay as stored)."""
-    return str(GOLDEN[name]["body"]).replace("{pack_version}", __version__)
-
 
 @pytest.mark.parametrize("case", sorted(KEY_CASES))
 def test_cache_key_is_unchanged(case: str, golden_client: RunflowClient) -> None:
@@ -177,30 +56,30 @@ def test_cache_key_of_a_url_input_is_its_pixels(golden_client: RunflowClient) ->
     assert result.cache_key == GOLDEN["cache_keys"]["resolution_2K"]
 
 
-def test_create_body_is_unchanged(recording_service: _RecordingService, recording_client: RunflowClient) -> None:
+def test_create_body_is_unchanged(recording_service: RecordingService, recording_client: RunflowClient) -> None:
     options = GOLDEN["create"]["options"]
-    body, _, _ = _create_sent(recording_service, recording_client, **options)
-    assert body == _golden_body("create"), COST_OF_A_BODY_CHANGE
+    body, _, _ = create_sent(recording_service, recording_client, **options)
+    assert body == golden_body("create"), COST_OF_A_BODY_CHANGE
 
 
-def test_idempotency_key_is_unchanged(recording_service: _RecordingService, recording_client: RunflowClient) -> None:
+def test_idempotency_key_is_unchanged(recording_service: RecordingService, recording_client: RunflowClient) -> None:
     derivation = GOLDEN["idempotency_key"]
     assert idempotency_key(JOURNAL_ID, derivation["cache_key"], derivation["generation"]) == derivation["key"], (
         COST_OF_AN_IDEMPOTENCY_CHANGE
     )
-    _, sent, cache_key = _create_sent(recording_service, recording_client, **GOLDEN["create"]["options"])
+    _, sent, cache_key = create_sent(recording_service, recording_client, **GOLDEN["create"]["options"])
     assert (cache_key, sent) == (GOLDEN["create"]["cache_key"], GOLDEN["create"]["idempotency_key"]), (
         COST_OF_AN_IDEMPOTENCY_CHANGE
     )
 
 
 def test_options_at_their_defaults_change_nothing(
-    recording_service: _RecordingService, recording_client: RunflowClient
+    recording_service: RecordingService, recording_client: RunflowClient
 ) -> None:
     """Every option spelled out at its default sends the body and key of a call that names none: how a
     new option must behave, so saved workflows and scripts keep their cache and journal."""
-    body, sent, cache_key = _create_sent(recording_service, recording_client, aspect_ratio="1:1", resolution="2K",
+    body, sent, cache_key = create_sent(recording_service, recording_client, aspect_ratio="1:1", resolution="2K",
                                          prompt=None, lossless=False, metadata=None, outputs="first")
-    assert body == _golden_body("default_create"), COST_OF_A_BODY_CHANGE
+    assert body == golden_body("default_create"), COST_OF_A_BODY_CHANGE
     assert cache_key == GOLDEN["default_create"]["cache_key"], COST_OF_A_KEY_CHANGE
     assert sent == GOLDEN["default_create"]["idempotency_key"], COST_OF_AN_IDEMPOTENCY_CHANGE

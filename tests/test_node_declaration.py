@@ -25,6 +25,7 @@ from comfy_harness import (
     HIDDEN_SINCE_0_1_0,
     ISOLATION_NODE_IDS,
     PACK_DIR,
+    RELEASED_DEFAULTS_SINCE_0_1_0,
     appended_since_0_1_0,
     load_pack,
     node_contract,
@@ -87,6 +88,16 @@ def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
         assert pack.NODE_CLASS_MAPPINGS[node.node_id].NODE is node
         order = PROMISED[node.node_id]["input_order"]
         assert [spec.name for spec in node.inputs] == order["required"] + order.get("optional", [])
+
+
+def test_the_inputs_appended_since_0_1_0_keep_their_released_defaults() -> None:
+    """A workflow saved before an input existed runs with its default; every appended input has one."""
+    appended = appended_since_0_1_0()
+    assert list(appended)[: len(RELEASED_DEFAULTS_SINCE_0_1_0)] == list(RELEASED_DEFAULTS_SINCE_0_1_0)
+    for name, spec in appended.items():
+        assert "default" in spec[1], f"appended input {name!r} has no default"
+    released = {name: appended[name][1]["default"] for name in RELEASED_DEFAULTS_SINCE_0_1_0}
+    assert released == RELEASED_DEFAULTS_SINCE_0_1_0
 
 
 def test_bind_fills_declared_defaults_and_takes_positions_in_declared_order(pack: ModuleType) -> None:

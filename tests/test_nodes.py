@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - node_support's fixtures are imported by name and used as arguments
 """The nodes, executed with real torch tensors against a real emulator over loopback HTTP.
 
 The pack is loaded as ComfyUI loads it (`load_pack`), and `node_machinery.execution.client_factory` is
@@ -9,15 +10,12 @@ behaving as ComfyUI's do.
 
 from __future__ import annotations
 
-import contextvars
-import importlib
 import io
 import json
 import sys
 import threading
 import time
 import types
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,139 +23,30 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from comfy_harness import load_pack
+from node_support import (  # noqa: F401 - fixtures, used by name
+    KEY,
+    PACK,
+    Bound,
+    Emulator,
+    ExecutingContext,
+    FakeComfy,
+    IsolationResult,
+    RunflowClient,
+    bound,
+    comfy,
+    config,
+    emulator,
+    errors,
+    executing,
+    isolated_dirs,
+    machinery,
+    nodes,
+    pack_module,
+    product_tensor,
+    service,
+)
 from PIL import Image
-from support import peak_overlap
-from test_stage_many import UploadWatch, fetched, hold_puts
-
-PACK = load_pack()
-nodes = PACK.nodes
-machinery = PACK.node_machinery
-
-
-def _engine(module: str) -> Any:
-    """The pack's own copy of an engine module (the one the node layer uses, so exception classes match)."""
-    return importlib.import_module(f"{PACK.__name__}.runflow_api.{module}")
-
-
-config, errors, service = _engine("config"), _engine("errors"), _engine("service")
-Emulator, Faults = _engine("emulator").Emulator, _engine("emulator").Faults
-RunflowClient = _engine("client").RunflowClient
-IsolationResult = _engine("result_types").IsolationResult
-
-KEY = "rf_live_emulator_nodes_tests"
-BACKGROUND = (232, 232, 232)
-
-
-# -- fixtures ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with Emulator(api_key=KEY, latency=0.2, port=0) as emu:
-        yield emu
-
-
-@pytest.fixture(autouse=True)
-def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's key, cache or journal."""
-    monkeypatch.setenv("RUNFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RUNFLOW_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("RUNFLOW_KEY_FILE", str(tmp_path / "no_key"))
-    # The pack carries its own copy of the engine (loaded as ComfyUI loads it), with its own memory tier.
-    PACK.runflow_api.recent.shared_recent_results().clear()
-    monkeypatch.delenv("RUNFLOW_API_KEY", raising=False)
-    monkeypatch.delenv("RUNFLOW_API_BASE", raising=False)
-    monkeypatch.delenv("RUNFLOW_MODE", raising=False)
-
-
-class Bound:
-    """The nodes' client factory bound to one emulator; remembers the options the node passed."""
-
-    def __init__(self, emu: Any) -> None:
-        self.emu = emu
-        self.options: list[dict[str, Any]] = []
-
-    def __call__(self, **options: Any) -> Any:
-        self.options.append(options)
-        return RunflowClient(api_key=KEY, base_url=self.emu.base_url, service_id="emulator", **options)
-
-
-@pytest.fixture
-def bound(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Bound:
-    emulator.reset_stats()
-    for name, value in vars(Faults()).items():
-        if not name.startswith("_"):
-            monkeypatch.setattr(emulator.faults, name, value)
-    factory = Bound(emulator)
-    monkeypatch.setattr(machinery.execution, "client_factory", factory)
-    return factory
-
-
-class FakeComfy:
-    """Stand-ins for the parts of ComfyUI the nodes use, behaving as ComfyUI's do (including its
-    progress hook, which raises the interruption itself when Cancel was pressed)."""
-
-    class InterruptProcessingException(Exception):
-        pass
-
-    def __init__(self) -> None:
-        self.interrupted = False
-        self.bar_updates: list[tuple[int, int]] = []
-        self.texts: list[tuple[str, str]] = []
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        fake = self
-
-        class ProgressBar:
-            def __init__(self, total: int, node_id: str | None = None) -> None:
-                self.total = total
-
-            def update_absolute(self, value: int, total: int | None = None, preview: Any = None) -> None:
-                fake.throw_exception_if_processing_interrupted()
-                fake.bar_updates.append((value, self.total))
-
-        class Server:
-            def send_progress_text(self, text: str, node_id: str) -> None:
-                fake.texts.append((text, node_id))
-
-            def send_sync(self, event: str, data: dict[str, Any]) -> None:
-                fake.events.append((event, data))
-
-        self.modules = {
-            "comfy": types.ModuleType("comfy"),
-            "comfy.utils": types.SimpleNamespace(ProgressBar=ProgressBar),
-            "comfy.model_management": types.SimpleNamespace(
-                InterruptProcessingException=self.InterruptProcessingException,
-                processing_interrupted=lambda: fake.interrupted,
-                throw_exception_if_processing_interrupted=self.throw_exception_if_processing_interrupted,
-            ),
-            "server": types.SimpleNamespace(PromptServer=types.SimpleNamespace(instance=Server())),
-        }
-
-    def throw_exception_if_processing_interrupted(self) -> None:
-        if self.interrupted:
-            self.interrupted = False
-            raise self.InterruptProcessingException()
-
-
-@pytest.fixture
-def comfy(monkeypatch: pytest.MonkeyPatch) -> FakeComfy:
-    fake = FakeComfy()
-    for name, module in fake.modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    return fake
-
-
-# -- helpers -------------------------------------------------------------------------------------------
-
-
-def product_photo(color: tuple[int, int, int], width: int = 96, height: int = 96) -> torch.Tensor:
-    """A coloured square on a uniform light background, as a ComfyUI IMAGE of one item."""
-    pixels = torch.tensor(BACKGROUND, dtype=torch.float32).div(255).expand(height, width, 3).clone()
-    side = min(width, height) // 2
-    top, left = (height - side) // 2, (width - side) // 2
-    pixels[top : top + side, left : left + side] = torch.tensor(color, dtype=torch.float32) / 255
-    return pixels.unsqueeze(0)
+from support import UploadWatch, fetched, hold_puts, peak_overlap
 
 
 def isolate(image: torch.Tensor, **inputs: Any) -> dict[str, Any]:
@@ -177,7 +66,7 @@ def centre(tensor: torch.Tensor, index: int = 0) -> torch.Tensor:
 
 
 def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> None:
-    output = isolate(product_photo((200, 30, 30)))
+    output = isolate(product_tensor((200, 30, 30)))
     image, mask, rgba, info_text = output["result"]
     assert image.shape == (1, 1024, 1024, 3) and mask.shape == (1, 1024, 1024) and rgba.shape == (1, 1024, 1024, 4)
     for tensor in (image, mask, rgba):
@@ -220,7 +109,7 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
 
 def test_flags_reach_run_info_and_the_summary_without_failing_the_run(bound: Bound) -> None:
     blank = torch.full((1, 96, 96, 3), 225 / 255)  # nothing to isolate: the emulator returns an empty matte
-    output = isolate(torch.cat([product_photo((200, 30, 30)), blank]))
+    output = isolate(torch.cat([product_tensor((200, 30, 30)), blank]))
     assert [line["flags"] for line in run_info(output)] == [[], ["empty"]]
     summary = output["ui"]["runflow"][0]
     assert (summary["flagged"], summary["flags"]) == (1, {"empty": 1})
@@ -228,7 +117,7 @@ def test_flags_reach_run_info_and_the_summary_without_failing_the_run(bound: Bou
 
 
 def test_background_colour_composites_the_image_output_only(bound: Bound) -> None:
-    photo = product_photo((30, 30, 200))
+    photo = product_tensor((30, 30, 200))
     transparent = isolate(photo)["result"]
     white = isolate(photo, background="#ffffff")["result"]
     assert bound.emu.stats["creates"] == 1, "the background is applied locally: the second run is a cache hit"
@@ -241,7 +130,7 @@ def test_background_colour_composites_the_image_output_only(bound: Bound) -> Non
 
 def test_a_batch_runs_at_once_and_comes_back_in_order(bound: Bound) -> None:
     colours = [(200, 30, 30), (30, 160, 30), (30, 30, 200)]
-    batch = torch.cat([product_photo(colour) for colour in colours])
+    batch = torch.cat([product_tensor(colour) for colour in colours])
     output = isolate(batch, concurrency=3)
     image = output["result"][0]
     for index, colour in enumerate(colours):
@@ -273,7 +162,7 @@ def test_results_of_different_sizes_are_letterboxed_centred_into_one_batch() -> 
     (e.g. a service answer of another size), the node pads instead of crashing."""
     wide = Image.new("RGBA", (8, 4), (255, 0, 0, 255))
     tall = Image.new("RGBA", (2, 6), (0, 0, 255, 128))
-    rendering = _engine("post_processing").PostProcessing
+    rendering = pack_module("runflow_api.post_processing").PostProcessing
     image, mask, rgba = machinery.tensors.assemble_outputs([wide, tall], rendering())
     assert image.shape == (2, 6, 8, 3) and mask.shape == (2, 6, 8) and rgba.shape == (2, 6, 8, 4)
     assert torch.equal(mask[0, 1:5], torch.ones(4, 8)) and float(mask[0, 0].max()) == 0 == float(mask[0, 5].max())
@@ -291,9 +180,10 @@ def test_assembled_tensors_are_exactly_each_level_over_255() -> None:
     ref_rgb = pixels[..., :3].astype(np.float32) / 255
     ref_alpha = pixels[..., 3].astype(np.float32) / 255
     for color in (None, (10, 200, 30)):
-        post = _engine("post_processing").PostProcessing(background="transparent" if color is None else "10,200,30")
+        post_processing = pack_module("runflow_api.post_processing")
+        post = post_processing.PostProcessing(background="transparent" if color is None else "10,200,30")
         image, mask, rgba = machinery.tensors.assemble_outputs([Image.fromarray(pixels)], post)
-        composite = _engine("backgrounds").composite
+        composite = pack_module("runflow_api.backgrounds").composite
         shown = ref_rgb if color is None else composite(pixels[..., :3], ref_alpha, color).astype(np.float32) / 255
         assert np.array_equal(rgba[0].numpy(), np.dstack([ref_rgb, ref_alpha]))
         assert np.array_equal(mask[0].numpy(), ref_alpha)
@@ -353,7 +243,7 @@ def test_an_empty_batch_is_a_clear_error_and_costs_nothing(bound: Bound) -> None
 
 
 def test_second_execution_is_a_cache_hit_and_force_rerun_pays_again(bound: Bound) -> None:
-    photo = product_photo((200, 120, 30))
+    photo = product_tensor((200, 120, 30))
     first = run_info(isolate(photo))
     second_output = isolate(photo)
     second = run_info(second_output)
@@ -367,7 +257,7 @@ def test_second_execution_is_a_cache_hit_and_force_rerun_pays_again(bound: Bound
 
 
 def test_spend_limit_refuses_before_anything_is_created(bound: Bound) -> None:
-    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    batch = torch.cat([product_tensor((200, 30, 30)), product_tensor((30, 30, 200))])
     with pytest.raises(errors.SpendLimitExceeded, match=r"\$0\.50"):
         isolate(batch, spend_limit=0.5)
     assert bound.emu.stats["creates"] == 0
@@ -385,7 +275,7 @@ def test_spend_limit_refuses_before_anything_is_created(bound: Bound) -> None:
 def test_a_non_finite_or_out_of_range_number_input_is_refused_before_anything_is_spent(
     bound: Bound, name: str, value: float
 ) -> None:
-    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    batch = torch.cat([product_tensor((200, 30, 30)), product_tensor((30, 30, 200))])
     for run in (lambda: isolate(batch, **{name: value}),
                 lambda: nodes.RunflowProductIsolationFromURL().isolate("https://example.com/a.png", aspect_ratio="1:1",
                                                                       resolution="1K", unique_id="7",
@@ -411,7 +301,7 @@ def test_every_number_input_of_every_node_is_checked() -> None:
 
 def test_failed_items_make_one_error_after_the_others_are_cached(bound: Bound) -> None:
     colours = [(200, 30, 30), (30, 160, 30), (30, 30, 200), (200, 200, 30)]
-    batch = torch.cat([product_photo(colour) for colour in colours])
+    batch = torch.cat([product_tensor(colour) for colour in colours])
     bound.emu.faults.seed = 3
     bound.emu.faults.fail_rate = 0.5
     with pytest.raises(errors.RunflowError) as raised:
@@ -433,7 +323,7 @@ def test_failed_items_make_one_error_after_the_others_are_cached(bound: Bound) -
 def test_missing_key_reaches_the_user_verbatim(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNFLOW_MODE", "runflow")
     with pytest.raises(errors.MissingApiKey) as raised:
-        isolate(product_photo((200, 30, 30)))
+        isolate(product_tensor((200, 30, 30)))
     assert str(raised.value) == config.missing_key_message()
 
 
@@ -441,7 +331,7 @@ def test_emulator_mode_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real factory: RUNFLOW_MODE=emulator starts the in-process emulator; no key, no cost."""
     monkeypatch.setenv("RUNFLOW_MODE", "emulator")
     monkeypatch.setenv("RUNFLOW_EMULATOR_LATENCY", "0.1")
-    output = isolate(product_photo((30, 160, 30)))
+    output = isolate(product_tensor((30, 160, 30)))
     [line] = run_info(output)
     assert line["service"] == "emulator" and line["cost"] == "0.00"
     assert line["output_url"].startswith(service.local_emulator().base_url)
@@ -452,7 +342,7 @@ def test_emulator_mode_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_stage_image_returns_hosted_urls_that_the_url_node_isolates(bound: Bound) -> None:
-    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    batch = torch.cat([product_tensor((200, 30, 30)), product_tensor((30, 30, 200))])
     (text,) = nodes.RunflowStageImage().stage(batch)
     urls = text.split("\n")
     assert len(urls) == 2 and all(url.startswith(bound.emu.base_url) for url in urls)
@@ -469,7 +359,7 @@ def test_stage_image_returns_hosted_urls_that_the_url_node_isolates(bound: Bound
 
 
 def test_a_re_signed_url_of_the_same_image_is_not_paid_again(bound: Bound) -> None:
-    photo = product_photo((200, 30, 30))
+    photo = product_tensor((200, 30, 30))
     first, second = (nodes.RunflowStageImage().stage(photo)[0] for _ in range(2))
     assert first != second, "two uploads, two signed URLs"
     runs = [nodes.RunflowProductIsolationFromURL().isolate(url, aspect_ratio="1:1", resolution="1K")
@@ -480,7 +370,7 @@ def test_a_re_signed_url_of_the_same_image_is_not_paid_again(bound: Bound) -> No
 
 def test_stage_image_uploads_a_batch_together_in_order_with_progress(bound: Bound, comfy: FakeComfy) -> None:
     colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
-    batch = torch.cat([product_photo(colour) for colour in colours])
+    batch = torch.cat([product_tensor(colour) for colour in colours])
     hold_puts(bound.emu, 0.3)
     with UploadWatch(bound.emu) as watch:
         (text,) = nodes.RunflowStageImage().stage(batch, lossless=True, unique_id="9")
@@ -493,7 +383,7 @@ def test_stage_image_uploads_a_batch_together_in_order_with_progress(bound: Boun
 
 def test_stage_image_cancel_stops_the_batch(bound: Bound, comfy: FakeComfy) -> None:
     hold_puts(bound.emu, 1.0)
-    batch = torch.cat([product_photo((10 * i, 30, 30)) for i in range(16)])
+    batch = torch.cat([product_tensor((10 * i, 30, 30)) for i in range(16)])
 
     def press_cancel_once_uploading() -> None:
         while not bound.emu.assets:
@@ -540,7 +430,7 @@ def test_a_password_in_an_input_url_is_never_shown(bound: Bound) -> None:
 
 
 def test_progress_bar_and_status_line_follow_the_batch(bound: Bound, comfy: FakeComfy) -> None:
-    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    batch = torch.cat([product_tensor((200, 30, 30)), product_tensor((30, 30, 200))])
     isolate(batch, unique_id="42")
     assert comfy.bar_updates[-1] == (2, 2)
     values = [value for value, _ in comfy.bar_updates]
@@ -577,7 +467,7 @@ def test_the_progress_bar_goes_through_the_v3_execution_api_where_comfyui_offers
 
     monkeypatch.setitem(sys.modules, "comfy_api", types.ModuleType("comfy_api"))
     monkeypatch.setitem(sys.modules, "comfy_api.v0_0_2", types.SimpleNamespace(ComfyAPISync=ComfyAPISync))
-    isolate(torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))]), unique_id="5")
+    isolate(torch.cat([product_tensor((200, 30, 30)), product_tensor((30, 30, 200))]), unique_id="5")
     assert calls and calls[-1] == (2, 2, "5") and comfy.bar_updates == []
     statuses = [data for event, data in comfy.events if event == "runflow.status"]
     assert statuses and "2/2 done" in statuses[-1]["text"]
@@ -594,7 +484,7 @@ def test_without_a_v3_execution_object_the_classic_bar_is_used(comfy: FakeComfy,
 def test_cancel_interrupts_within_a_quarter_second_and_the_run_resumes(comfy: FakeComfy, monkeypatch: Any) -> None:
     with Emulator(api_key=KEY, latency=1.5, port=0) as slow:
         monkeypatch.setattr(machinery.execution, "client_factory", Bound(slow))
-        photo = product_photo((120, 30, 200))
+        photo = product_tensor((120, 30, 200))
         pressed: list[float] = []
 
         def press_cancel() -> None:
@@ -629,8 +519,8 @@ def test_paid_service_reports_run_cost_and_session_spend(bound: Bound, monkeypat
         return RunflowClient(api_key=KEY, base_url=bound.emu.base_url, **options)
 
     monkeypatch.setattr(machinery.execution, "client_factory", paid_client)
-    first = isolate(product_photo((200, 30, 30)))["ui"]["runflow"][0]
-    second = isolate(product_photo((30, 30, 200)))["ui"]["runflow"][0]
+    first = isolate(product_tensor((200, 30, 30)))["ui"]["runflow"][0]
+    second = isolate(product_tensor((30, 30, 200)))["ui"]["runflow"][0]
     assert (first["emulator"], first["cost"], second["cost"]) == (False, "0.27", "0.27")
     assert Decimal(second["session_cost"]) - Decimal(first["session_cost"]) == Decimal("0.27")
 
@@ -652,7 +542,7 @@ def darkened(colour: tuple[int, int, int], number: int) -> torch.Tensor:
 def test_outputs_all_puts_every_returned_image_in_the_batch_and_run_info_names_its_source(bound: Bound) -> None:
     bound.emu.faults.output_count = 3
     colours = [(200, 30, 30), (30, 30, 200)]
-    output = isolate(torch.cat([product_photo(colour) for colour in colours]), outputs="all")
+    output = isolate(torch.cat([product_tensor(colour) for colour in colours]), outputs="all")
     image, mask, rgba, _ = output["result"]
     assert image.shape == (6, 1024, 1024, 3) and mask.shape == (6, 1024, 1024) and rgba.shape == (6, 1024, 1024, 4)
     sources = [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
@@ -672,7 +562,7 @@ def test_outputs_all_puts_every_returned_image_in_the_batch_and_run_info_names_i
 
 def test_outputs_first_is_todays_node_even_when_runs_return_several(bound: Bound) -> None:
     bound.emu.faults.output_count = 3
-    output = isolate(product_photo((30, 160, 30)))
+    output = isolate(product_tensor((30, 160, 30)))
     image, mask, rgba, _ = output["result"]
     assert image.shape[0] == mask.shape[0] == rgba.shape[0] == 1
     assert torch.allclose(centre(image), darkened((30, 160, 30), 1), atol=0.02), "the run's first image"
@@ -683,7 +573,7 @@ def test_outputs_first_is_todays_node_even_when_runs_return_several(bound: Bound
 
 def test_a_cache_hit_with_outputs_all_serves_every_image(bound: Bound) -> None:
     bound.emu.faults.output_count = 3
-    photo = product_photo((200, 120, 30))
+    photo = product_tensor((200, 120, 30))
     isolate(photo)  # "first" asked: the library still caches the whole run
     from_memory = isolate(photo, outputs="all")
     PACK.runflow_api.recent.shared_recent_results().clear()  # as after a restart: from the disk cache
@@ -699,29 +589,8 @@ def test_a_cache_hit_with_outputs_all_serves_every_image(bound: Bound) -> None:
     assert torch.equal(from_memory["result"][2], from_disk["result"][2])
 
 
-class ExecutingContext:
-    """ComfyUI's `comfy_execution.utils` as the nodes read it: `get_executing_context()` gives the prompt
-    and node being executed (or validated), from a context variable ComfyUI sets around the call."""
-
-    def __init__(self) -> None:
-        self.current: contextvars.ContextVar[Any] = contextvars.ContextVar("current_executing_context", default=None)
-        self.module = types.SimpleNamespace(get_executing_context=lambda: self.current.get(None))
-
-    def run(self, prompt_id: str, node_id: str, call: Any) -> Any:
-        context = types.SimpleNamespace(prompt_id=prompt_id, node_id=node_id, list_index=None)
-        return contextvars.copy_context().run(lambda: (self.current.set(context), call())[1])
-
-
-@pytest.fixture
-def executing(monkeypatch: pytest.MonkeyPatch) -> ExecutingContext:
-    stand_in = ExecutingContext()
-    monkeypatch.setitem(sys.modules, "comfy_execution", types.ModuleType("comfy_execution"))
-    monkeypatch.setitem(sys.modules, "comfy_execution.utils", stand_in.module)
-    return stand_in
-
-
 def test_metadata_reaches_every_create_with_the_node_and_prompt_ids(bound: Bound, executing: ExecutingContext) -> None:
-    batch = torch.cat([product_photo((200, 30, 30)), product_photo((30, 30, 200))])
+    batch = torch.cat([product_tensor((200, 30, 30)), product_tensor((30, 30, 200))])
     text = '{"sku": "A-123", "campaign": "spring"}'
     cls = nodes.RunflowProductIsolation
     assert executing.run("prompt-77", "12", lambda: cls.VALIDATE_INPUTS(background="white", metadata=text)) is True
@@ -729,7 +598,7 @@ def test_metadata_reaches_every_create_with_the_node_and_prompt_ids(bound: Bound
     expected = {**PACK_METADATA, "source": "comfyui", "comfyui_node_id": "12", "comfyui_prompt_id": "prompt-77",
                 "sku": "A-123", "campaign": "spring"}  # fmt: skip
     assert [bound.emu.runs[line["run_id"]].metadata for line in run_info(output)] == [expected, expected]
-    urls = nodes.RunflowStageImage().stage(product_photo((30, 160, 30)))[0]
+    urls = nodes.RunflowStageImage().stage(product_tensor((30, 160, 30)))[0]
     by_url = nodes.RunflowProductIsolationFromURL().isolate(urls, aspect_ratio="1:1", resolution="1K", unique_id="3",
                                                             metadata='{"shop": "north"}')  # fmt: skip
     run = bound.emu.runs[run_info(by_url)[0]["run_id"]]
@@ -754,7 +623,7 @@ def test_bad_metadata_is_refused_at_queue_time_and_before_any_request(bound: Bou
         message = cls.VALIDATE_INPUTS(background="transparent", metadata=text)
         assert isinstance(message, str) and "input 'metadata'" in message and needle in message, message
     with pytest.raises(errors.InputRejected) as refused:
-        isolate(product_photo((200, 30, 30)), metadata=text, unique_id="5")
+        isolate(product_tensor((200, 30, 30)), metadata=text, unique_id="5")
     with pytest.raises(errors.InputRejected):
         nodes.RunflowProductIsolationFromURL().isolate(f"{bound.emu.base_url}/files/x.png", aspect_ratio="1:1",
                                                        resolution="1K", metadata=text)  # fmt: skip
@@ -772,7 +641,7 @@ def test_empty_or_linked_metadata_passes_validation() -> None:
 
 
 def test_metadata_is_not_part_of_the_cache_key(bound: Bound) -> None:
-    photo = product_photo((120, 30, 200))
+    photo = product_tensor((120, 30, 200))
     first = run_info(isolate(photo, metadata='{"sku": "first"}'))
     second = run_info(isolate(photo, metadata='{"sku": "second", "extra": "x"}'))
     assert bound.emu.stats["creates"] == 1

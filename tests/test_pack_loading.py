@@ -37,8 +37,8 @@ WIDGET_ORDER_0_1_0 = {
     ],
     "RunflowStageImage": ["lossless"],
 }  # fmt: skip
-# New inputs may only be appended, in the order comfy_harness.appended_since_0_1_0() writes them out (the
-# one list of them in the tests).
+# New inputs may only be appended (issue #11 appended `metadata` and `outputs` to the isolation nodes, issue
+# #22 `edges`, issue #34 `margin`): which ones, the declaration says.
 APPENDED = {node_id: list(appended_since_0_1_0()) for node_id in ISOLATION_NODES}
 WIDGET_ORDER = {node_id: [*order, *APPENDED.get(node_id, [])] for node_id, order in WIDGET_ORDER_0_1_0.items()}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}

@@ -1,4 +1,4 @@
-# ruff: noqa: F811 - test_nodes' fixtures are imported by name and used as arguments
+# ruff: noqa: F811 - node_support's fixtures are imported by name and used as arguments
 """Results as they arrive: each finished cut-out of a running batch is shown on the node.
 
 The node runs for real (torch tensors, real emulator over loopback); ComfyUI's progress bar is a
@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 import torch
-from PIL import Image
-from test_nodes import (  # noqa: F401 - fixtures, used by name
+from node_support import (  # noqa: F401 - fixtures, used by name
     KEY,
     PACK,
     Bound,
@@ -28,8 +27,9 @@ from test_nodes import (  # noqa: F401 - fixtures, used by name
     isolated_dirs,
     machinery,
     nodes,
-    product_photo,
+    product_tensor,
 )
+from PIL import Image
 
 preview = PACK.node_machinery.preview
 ProgressEvent = PACK.runflow_api.result_types.ProgressEvent
@@ -58,7 +58,7 @@ def bar(comfy: FakeComfy, monkeypatch: pytest.MonkeyPatch) -> type[RecordingBar]
 def three_one_after_another(monkeypatch: pytest.MonkeyPatch, emu: Any, **inputs: Any) -> dict[str, Any]:
     """Three photos through the node with one run slot, so they finish 0.6 s apart."""
     monkeypatch.setattr(machinery.execution, "client_factory", Bound(emu))
-    batch = torch.cat([product_photo(colour) for colour in ((200, 30, 30), (30, 200, 30), (30, 30, 200))])
+    batch = torch.cat([product_tensor(colour) for colour in ((200, 30, 30), (30, 200, 30), (30, 30, 200))])
     return nodes.RunflowProductIsolation().isolate(batch, aspect_ratio="1:1", resolution="1K", concurrency=1,
                                                    unique_id="8", **inputs)
 

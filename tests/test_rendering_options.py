@@ -21,20 +21,18 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from support import product_photo
-from test_edges_option import PACK, Bound, run_node
-from test_money_golden import (
+from golden_support import (
     COST_OF_A_BODY_CHANGE,
     COST_OF_A_KEY_CHANGE,
     COST_OF_AN_IDEMPOTENCY_CHANGE,
     GOLDEN,
-    _create_sent,
-    _golden_body,
-    _RecordingService,
+    RecordingService,
+    create_sent,
+    golden_body,
     golden_photo,
-    recording_client,  # noqa: F401 (a fixture)
-    recording_service,  # noqa: F401 (a fixture)
 )
+from node_support import PACK, bound_to, run_node
+from support import product_photo
 
 from runflow_api import InputRejected, RunflowClient
 from runflow_api.margins import apply_margin
@@ -66,14 +64,14 @@ def every_rendering_option_changed() -> dict[str, Any]:
 
 
 def test_every_rendering_option_changed_keeps_key_body_and_idempotency_key(
-    recording_service: _RecordingService, recording_client: RunflowClient  # noqa: F811
+    recording_service: RecordingService, recording_client: RunflowClient  # noqa: F811
 ) -> None:
     """The golden default create, byte for byte, with every rendering option away from its default."""
     changed = every_rendering_option_changed()
     assert all(changed[name] != getattr(PostProcessing(), name) for name in rendering_names())
-    body, sent, cache_key = _create_sent(recording_service, recording_client, aspect_ratio="1:1", resolution="2K",
+    body, sent, cache_key = create_sent(recording_service, recording_client, aspect_ratio="1:1", resolution="2K",
                                          **changed)
-    assert body == _golden_body("default_create"), COST_OF_A_BODY_CHANGE
+    assert body == golden_body("default_create"), COST_OF_A_BODY_CHANGE
     assert cache_key == GOLDEN["default_create"]["cache_key"], COST_OF_A_KEY_CHANGE
     assert sent == GOLDEN["default_create"]["idempotency_key"], COST_OF_AN_IDEMPOTENCY_CHANGE
 
@@ -195,7 +193,7 @@ def test_margin_in_the_library_is_free_and_keeps_the_canvas(emulator_factory, cl
 
 def test_the_nodes_draw_margin_into_every_output_from_the_cache(emulator_factory, monkeypatch, tmp_path) -> None:
     emu = emulator_factory(cheap=False)
-    monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", Bound(emu, tmp_path))
+    monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", bound_to(emu, tmp_path))
     PACK.runflow_api.recent.shared_recent_results().clear()
     photo = torch.from_numpy(product_photo(5)).float().div(255).unsqueeze(0)
     image, mask, rgba, _ = run_node(photo)

@@ -7,11 +7,9 @@ RUNFLOW_DATA_DIR), and connection tests run against a real emulator, never a moc
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import os
-import pkgutil
 import stat
 import sys
 import time
@@ -23,13 +21,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from routes_support import load_routes, make_app, routes
 from support import EMULATOR_KEY, product_photo
 
-import runflow_api
 from runflow_api import config, directories, service_address
 from runflow_api.emulator import Emulator, Faults
 
-PACK_DIR = Path(__file__).resolve().parents[1]
 KEY = "rf_live_ROUTETESTKEY00009876"
 KEY_MIDDLE = "ROUTETESTKEY0000"
 ENV_KEY = "rf_live_ENVIRONMENTKEY0000555"
@@ -41,22 +38,6 @@ STATE_CHANGING = [
 ]
 
 
-def load_routes(name: str = "runflow_routes_under_test") -> types.ModuleType:
-    """Import routes/ outside ComfyUI (it must not need ComfyUI), as a subpackage of a stand-in pack whose
-    engine is the installed runflow_api: the routes and these tests then share one engine (its error
-    classes, its wakeup registry). Every engine module is imported first, so the routes' relative
-    imports find them all there instead of loading second copies."""
-    for module in pkgutil.walk_packages(runflow_api.__path__, "runflow_api."):
-        if not module.name.endswith("__main__"):
-            importlib.import_module(module.name)
-    pack = types.ModuleType(name)
-    pack.__path__ = [str(PACK_DIR)]
-    sys.modules[name] = pack
-    sys.modules[f"{name}.runflow_api"] = runflow_api
-    return importlib.import_module(f"{name}.routes")
-
-
-routes = load_routes()
 
 
 class Answer:
@@ -67,14 +48,6 @@ class Answer:
 
 
 Call = Callable[..., Answer]
-
-
-def make_app() -> web.Application:
-    table = web.RouteTableDef()
-    routes.add_routes(table)
-    app = web.Application()
-    app.add_routes(table)
-    return app
 
 
 async def _request(method: str, path: str, **kwargs: Any) -> Answer:

@@ -10,52 +10,13 @@ from __future__ import annotations
 import io
 import threading
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 import numpy as np
 import pytest
-import requests
 from PIL import Image
-from support import product_photo
+from support import UploadWatch, fetched, hold_puts, product_photo
 
 from runflow_api.errors import InputRejected, RunflowCancelled
-
-
-class UploadWatch:
-    """Samples an emulator's assets from a thread every 5 ms: `most` is the largest number of upload
-    slots seen at once that had no bytes yet, i.e. uploads in flight together."""
-
-    def __init__(self, emu: Any) -> None:
-        self._emu = emu
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self.most = 0
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            waiting = sum(1 for asset in self._emu.assets.values() if not asset["uploaded"])
-            self.most = max(self.most, waiting)
-
-    def __enter__(self) -> UploadWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-                 ) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def hold_puts(emu: Any, seconds: float) -> None:
-    emu.faults.routes = {"put"}
-    emu.faults.slow = seconds
-
-
-def fetched(url: str) -> bytes:
-    answer = requests.get(url, timeout=10)
-    answer.raise_for_status()
-    return answer.content
 
 
 def test_a_batch_uploads_together_within_the_bound_and_comes_back_in_order(emu, client_for) -> None:

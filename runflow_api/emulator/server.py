@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..product_isolation import MAX_UPLOAD_BYTES
 from .api import Api, Request
 from .faults import NO_FAULT
-from .validation import MAX_UPLOAD_BYTES
 from .views import Problem, Reply
 
 JSON_BODY_LIMIT = 1 << 20  # API bodies are small JSON documents

@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..product_isolation import sent_fields
-from ..service_address import is_loopback_url
+from ..product_isolation import MAX_UPLOAD_BYTES, sent_fields
+from ..url_policy import is_loopback_url
 from .views import field_error
 
 UPLOAD_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
-MAX_UPLOAD_BYTES = 52_428_800  # 50 MiB
 MAX_FILENAME_CHARS = 255
 INPUT_FIELDS = ("image_url", *(item.name for item, _ in sent_fields()))
 MAX_CLIENT_REF_CHARS = 255
