@@ -89,7 +89,7 @@ def _flag(summary: Summary, name: str, flags: list[str]) -> None:
 
 
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
-    items = catalogue.collect(args.paths, args.out, args.format)
+    items = catalogue.collect(args.paths, args.out, args.format, written=report_html.own_paths(args.report))
     post = PostProcessing(background=args.background, outputs="all", edges=args.edges)  # every image is saved
     summary = Summary(total=len(items), emulator=emulator)
     todo = []

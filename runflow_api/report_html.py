@@ -26,8 +26,27 @@ from . import qa
 THUMB_SIDE = 256  # longest side of a thumbnail, in pixels
 THUMB_QUALITY = 70  # WebP quality: a 256 px product photo is about 5-10 KB
 THUMB_NAME = re.compile(r"\d+-(in|out)\.webp")  # "12-in.webp": row 12's photo; "12-out.webp": its result
+THUMBS_SUFFIX = "-thumbs"  # x.html keeps its thumbnails in x-thumbs/ beside it
 STATUS_LABELS = {"done": "paid", "collected": "collected", "cached": "cached", "skipped": "earlier run",
                  "failed": "failed"}
+
+
+def thumbs_folder(report: Path) -> Path:
+    """The folder beside `report` that holds its thumbnails."""
+    return report.with_name(f"{report.stem}{THUMBS_SUFFIX}")
+
+
+def own_paths(report: Path | None) -> list[Path]:
+    """What writing `report` creates: the report and its thumbnail folder (the catalogue never reads
+    them as photos, or every run would pay for the thumbnails the previous one made)."""
+    return [] if report is None else [report, thumbs_folder(report)]
+
+
+def is_thumbs_folder(folder: Path) -> bool:
+    """`folder` is an HTML report's thumbnail folder (`x-thumbs` beside `x.html`), whichever earlier
+    command wrote it under whichever name: its pictures are never photos to isolate."""
+    stem = folder.name.removesuffix(THUMBS_SUFFIX)
+    return stem != folder.name and any(folder.with_name(stem + ext).is_file() for ext in (".html", ".htm"))
 
 
 def _workers() -> int:
@@ -212,7 +231,7 @@ def write(path: Path, report: dict[str, Any]) -> None:
     thumbnails to the folder `<name>-thumbs` beside it."""
     rows = report["items"]
     summary = report["summary"]
-    folder = path.with_name(f"{path.stem}-thumbs")
+    folder = thumbs_folder(path)
     sizes = _thumbnails(rows, folder)
     cards = "".join(_card(index, row, folder.name, sizes[index], summary["emulator"]) for index, row in enumerate(rows))
     title = f"Runflow catalogue report: {summary['total']} inputs"
