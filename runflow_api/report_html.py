@@ -60,10 +60,12 @@ def _in_parallel(work: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
 
 
 def _saved_flags(path: str) -> list[str] | None:
-    """The flags of an earlier run's output; None when it cannot be read or has no alpha to judge."""
+    """The flags of an earlier run's output; None when it cannot be read or has no alpha to judge. Any
+    failure counts as unreadable: Pillow reports a damaged PNG chunk as SyntaxError, and one bad file
+    must not cost the report of the whole catalogue."""
     try:
         return qa.file_flags(path)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except Exception:
         return None
 
 
@@ -76,7 +78,8 @@ def flag_skipped(rows: list[dict[str, Any]]) -> None:
 
 
 def _thumbnail(source: str, target: Path) -> tuple[int, int] | None:
-    """Write a WebP thumbnail of `source` (alpha kept) to `target`; its size, or None when unreadable."""
+    """Write a WebP thumbnail of `source` (alpha kept) to `target`; its size, or None when it cannot be
+    made for any reason (the card then says "no image"; see `_saved_flags`)."""
     try:
         with Image.open(source) as opened:
             opened.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at a reduced scale
@@ -86,7 +89,7 @@ def _thumbnail(source: str, target: Path) -> tuple[int, int] | None:
             image = image.convert("RGBA" if has_alpha else "RGB")
             image.save(target, format="WEBP", quality=THUMB_QUALITY, method=2)
             return image.size
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except Exception:
         return None
 
 

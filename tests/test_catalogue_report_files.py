@@ -4,6 +4,8 @@ and one picture that cannot be made into a thumbnail never stops the report (ite
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,42 @@ def test_an_earlier_reports_thumbnails_are_not_photos_either(service: Any, photo
     assert isolate(photos, tmp_path / "out", photos / "tuesday.html") == 0, "a report under a new name"
     assert service.stats["creates"] == 2
     assert (photos / "monday-thumbs" / "0-in.webp").is_file()
+
+
+
+def _damaged_png(seed: int) -> bytes:
+    """A PNG with one flipped bit in the length of the chunk after its header: Pillow opens it, then
+    reports the broken chunk as SyntaxError ("broken PNG file"), not as OSError."""
+    buffer = io.BytesIO()
+    Image.fromarray(product_photo(seed)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    data[35] ^= 0x04
+    with pytest.raises(SyntaxError), Image.open(io.BytesIO(bytes(data))) as opened:
+        opened.load()
+    return bytes(data)
+
+
+def _cards(report: Path) -> dict[str, str]:
+    """Each card of the contact sheet by the name it shows."""
+    cards = report.read_text(encoding="utf-8").split('<figure class="card"')[1:]
+    return {re.search(r'<span class="name"[^>]*>([^<]*)<', card)[1]: card for card in cards}
+
+
+def test_a_photo_that_breaks_its_thumbnail_still_gets_a_report(service: Any, photos: Path, tmp_path: Path) -> None:
+    (photos / "broken.png").write_bytes(_damaged_png(3))
+    report = tmp_path / "qa.html"
+    assert isolate(photos, tmp_path / "out", report) == 1, "the broken photo fails on its own"
+    cards = _cards(report)
+    assert set(cards) == {"a.jpg", "b.png", "broken.png"}
+    assert cards["broken.png"].count("no image") == 2 and 'data-status="failed"' in cards["broken.png"]
+    assert "no image" not in cards["a.jpg"]
+
+
+def test_a_saved_output_that_cannot_be_read_still_gets_a_report(service: Any, photos: Path, tmp_path: Path) -> None:
+    out, report = tmp_path / "out", tmp_path / "qa.html"
+    assert isolate(photos, out, report) == 0
+    (out / "a.png").write_bytes(_damaged_png(4))  # an earlier run's output, damaged since
+    assert isolate(photos, out, report) == 0
+    cards = _cards(report)
+    assert 'data-status="skipped"' in cards["a.jpg"] and cards["a.jpg"].count("no image") == 1
+    assert 'data-flags=""' in cards["a.jpg"], "flags it could not read are none, not a crash"
