@@ -7,6 +7,7 @@ file are never followed, and a folder another account can write to is refused be
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import secrets
@@ -22,15 +23,74 @@ from .errors import InputRejected
 _SECRET_WRITE_LOCK = threading.Lock()
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a pipe swapped in after the check must not block
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation (it would corrupt UTF-16)
+_MAX_SECRET_FILE_BYTES = 64 * 1024  # a key is under 100 bytes; more is not a key file
 
 
 def read_secret_file(path: Path) -> str | None:
-    """A credential file's text, stripped; None when there is no (readable, non-empty) file."""
+    """A credential file's text, stripped; None when there is no (readable, non-empty) file.
+
+    Read as UTF-8, UTF-8 with a byte-order mark, or UTF-16 with one (Windows Notepad's "Unicode"). A path
+    that is not a regular file (a folder, a named pipe, a device) is refused without being opened for
+    reading (a pipe would block the reader), like a file that is not text in those encodings or is far too
+    big to hold a credential: `InputRejected` naming the file and how to fix it, never showing its text."""
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
         return None
-    return text or None
+    if not stat.S_ISREG(info.st_mode):
+        raise _unusable(path, f"is {_kind(info.st_mode)}, not a regular file")
+    try:
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | _BINARY | _CLOEXEC)
+    except (FileNotFoundError, PermissionError):
+        return None
+    with os.fdopen(fd, "rb") as opened:
+        if not stat.S_ISREG(os.fstat(opened.fileno()).st_mode):  # swapped for something else meanwhile
+            raise _unusable(path, "is not a regular file")
+        data = opened.read(_MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > _MAX_SECRET_FILE_BYTES:
+        raise _unusable(path, f"is larger than {_MAX_SECRET_FILE_BYTES // 1024} KiB, far too big to hold a credential")
+    text = _decoded(data)
+    if text is None:
+        raise _unusable(path, "is not text in UTF-8 or UTF-16 with a byte-order mark")
+    return text.strip() or None
+
+
+def _decoded(data: bytes) -> str | None:
+    """The text of a credential file in the encodings editors save in; None for anything else."""
+    for mark, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                           (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(mark):
+            data, chosen = data[len(mark):], encoding
+            break
+    else:
+        chosen = "utf-8"
+    try:
+        text = data.decode(chosen)
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text  # NULs: UTF-16 saved without its mark, or not text at all
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
+
+
+def _unusable(path: Path, problem: str) -> InputRejected:
+    return InputRejected(
+        f"Cannot read the credential file {path}: it {problem}. Save the key (or secret) alone on one line as "
+        "UTF-8 (Windows Notepad: File > Save as, Encoding: UTF-8), or save it again in ComfyUI under Settings > "
+        f"Runflow, which writes the file for you; or point {KEY_FILE_ENV} (for the key) at another file."
+    )
 
 
 def delete_secret_file(path: Path) -> bool:
