@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import os
 import secrets
 import stat
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from .directories import KEY_FILE_ENV
 from .errors import InputRejected
+from .fsutil import replace_file
 
 _SECRET_WRITE_LOCK = threading.Lock()
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a pipe swapped in after the check must not block
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation (it would corrupt UTF-16)
+LOCK_WAIT_S = 60.0  # how long a save waits for another process saving the same credential
 _MAX_SECRET_FILE_BYTES = 64 * 1024  # a key is under 100 bytes; more is not a key file
 
 
@@ -126,7 +130,7 @@ def write_secret_file(path: Path, text: str) -> Path:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
+            replace_file(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -178,6 +182,26 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _lock_within(fd: int, path: Path) -> None:
+    """The OS lock, waited for at most `LOCK_WAIT_S`. Windows' blocking lock gives up after about ten
+    seconds with EDEADLOCK; that is retried, and past the bound an error names the file and what to do."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            _os_lock(fd)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EDEADLK:
+                raise
+            if time.monotonic() > deadline:
+                raise OSError(
+                    exc.errno, f"another program has been saving {path} for over {LOCK_WAIT_S:.0f} s (its lock "
+                    f"file {secret_lock_path(path).name} stayed locked); close the other ComfyUI or command that "
+                    "saves it, then save again",
+                ) from exc
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def _secret_file_lock(path: Path) -> Iterator[None]:
     """Exclusive right to change `path`: the thread lock for this process (cheap, and Windows locks are
@@ -188,7 +212,7 @@ def _secret_file_lock(path: Path) -> Iterator[None]:
             return
         fd = os.open(secret_lock_path(path), os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
         try:
-            _os_lock(fd)
+            _lock_within(fd, path)
             try:
                 yield
             finally:
