@@ -23,7 +23,7 @@ from PIL import Image
 
 from . import backgrounds, report_html, result_images
 from .errors import InputRejected
-from .fsutil import atomic_write
+from .fsutil import LIKE_ANY_FILE, atomic_write
 from .result_types import IsolationResult
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -159,7 +159,7 @@ def save_result(result: IsolationResult, path: Path, fmt: str, background: tuple
     """Write a result; a PNG as the service sent it is copied byte for byte (re-encoding a 1K PNG takes
     ~26 ms, which on one thread would cap a catalogue run at ~40 images a second)."""
     if fmt == "png" and background is None and result.image_bytes.startswith(result_images.PNG_SIGNATURE):
-        atomic_write(path, result.image_bytes, durable=False)
+        atomic_write(path, result.image_bytes, durable=False, mode=LIKE_ANY_FILE)
     else:
         write_atomically(render(result.image, background), path, fmt)
 
@@ -180,10 +180,11 @@ def save_all(result: IsolationResult, path: Path, fmt: str, background: tuple[in
 
 def write_atomically(image: Image.Image, path: Path, fmt: str) -> None:
     """Encode in memory, then replace `path` through a randomly named temporary file (fsutil): a name
-    another user could predict inside --out could be planted as a link and written through."""
+    another user could predict inside --out could be planted as a link and written through. Outputs get
+    the mode any file the user makes gets (0666 minus the umask), not the temporary file's."""
     buffer = io.BytesIO()
     if fmt == "webp":
         image.save(buffer, format="WEBP", quality=92, method=4, exact=True)
     else:
         image.save(buffer, format="PNG", compress_level=3)
-    atomic_write(path, buffer.getvalue(), durable=False)
+    atomic_write(path, buffer.getvalue(), durable=False, mode=LIKE_ANY_FILE)
