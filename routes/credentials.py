@@ -37,18 +37,24 @@ def callback_status() -> dict[str, Any]:
     """What the browser may know about callbacks: whether a secret is stored (masked), where from, the
     public URL, and whether callbacks are on (both set). An unusable setting is reported, not raised."""
     source = config.callback_secret_source()
+    problem = None
     if source == "env":
         secret: str | None = os.environ.get(config.CALLBACK_SECRET_ENV, "").strip()
     else:
-        secret = secret_files.read_secret_file(config.callback_secret_path())
+        try:
+            secret = secret_files.read_secret_file(config.callback_secret_path())
+        except errors.InputRejected as exc:
+            secret, problem = None, exc.message
     status: dict[str, Any] = {
         "configured": source is not None,
         "masked": config.mask_secret(secret) if secret else None,
         "source": source,
         "public_url": None,
         "active": False,
-        "error": None,
+        "error": problem,
     }
+    if problem is not None:
+        return status
     try:
         settings = callbacks.configured_settings()
         status["public_url"] = service_address.public_url()
@@ -152,7 +158,10 @@ def _delete(credential: Credential) -> JsonHandler:
 
 
 async def get_key(request: web.Request) -> web.Response:
-    return web.json_response(await in_thread(key_status))
+    try:
+        return web.json_response(await in_thread(key_status))
+    except errors.InputRejected as exc:  # a key file that cannot be read: say which and how to fix it
+        return error_response(400, exc.message, reason_for(exc))
 
 
 async def get_callback_secret(request: web.Request) -> web.Response:

@@ -3,7 +3,8 @@
 Outputs mirror the input tree, so a catalogue of 10,000 photos in nested folders comes back in the same
 shape. Every output path is resolved and must stay inside the output folder (a glob such as
 `in/*/../../x/*.png` would otherwise mirror onto files outside it), and the output folder is never read as
-input (`--out in/isolated` would otherwise pay again for its own results on the next run). Results are
+input (`--out in/isolated` would otherwise pay again for its own results on the next run), nor are the
+report and its thumbnails (`--report in/qa.html` would otherwise pay for `in/qa-thumbs/*.webp`). Results are
 written atomically (a temporary file, then a rename): a Ctrl-C never leaves a half-written file that a
 re-run would mistake for a finished one.
 """
@@ -14,14 +15,15 @@ import glob
 import io
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from . import result_images
+from . import report_html, result_images
 from .errors import InputRejected
-from .fsutil import atomic_write
+from .fsutil import LIKE_ANY_FILE, atomic_write
 from .result_types import IsolationResult
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -47,17 +49,25 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or path.is_relative_to(folder)
 
 
-def _walk_images(folder: Path, skip: Path) -> list[Path]:
-    """Image files below `folder`, not descending into `skip` (the resolved output folder): a catalogue
-    re-run must not list, let alone pay for, the thousands of results of the previous run."""
+def _walk_images(folder: Path, skip: list[Path]) -> list[Path]:
+    """Image files below `folder`, not descending into `skip` (the resolved folders and files this command
+    writes) or a report's thumbnail folder: a catalogue re-run must not list, let alone pay for, the
+    thousands of results of the previous run or the thumbnails of its report."""
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = [name for name in dirs if Path(root, name).resolve() != skip]
+        dirs[:] = [name for name in dirs if not _written_here(Path(root, name), skip)]
         found.extend(path for name in files if _is_image(path := Path(root, name)))
     return sorted(found)
 
 
-def _expand(argument: str, skip: Path) -> tuple[Path, list[Path]]:
+def _written_here(path: Path, skip: list[Path]) -> bool:
+    """`path` is, or lies below, something this command or an earlier report writes: never an input."""
+    resolved = path.resolve()
+    return any(_inside(resolved, written) for written in skip) or any(
+        report_html.is_thumbs_folder(folder) for folder in (path, path.parent))
+
+
+def _expand(argument: str, skip: list[Path]) -> tuple[Path, list[Path]]:
     """(base folder the outputs are relative to, files) for a file, a folder or a glob argument."""
     path = Path(argument)
     if path.is_dir():
@@ -72,20 +82,23 @@ def _expand(argument: str, skip: Path) -> tuple[Path, list[Path]]:
     raise InputRejected(f"Input {argument!r} is not a file, a folder or a glob that matches anything.")
 
 
-def collect(arguments: list[str], out_dir: Path, fmt: str) -> list[Item]:
+def collect(arguments: list[str], out_dir: Path, fmt: str, written: Sequence[Path] = ()) -> list[Item]:
     """Every input photo with its mirrored output path; duplicate outputs are disambiguated, not lost.
 
-    Photos inside the output folder are left out. An item whose output would fall outside the output
-    folder comes back with `refused` set, so it fails alone, before anything is staged or paid."""
+    Photos inside the output folder, the other paths this command writes (`written`: the report and its
+    thumbnail folder) and any HTML report's thumbnail folder are left out. An item whose output would fall
+    outside the output folder comes back with `refused` set, so it fails alone, before anything is staged or
+    paid."""
     if fmt not in OUTPUT_FORMATS:
         raise InputRejected(f"--format {fmt!r} is not supported; use one of {', '.join(OUTPUT_FORMATS)}.")
     out_root = out_dir.resolve()
+    skip = [out_root, *(path.resolve() for path in written)]
     items: list[Item] = []
     taken: set[Path] = set()
     seen: set[Path] = set()
     for argument in arguments:
-        base, found = _expand(argument, out_root)
-        files = [(source, resolved) for source in found if not _inside(resolved := source.resolve(), out_root)]
+        base, found = _expand(argument, skip)
+        files = [(source, source.resolve()) for source in found if not _written_here(source, skip)]
         if not files:
             raise InputRejected(_no_images_message(argument, out_dir, outputs_only=bool(found)))
         for source, resolved in files:
@@ -120,8 +133,8 @@ def _escape_problem(source: Path, output: Path, out_dir: Path, out_root: Path) -
 def _no_images_message(argument: str, out_dir: Path, *, outputs_only: bool) -> str:
     if outputs_only:
         return (
-            f"Input {argument!r} holds only files inside the output folder {out_dir}, which are results, not "
-            "inputs. Give the folder of the original photos, or another --out."
+            f"Input {argument!r} holds only files inside the output folder {out_dir} or a report's own files, "
+            "which are results, not inputs. Give the folder of the original photos, or another --out or --report."
         )
     return f"Input {argument!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})."
 
@@ -139,7 +152,7 @@ def save_result(result: IsolationResult, path: Path, fmt: str) -> None:
     byte for byte (re-encoding a 1K PNG takes ~26 ms, which on one thread would cap a catalogue run at ~40
     images a second). A rendering that changed pixels dropped those bytes, so its image is encoded."""
     if fmt == "png" and result.image_bytes.startswith(result_images.PNG_SIGNATURE):
-        atomic_write(path, result.image_bytes, durable=False)
+        atomic_write(path, result.image_bytes, durable=False, mode=LIKE_ANY_FILE)
     else:
         write_atomically(result.image, path, fmt)
 
@@ -160,10 +173,11 @@ def save_all(result: IsolationResult, path: Path, fmt: str) -> list[Path]:
 
 def write_atomically(image: Image.Image, path: Path, fmt: str) -> None:
     """Encode in memory, then replace `path` through a randomly named temporary file (fsutil): a name
-    another user could predict inside --out could be planted as a link and written through."""
+    another user could predict inside --out could be planted as a link and written through. Outputs get
+    the mode any file the user makes gets (0666 minus the umask), not the temporary file's."""
     buffer = io.BytesIO()
     if fmt == "webp":
         image.save(buffer, format="WEBP", quality=92, method=4, exact=True)
     else:
         image.save(buffer, format="PNG", compress_level=3)
-    atomic_write(path, buffer.getvalue(), durable=False)
+    atomic_write(path, buffer.getvalue(), durable=False, mode=LIKE_ANY_FILE)

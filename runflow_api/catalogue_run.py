@@ -91,7 +91,7 @@ def _flag(summary: Summary, name: str, flags: list[str]) -> None:
 
 
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
-    items = catalogue.collect(args.paths, args.out, args.format)
+    items = catalogue.collect(args.paths, args.out, args.format, written=report_html.own_paths(args.report))
     # Every image a run returns is saved: `outputs` is the one rendering option without a flag.
     post = PostProcessing.of(outputs="all", **{name: getattr(args, name) for name in command_line_names()})
     renderings = Renderings(args.out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from .directories import key_file_path
@@ -79,9 +80,18 @@ def configured_secrets() -> tuple[str, ...]:
     """Every credential configured on this machine, as written (even a malformed one): the key from the
     environment and the key file, the callback secret from the environment and its file. For keeping
     them out of what is sent or shown, whether or not they are in use (callbacks may be off)."""
-    found = (os.environ.get(KEY_ENV), read_key_file(), os.environ.get(CALLBACK_SECRET_ENV),
-             read_secret_file(callback_secret_path()))
+    found = (os.environ.get(KEY_ENV), _readable(read_key_file), os.environ.get(CALLBACK_SECRET_ENV),
+             _readable(lambda: read_secret_file(callback_secret_path())))
     return tuple(text.strip() for text in found if text and text.strip())
+
+
+def _readable(read: Callable[[], str | None]) -> str | None:
+    """A credential file's text, or None when it cannot be read (a file that is not text holds no
+    credential anyone could recognise; the command that needs it says what is wrong)."""
+    try:
+        return read()
+    except InputRejected:
+        return None
 
 
 def missing_key_message() -> str:
@@ -101,9 +111,16 @@ def key_source() -> str | None:
     """Which source would supply the key now: "env", "file" or None."""
     if os.environ.get(KEY_ENV, "").strip():
         return "env"
-    if read_key_file():
+    return _file_source(read_key_file)
+
+
+def _file_source(read: Callable[[], str | None]) -> str | None:
+    """"file" when a credential file supplies the credential, or is there but cannot be read (then
+    reading it says why); None when there is none."""
+    try:
+        return "file" if read() else None
+    except InputRejected:
         return "file"
-    return None
 
 
 def resolve_api_key(explicit: str | None = None) -> str:
@@ -140,9 +157,7 @@ def callback_secret_source() -> str | None:
     """Which source would supply the callback secret now: "env", "file" or None."""
     if os.environ.get(CALLBACK_SECRET_ENV, "").strip():
         return "env"
-    if read_secret_file(callback_secret_path()):
-        return "file"
-    return None
+    return _file_source(lambda: read_secret_file(callback_secret_path()))
 
 
 def validate_callback_secret(secret: str) -> str:

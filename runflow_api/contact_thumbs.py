@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from .fsutil import atomic_write
+from .fsutil import LIKE_ANY_FILE, atomic_write
 
 THUMB_SIDE = 256  # longest side of a thumbnail, in pixels
 THUMB_QUALITY = 70  # WebP quality: a 256 px product photo is about 5-10 KB
@@ -27,14 +27,15 @@ FOLDER = ".runflow-thumbs"
 
 def save_thumbnail(image: Image.Image | str | Path, target: Path) -> tuple[int, int] | None:
     """Write a WebP thumbnail (alpha kept) of an image, or of a file (a JPEG is decoded at a reduced
-    scale), to `target`; its size, or None when the file cannot be read."""
+    scale), to `target`; its size, or None when it cannot be made for any reason (the card then says
+    "no image"): Pillow reports a damaged PNG chunk as SyntaxError, and one bad file must not cost the report."""
     try:
         if isinstance(image, Image.Image):
             return _save(image.copy(), target)
         with Image.open(image) as opened:
             opened.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
             return _save(ImageOps.exif_transpose(opened), target)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except Exception:
         return None
 
 
@@ -46,7 +47,7 @@ def _save(image: Image.Image, target: Path) -> tuple[int, int]:
     image.save(encoded, format="WEBP", quality=THUMB_QUALITY, method=2)
     # Replaced whole (machines of a fleet sharing --out may write the same thumbnail), through a randomly
     # named temporary file: never written through a link planted at the predictable name.
-    atomic_write(target, encoded.getvalue(), durable=False)
+    atomic_write(target, encoded.getvalue(), durable=False, mode=LIKE_ANY_FILE)
     return image.size
 
 

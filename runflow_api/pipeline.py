@@ -30,45 +30,45 @@ log = logging.getLogger("runflow_api")
 _DOWNLOAD_ATTEMPTS = 3
 
 
-def _stored_entry(engine: Engine, job: Job) -> tuple[CachedResult, bool] | None:
-    """This input's stored entry and whether it came from the fleet: the local cache first, then the
-    shared store (whose entry is copied to the local cache, so the next hit costs no network)."""
+def _stored_entry(engine: Engine, job: Job) -> tuple[CachedResult, bytes | None] | None:
+    """This input's stored entry, and when it came from the fleet its packed bytes (copied to the local
+    cache once its images decode, so the next hit costs no network): the local cache first, then the
+    shared store."""
     assert engine.cache is not None
     found = engine.cache.get(job.cache_key)
     if found is not None:
-        return found, False
-    shared = engine.fleet.results.get(job.cache_key) if engine.fleet is not None else None
-    if shared is None:
-        return None
-    entry, blob = shared
-    engine.cache.put_blob(job.cache_key, blob)
-    return entry, True
+        return found, None
+    return engine.fleet.results.get(job.cache_key) if engine.fleet is not None else None
 
 
 def lookup_cached(engine: Engine, job: Job, *, lazy: bool = False) -> IsolationResult | None:
     """A stored result for this job (from memory, disk or the fleet), or None. A damaged entry is a miss.
 
-    With `lazy`, the stored images are opened, not decoded: a caller that only writes their bytes (the
-    CLI, for a photo another machine of the fleet has written already) never pays the decode, and the
-    QA flags come with the entry. Only an entry whose pixels Pillow reads exactly as `decode_image`
-    does (8-bit RGB/RGBA PNG) is opened so; any other is decoded now."""
+    With `lazy`, the images of an entry in the local cache are opened, not decoded: a caller that only
+    writes their bytes (the CLI) never pays the decode, and the QA flags come with the entry. Only an
+    entry whose pixels Pillow reads exactly as `decode_image` does (8-bit RGB/RGBA PNG) is opened so; any
+    other is decoded now. The local cache only ever holds images this machine decoded before storing them;
+    a fleet entry is always decoded here (its checksum is a plain sha256 any writer can compute), and one
+    that does not decode is a miss, never copied, served or written as an output."""
     if engine.cache is None:
         return None
     recent = engine.recent.get(job.cache_key) if engine.recent is not None else None
-    from_fleet = False
+    fleet_blob = None
     if recent is not None:
         decoded, hit = recent
     else:
         found = _stored_entry(engine, job)
         if found is None:
             return None
-        hit, from_fleet = found
+        hit, fleet_blob = found
         try:
-            opened = [result_images.open_image(data, max_pixels=engine.max_output_pixels, lazy=lazy)
-                      for data in hit.all_images]
+            opened = [result_images.open_image(data, max_pixels=engine.max_output_pixels,
+                                               lazy=lazy and fleet_blob is None) for data in hit.all_images]
         except Exception as exc:  # a stored file that no longer decodes is only a miss
-            log.warning("Ignoring an unreadable cached result (%s); it will be fetched again.", exc)
+            _warn_undecodable(engine, job, exc, from_fleet=fleet_blob is not None)
             return None
+        if fleet_blob is not None:
+            engine.cache.put_blob(job.cache_key, fleet_blob)
         decoded = [image for image, _ in opened]
         if engine.recent is not None and not any(deferred for _, deferred in opened):
             engine.recent.put(job.cache_key, decoded, hit)  # shared between calls: only loaded images
@@ -86,9 +86,19 @@ def lookup_cached(engine: Engine, job: Job, *, lazy: bool = False) -> IsolationR
         image_bytes=hit.image_bytes,
         images=decoded,
         images_bytes=list(hit.all_images),
-        shared_hit=from_fleet,
+        shared_hit=fleet_blob is not None,
         known_flags=qa.stored(hit.meta),
     )
+
+
+def _warn_undecodable(engine: Engine, job: Job, exc: Exception, *, from_fleet: bool) -> None:
+    """One warning for a stored result whose image does not decode (a fleet entry's once per key, though
+    the same input is looked up again under its claim)."""
+    if from_fleet and engine.fleet is not None:
+        engine.fleet.store.warn_foreign(engine.fleet.results.key_of(job.cache_key),
+                                        f"a stored result whose image does not decode ({exc}); it is made again")
+    else:
+        log.warning("Ignoring an unreadable cached result (%s); it will be fetched again.", exc)
 
 
 def run_job(

@@ -22,15 +22,32 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from PIL import Image
-
 from . import qa
 from .contact_thumbs import save_thumbnail
 
 SUFFIXES = (".html", ".htm")
 THUMB_NAME = re.compile(r"\d+-(in|out)\.webp")  # "12-in.webp": row 12's photo; "12-out.webp": its result
+THUMBS_SUFFIX = "-thumbs"  # x.html keeps its thumbnails in x-thumbs/ beside it
 STATUS_LABELS = {"done": "paid", "collected": "collected", "cached": "cached", "skipped": "earlier run",
                  "failed": "failed"}
+
+
+def thumbs_folder(report: Path) -> Path:
+    """The folder beside `report` that holds its thumbnails."""
+    return report.with_name(f"{report.stem}{THUMBS_SUFFIX}")
+
+
+def own_paths(report: Path | None) -> list[Path]:
+    """What writing `report` creates: the report and its thumbnail folder (the catalogue never reads
+    them as photos, or every run would pay for the thumbnails the previous one made)."""
+    return [] if report is None else [report, thumbs_folder(report)]
+
+
+def is_thumbs_folder(folder: Path) -> bool:
+    """`folder` is an HTML report's thumbnail folder (`x-thumbs` beside `x.html`), whichever earlier
+    command wrote it under whichever name: its pictures are never photos to isolate."""
+    stem = folder.name.removesuffix(THUMBS_SUFFIX)
+    return stem != folder.name and any(folder.with_name(stem + ext).is_file() for ext in (".html", ".htm"))
 
 
 def _workers() -> int:
@@ -44,10 +61,12 @@ def _in_parallel(work: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
 
 
 def _saved_flags(path: str) -> list[str] | None:
-    """The flags of an earlier run's output; None when it cannot be read or has no alpha to judge."""
+    """The flags of an earlier run's output; None when it cannot be read or has no alpha to judge. Any
+    failure counts as unreadable: Pillow reports a damaged PNG chunk as SyntaxError, and one bad file
+    must not cost the report of the whole catalogue."""
     try:
         return qa.file_flags(path)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except Exception:
         return None
 
 
@@ -212,7 +231,7 @@ def write(path: Path, report: dict[str, Any]) -> None:
     thumbnails to the folder `<name>-thumbs` beside it."""
     rows = report["items"]
     summary = report["summary"]
-    folder = path.with_name(f"{path.stem}-thumbs")
+    folder = thumbs_folder(path)
     sizes = _thumbnails(rows, folder)
     cards = "".join(_card(index, row, folder.name, sizes[index], summary["emulator"]) for index, row in enumerate(rows))
     title = f"Runflow catalogue report: {summary['total']} inputs"

@@ -7,30 +7,94 @@ file are never followed, and a folder another account can write to is refused be
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import errno
 import os
 import secrets
 import stat
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from .directories import KEY_FILE_ENV
 from .errors import InputRejected
+from .fsutil import replace_file
 
 _SECRET_WRITE_LOCK = threading.Lock()
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a pipe swapped in after the check must not block
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation (it would corrupt UTF-16)
+LOCK_WAIT_S = 60.0  # how long a save waits for another process saving the same credential
+_MAX_SECRET_FILE_BYTES = 64 * 1024  # a key is under 100 bytes; more is not a key file
 
 
 def read_secret_file(path: Path) -> str | None:
-    """A credential file's text, stripped; None when there is no (readable, non-empty) file."""
+    """A credential file's text, stripped; None when there is no (readable, non-empty) file.
+
+    Read as UTF-8, UTF-8 with a byte-order mark, or UTF-16 with one (Windows Notepad's "Unicode"). A path
+    that is not a regular file (a folder, a named pipe, a device) is refused without being opened for
+    reading (a pipe would block the reader), like a file that is not text in those encodings or is far too
+    big to hold a credential: `InputRejected` naming the file and how to fix it, never showing its text."""
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
         return None
-    return text or None
+    if not stat.S_ISREG(info.st_mode):
+        raise _unusable(path, f"is {_kind(info.st_mode)}, not a regular file")
+    try:
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | _BINARY | _CLOEXEC)
+    except (FileNotFoundError, PermissionError):
+        return None
+    with os.fdopen(fd, "rb") as opened:
+        if not stat.S_ISREG(os.fstat(opened.fileno()).st_mode):  # swapped for something else meanwhile
+            raise _unusable(path, "is not a regular file")
+        data = opened.read(_MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > _MAX_SECRET_FILE_BYTES:
+        raise _unusable(path, f"is larger than {_MAX_SECRET_FILE_BYTES // 1024} KiB, far too big to hold a credential")
+    text = _decoded(data)
+    if text is None:
+        raise _unusable(path, "is not text in UTF-8 or UTF-16 with a byte-order mark")
+    return text.strip() or None
+
+
+def _decoded(data: bytes) -> str | None:
+    """The text of a credential file in the encodings editors save in; None for anything else."""
+    for mark, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                           (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(mark):
+            data, chosen = data[len(mark):], encoding
+            break
+    else:
+        chosen = "utf-8"
+    try:
+        text = data.decode(chosen)
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text  # NULs: UTF-16 saved without its mark, or not text at all
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
+
+
+def _unusable(path: Path, problem: str) -> InputRejected:
+    return InputRejected(
+        f"Cannot read the credential file {path}: it {problem}. Save the key (or secret) alone on one line as "
+        "UTF-8 (Windows Notepad: File > Save as, Encoding: UTF-8), or save it again in ComfyUI under Settings > "
+        f"Runflow, which writes the file for you; or point {KEY_FILE_ENV} (for the key) at another file."
+    )
 
 
 def delete_secret_file(path: Path) -> bool:
@@ -66,7 +130,7 @@ def write_secret_file(path: Path, text: str) -> Path:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
+            replace_file(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -118,6 +182,26 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _lock_within(fd: int, path: Path) -> None:
+    """The OS lock, waited for at most `LOCK_WAIT_S`. Windows' blocking lock gives up after about ten
+    seconds with EDEADLOCK; that is retried, and past the bound an error names the file and what to do."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            _os_lock(fd)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EDEADLK:
+                raise
+            if time.monotonic() > deadline:
+                raise OSError(
+                    exc.errno, f"another program has been saving {path} for over {LOCK_WAIT_S:.0f} s (its lock "
+                    f"file {secret_lock_path(path).name} stayed locked); close the other ComfyUI or command that "
+                    "saves it, then save again",
+                ) from exc
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def _secret_file_lock(path: Path) -> Iterator[None]:
     """Exclusive right to change `path`: the thread lock for this process (cheap, and Windows locks are
@@ -128,7 +212,7 @@ def _secret_file_lock(path: Path) -> Iterator[None]:
             return
         fd = os.open(secret_lock_path(path), os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
         try:
-            _os_lock(fd)
+            _lock_within(fd, path)
             try:
                 yield
             finally:

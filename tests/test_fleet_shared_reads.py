@@ -3,7 +3,7 @@
 The first machine to read a photo leaves its pixel digest in Redis (`fleet.shared_inputs`); the others key
 the photo from that digest, set aside a photo another machine is reading, and decode it only if they must
 produce it (refusing it, before paying, if the file changed). A stored result carries its QA flags, so a
-catalogue machine takes another machine's result without decoding it. Real redis-server, real emulator,
+catalogue machine takes another machine's result without judging it again. Real redis-server, real emulator,
 real files.
 """
 

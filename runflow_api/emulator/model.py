@@ -4,8 +4,9 @@ It is not a neural network, but its output has the properties the client and the
 PNG of exactly the requested canvas, transparent background, an opaque product centred at about 85% of
 the canvas, soft edges. The same input always gives the same bytes, so cache and dedupe tests can compare.
 
-How: the background colour is the median of the border pixels; the matte ramps smoothly with the colour
-distance from it (above the border's own noise); a box-blur neighbourhood test removes specks and fills
+How: the background behind each pixel is blended from the four borders (a sweep lighter at the top, a wall
+meeting a tabletop); the matte ramps smoothly with the colour distance from it (above the border's own
+noise), so the product is opaque and only its rim soft; a box-blur neighbourhood test removes specks and fills
 pinholes. The matte is estimated on a small working copy (it needs shape, not detail) and scaled back up.
 An input that already has transparency brings its own matte.
 """
@@ -16,7 +17,7 @@ import functools
 import io
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 MAX_INPUT_PIXELS = 8192 * 8192  # the service's decode limit; larger inputs fail instead of eating memory
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP")  # what the asset upload accepts (image/jpeg, image/png, image/webp)
@@ -91,28 +92,81 @@ def box_blur(values: np.ndarray, radius: int) -> np.ndarray:
     return padded
 
 
+def _running_median(profile: np.ndarray, window: int) -> np.ndarray:
+    """The median of each `window` neighbours along a border (N x 3): a product that touches the frame
+    over less than half a window does not pass for background there."""
+    half = window // 2
+    padded = np.pad(profile, ((half, half), (0, 0)), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)  # N x 3 x window
+    return np.median(windows, axis=2)
+
+
+def background_model(pixels: np.ndarray, band: int) -> np.ndarray:
+    """The background colour behind every pixel (HxWx3 float32), blended from the four borders (a Coons
+    patch): a studio sweep lighter at the top than at the bottom, or a wall meeting a tabletop, is then
+    background everywhere, where one colour for the whole frame would leave half of it in doubt and the
+    product itself only partly opaque."""
+    height, width = pixels.shape[:2]
+    sides = [np.median(pixels[:band], axis=0), np.median(pixels[-band:], axis=0),
+             np.median(pixels[:, :band], axis=1), np.median(pixels[:, -band:], axis=1)]
+    top, bottom, left, right = (_running_median(side, max(3, len(side) // 3) | 1) for side in sides)
+    u = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :, None]
+    v = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    corners = [(top[0] + left[0]) / 2, (top[-1] + right[0]) / 2, (bottom[0] + left[-1]) / 2,
+               (bottom[-1] + right[-1]) / 2]
+    blend = ((1 - v) * top[None] + v * bottom[None] + (1 - u) * left[:, None] + u * right[:, None]
+             - ((1 - u) * (1 - v) * corners[0] + u * (1 - v) * corners[1] + (1 - u) * v * corners[2]
+                + u * v * corners[3]))
+    return blend.astype(np.float32)
+
+
 def estimate_matte(rgb: np.ndarray) -> np.ndarray:
-    """Alpha in 0..1 (float32, HxW) for an HxWx3 image whose border shows the background."""
+    """Alpha in 0..1 (float32, HxW) for an HxWx3 image whose border shows the background.
+
+    The distance is to the background behind each pixel (`background_model`), and the ramp starts above
+    the border's own noise around it: a product comes out opaque, with a soft rim where it meets the
+    background. (Against one colour for the whole frame, a sweep's light fall-off counted as noise and
+    left the product itself partly see-through.)"""
     height, width = rgb.shape[:2]
     pixels = rgb.astype(np.float32)
     band = max(1, min(height, width) // 50)
-    border = np.concatenate(
-        [
-            pixels[:band].reshape(-1, 3),
-            pixels[-band:].reshape(-1, 3),
-            pixels[:, :band].reshape(-1, 3),
-            pixels[:, -band:].reshape(-1, 3),
-        ]
-    )
-    background = np.median(border, axis=0)
-    distance = np.sqrt(((pixels - background) ** 2).sum(axis=2))
-    noise = float(np.percentile(np.sqrt(((border - background) ** 2).sum(axis=1)), 95))
+    distance = np.sqrt(((pixels - background_model(pixels, band)) ** 2).sum(axis=2))
+    border = np.concatenate([distance[:band].ravel(), distance[-band:].ravel(), distance[:, :band].ravel(),
+                             distance[:, -band:].ravel()])
+    noise = float(np.percentile(border, 95))
     low = max(10.0, 1.5 * noise)
-    alpha = _smoothstep((distance - low) / 30.0)
+    alpha = _smoothstep((distance - low) / 20.0)
     neighbourhood = box_blur(alpha, max(2, min(height, width) // 100))
     alpha = alpha * _smoothstep((neighbourhood - 0.05) / 0.15)  # specks with little product around them go
     alpha = np.maximum(alpha, _smoothstep((neighbourhood - 0.75) / 0.2))  # pinholes inside the product fill
-    return alpha.astype(np.float32)
+    return (alpha * _attached(alpha, neighbourhood)).astype(np.float32)
+
+
+def _attached(alpha: np.ndarray, neighbourhood: np.ndarray, grid: int = 256) -> np.ndarray:
+    """1 where the matte is connected to a product's solid core, else 0 (HxW float32): a faint haze on the
+    backdrop (a light patch the borders cannot show) is not kept as product, while a low-contrast part of
+    the product (a white sole on a light sweep) is. Grown on a grid of `grid` pixels a side."""
+    height, width = alpha.shape
+    scale = min(1.0, grid / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+
+    def small(values: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(values.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+
+    allowed = small(alpha) > 0.02
+    reached = (small(neighbourhood) > 0.95) & allowed  # deep inside a solid region
+    while True:
+        grown = reached.copy()
+        grown[1:] |= reached[:-1]
+        grown[:-1] |= reached[1:]
+        grown[:, 1:] |= reached[:, :-1]
+        grown[:, :-1] |= reached[:, 1:]
+        grown &= allowed
+        if np.array_equal(grown, reached):
+            break
+        reached = grown
+    mask = Image.fromarray(reached.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(3))
+    return np.asarray(mask.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
 
 
 def _encode(image: Image.Image) -> bytes:

@@ -15,6 +15,7 @@ result after all decodes the file then, and keeps that key only if the file's by
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +24,23 @@ from .store import SharedStore
 
 READING_TTL_S = 30.0  # a reader that died mid-read holds the others back this long at most
 _READING = "reading"
-# Return what is known of the file; when nothing is, mark it as being read by the caller (nil back).
+# Return what is known of the file; when nothing is, mark it as being read by the caller (nil back). A
+# reading mark without an expiry, or with more time left than a mark's whole lifetime (ARGV[2]), was not
+# written by this pack and would hold the photo back for ever: the caller takes it over (1 back).
 _LOOK = """
 local value = redis.call('GET', KEYS[1])
-if value then return value end
+if value and value ~= ARGV[1] then return value end
+if value then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl >= 0 and ttl <= tonumber(ARGV[2]) then return value end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if value then return 1 end
 return false
 """
+# The one form `KnownPixels.encode` writes, read whole: ASCII digits only (str.isdigit also accepts "²",
+# which int() refuses) and at most six of them (a width of 5,000 digits is past int()'s own limit).
+_KNOWN = re.compile(r"pixels ([0-9a-f]{64}) ([1-9][0-9]{0,5}) ([1-9][0-9]{0,5})")
 _FORGET = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
@@ -46,11 +57,11 @@ class KnownPixels:
 
     @classmethod
     def decode(cls, text: str) -> KnownPixels | None:
-        parts = text.split(" ")
-        if len(parts) != 4 or parts[0] != "pixels" or len(parts[1]) != 64 or not parts[2].isdigit() \
-                or not parts[3].isdigit():
+        """The pixels `encode` wrote, or None for anything else (another version, damage, a hand edit)."""
+        match = _KNOWN.fullmatch(text)
+        if match is None:
             return None
-        return cls(parts[1], int(parts[2]), int(parts[3]))
+        return cls(match[1], int(match[2]), int(match[3]))
 
 
 class SharedInputs:
@@ -67,6 +78,10 @@ class SharedInputs:
         value: Any = self.store.call(lambda redis: redis.eval(_LOOK, 1, key, _READING, ttl_ms), None,
                                      what="looking up a photo's pixels")
         if value is None:
+            return None
+        if value == 1:
+            self.store.warn_foreign(key, f"a reading mark with more than {READING_TTL_S:.0f} s left or none at all, "
+                                    "which this pack never writes; taken over: this machine reads the photo")
             return None
         text = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
         if text == _READING:
