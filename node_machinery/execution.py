@@ -245,7 +245,7 @@ def _run(
         "session_cost": dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),
         # Images of the output batch with QA flags, and how many carry each flag: "2 flagged (empty)".
         "flagged": sum(1 for line in info if line["flags"]),
-        "flags": {flag: sum(flag in line["flags"] for line in info) for flag in qa.FLAGS
+        "flags": {flag: sum(flag in line["flags"] for line in info) for flag in qa.ALL_FLAGS
                   if any(flag in line["flags"] for line in info)},
     }
     pictures: list[Image.Image | None] = [result.image for result in shown]
