@@ -9,16 +9,20 @@ brightness and contrast, so a colour-shifted, blurred or sharpened re-render sti
 1. coarse: the photo at `COARSE_SIDE` px on its long side, every scale from a product `MIN_PRODUCT_SHARE`
    of the photo's long side to one filling the photo, in steps of `COARSE_STEP`; each scale's NCC at every
    position in one FFT correlation (numpy's FFT: nothing to install);
-2. refine: the photo at `FINE_SIDE` px, a window around the coarse answer, five scales `FINE_STEP` apart;
-   the peak is refined below a pixel and between scales by parabolas.
+2. refine: the region of the photo around the coarse answer, at the size that makes the product
+   `FINE_PRODUCT_PX` long, three scales `FINE_STEP` apart (again further out while the best is the first
+   or the last), then three a third of that apart. Peaks are refined below a pixel, and between scales,
+   by parabolas through the neighbouring scores.
 
 Only a scale and a shift are looked for: the service neither rotates nor mirrors the product. The score
 is the best NCC of step 2 (0..1); below `MIN_SCORE` the product is not placed. The alpha is then mapped
 back with one antialiased resize of the product's region onto the photo's canvas. The photo is read as
 the upload read it (`images.to_array`: EXIF orientation applied), so the mask lines up with what was sent.
+A product of one flat colour has nothing to correlate and is not placed (its reason says so).
 
-Speed (benchmarks/placement.py): a few tens of milliseconds for a 2K photo on one core; the work grows
-with `COARSE_SIDE` and `FINE_SIDE`, not with the photo (beyond reading it and one downscale).
+Speed (benchmarks/placement.py, docs/mask-on-input.md): the search costs the same for any photo size
+(both steps work at fixed sizes); what grows with the photo is reading it, one grey conversion and the
+mask itself. About 90 ms of CPU for a 2K photo on one core of a loaded machine.
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from .errors import InputRejected
 from .result_types import ImageURL, IsolationResult
 
 COARSE_SIDE = 128  # px, the photo's long side for the search over every scale and position
-FINE_SIDE = 448  # px, the photo's long side for the refinement (finer costs more, gains little IoU)
+FINE_PRODUCT_PX = 200  # px, the product's long side in the refinement (finer costs more, gains little IoU)
 COARSE_STEP = 1.1  # ratio between neighbouring scales of the coarse search
-FINE_STEP = 1.03  # ratio between the refinement's five scales (then a third of it, three scales)
+FINE_STEP = 1.04  # ratio between the refinement's three scales (then a third of it, three scales again)
 MIN_PRODUCT_SHARE = 0.06  # the smallest product looked for: 6% of the photo's long side
 MIN_TEMPLATE_PX = 8  # ... and never below this many px at the coarse size (too few to match)
 # NCC below this: not placed. Measured on emulator results: placed products 0.97-0.99 (blurred and
@@ -135,8 +139,8 @@ def locate(pixels: np.ndarray, cutout: Image.Image, *, min_score: float = MIN_SC
     if found is None:
         return Placement(None, None, round(fine.score, 3), reason="the product maps outside the photo")
     left, top, right, bottom = found
-    return Placement(mask, (left, top, right - left, bottom - top), round(fine.score, 3), scale=fine.scale,
-                     pixels=pixels)
+    return Placement(mask, (left, top, right - left, bottom - top), round(fine.score, 3),
+                     scale=fine.scale, pixels=pixels)
 
 
 # -- the product, as the result shows it ---------------------------------------------------------------
@@ -215,14 +219,20 @@ class _Match:
 
 
 class _Plane:
-    """A photo at a working size (`sx`, `sy` working px per input px) and its FFTs for correlation."""
+    """A region of the photo (`box`, input px; the whole photo by default) at `scale` working px per input
+    px: `values` in 0..1, `sx`, `sy` the exact ratios per axis, `left`, `top` the region's corner."""
 
-    def __init__(self, photo: Image.Image, long_side: int) -> None:
-        ratio = min(1.0, long_side / max(photo.size))
-        size = (max(1, round(photo.width * ratio)), max(1, round(photo.height * ratio)))
-        small = photo if size == photo.size else photo.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    def __init__(self, photo: Image.Image, scale: float, box: tuple[int, int, int, int] | None = None) -> None:
+        left, top, right, bottom = box or (0, 0, photo.width, photo.height)
+        ratio = min(1.0, scale)
+        size = (max(1, round((right - left) * ratio)), max(1, round((bottom - top) * ratio)))
+        if size == (right - left, bottom - top):
+            small = photo.crop((left, top, right, bottom)) if box else photo
+        else:
+            small = photo.resize(size, Image.Resampling.BILINEAR, box=(left, top, right, bottom), reducing_gap=2.0)
         self.values = np.asarray(small, np.float64) / 255
-        self.sx, self.sy = size[0] / photo.width, size[1] / photo.height
+        self.sx, self.sy = size[0] / (right - left), size[1] / (bottom - top)
+        self.left, self.top = left, top
 
 
 def _fast_length(size: int) -> int:
@@ -281,18 +291,18 @@ def _spectra(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _search(photo: Image.Image, product: _Product) -> _Match | None:
     """Coarse over every scale, then refined: `FINE_STEP` apart (again where the best was at an end of
     the run, at most twice), then a third of that step; None when the product has no texture."""
-    coarse_plane, fine_plane = _Plane(photo, COARSE_SIDE), _Plane(photo, FINE_SIDE)
+    coarse_plane = _Plane(photo, COARSE_SIDE / max(photo.size))
     match = _search_coarse(photo, coarse_plane, product)
-    slack = 3 + 2 * fine_plane.sx / coarse_plane.sx  # two coarse px, in fine px
+    slack = 3 + 2 / coarse_plane.sx  # input px: two coarse px and a little
     for attempt in range(3):
         if match is None:
             return None
-        match = _refine(fine_plane, product, match, step=FINE_STEP, reach=2, slack=slack if attempt == 0 else 4)
+        match = _refine(photo, product, match, step=FINE_STEP, reach=1, slack=slack if attempt == 0 else 6)
         if match is None or not match.at_edge:
             break
     if match is None:
         return None
-    closer = _refine(fine_plane, product, match, step=FINE_STEP ** (1 / 3), reach=1, slack=3)
+    closer = _refine(photo, product, match, step=FINE_STEP ** (1 / 3), reach=1, slack=4)
     return closer if closer is not None and closer.score >= match.score - 0.01 else match
 
 
@@ -313,45 +323,44 @@ def _search_coarse(photo: Image.Image, plane: _Plane, product: _Product) -> _Mat
             found.append(None)
             continue
         ncc = _correlate(plane.values, spectra, grey, weight)
-        found.append(None if ncc is None else _peak(ncc, scale, product, plane, (0, 0)))
+        found.append(None if ncc is None else _peak(ncc, scale, product, plane))
     return _best_across_scales(found, 1 / COARSE_STEP)
 
 
-def _refine(plane: _Plane, product: _Product, start: _Match, *, step: float, reach: int, slack: float) -> _Match | None:
-    """`2 * reach + 1` scales `step` apart around `start`, on a window of `plane` that holds the largest
-    of them `slack` working px beyond where `start` puts it either way; the best, refined."""
-    rows, cols = plane.values.shape
+def _refine(photo: Image.Image, product: _Product, start: _Match, *, step: float, reach: int,
+            slack: float) -> _Match | None:
+    """`2 * reach + 1` scales `step` apart around `start`, on the region of the photo that holds the
+    largest of them `slack` input px beyond where `start` puts it either way, at the size that makes the
+    product `FINE_PRODUCT_PX` long: the same cost and the same relative precision for any photo."""
     _, _, width, height = product.box
     largest = start.scale * step**reach
-    half_w, half_h = width * largest * plane.sx / 2 + slack, height * largest * plane.sy / 2 + slack
-    left = max(0, int(start.x * plane.sx - half_w))
-    top = max(0, int(start.y * plane.sy - half_h))
-    right = min(cols, math.ceil(start.x * plane.sx + half_w) + 1)
-    bottom = min(rows, math.ceil(start.y * plane.sy + half_h) + 1)
-    window = plane.values[top:bottom, left:right]
-    spectra = _spectra(window)
+    half_w, half_h = width * largest / 2 + slack, height * largest / 2 + slack
+    box = (max(0, math.floor(start.x - half_w)), max(0, math.floor(start.y - half_h)),
+           min(photo.width, math.ceil(start.x + half_w)), min(photo.height, math.ceil(start.y + half_h)))
+    plane = _Plane(photo, FINE_PRODUCT_PX / (max(width, height) * start.scale), box)
+    spectra = _spectra(plane.values)
     found: list[_Match | None] = []
     for power in range(-reach, reach + 1):
         scale = start.scale * step**power
         grey, weight = product.template(scale * plane.sx, scale * plane.sy)
-        if grey.shape[0] > window.shape[0] or grey.shape[1] > window.shape[1]:
+        if grey.shape[0] > plane.values.shape[0] or grey.shape[1] > plane.values.shape[1]:
             found.append(None)
             continue
-        ncc = _correlate(window, spectra, grey, weight)
-        found.append(None if ncc is None else _peak(ncc, scale, product, plane, (left, top)))
+        ncc = _correlate(plane.values, spectra, grey, weight)
+        found.append(None if ncc is None else _peak(ncc, scale, product, plane))
     return _best_across_scales(found, step)
 
 
-def _peak(ncc: np.ndarray, scale: float, product: _Product, plane: _Plane, origin: tuple[int, int]) -> _Match:
+def _peak(ncc: np.ndarray, scale: float, product: _Product, plane: _Plane) -> _Match:
     """The NCC map's best position, below a pixel by a parabola through its neighbours, as the centre of
-    the product's box in input px (`origin`: the window's top-left in working px). The template starts at
+    the product's box in input px. The template starts at
     the box's top-left corner, so the centre is half the box, scaled, from the position."""
     row, col = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
     dy = _vertex(ncc[row - 1, col], ncc[row, col], ncc[row + 1, col]) if 0 < row < ncc.shape[0] - 1 else 0.0
     dx = _vertex(ncc[row, col - 1], ncc[row, col], ncc[row, col + 1]) if 0 < col < ncc.shape[1] - 1 else 0.0
     _, _, width, height = product.box
-    centre_x = (origin[0] + col + dx) / plane.sx + width * scale / 2
-    centre_y = (origin[1] + row + dy) / plane.sy + height * scale / 2
+    centre_x = plane.left + (col + dx) / plane.sx + width * scale / 2
+    centre_y = plane.top + (row + dy) / plane.sy + height * scale / 2
     return _Match(float(ncc[row, col]), scale, centre_x, centre_y)
 
 
@@ -392,29 +401,31 @@ def _best_across_scales(found: list[_Match | None], ratio: float) -> _Match | No
 
 
 def _mapped_alpha(product: _Product, match: _Match, size: tuple[int, int]) -> np.ndarray:
-    """The result's alpha resized by `match.scale` and put with the product's centre at the match's,
-    on a canvas of `size` (width, height): one antialiased resize of the product's region only."""
+    """The result's alpha resized by the match's scale and put with the product's
+    centre at the match's, on a canvas of `size` (width, height): one antialiased resize of the product's
+    region only."""
     width, height = size
+    alpha = product.alpha
     left, top, box_w, box_h = product.box
+    scale = match.scale  # input px per result px
     # input x = origin_x + (result u) * scale
-    origin_x = match.x - (left + box_w / 2) * match.scale
-    origin_y = match.y - (top + box_h / 2) * match.scale
-    x0 = max(0, math.floor(origin_x + left * match.scale) - 1)
-    y0 = max(0, math.floor(origin_y + top * match.scale) - 1)
-    x1 = min(width, math.ceil(origin_x + (left + box_w) * match.scale) + 1)
-    y1 = min(height, math.ceil(origin_y + (top + box_h) * match.scale) + 1)
-    # Keep the source box on the result's canvas (Pillow refuses a box outside it).
+    origin_x = match.x - (left + box_w / 2) * scale
+    origin_y = match.y - (top + box_h / 2) * scale
+    x0 = max(0, math.floor(origin_x + left * scale) - 1)
+    y0 = max(0, math.floor(origin_y + top * scale) - 1)
+    x1 = min(width, math.ceil(origin_x + (left + box_w) * scale) + 1)
+    y1 = min(height, math.ceil(origin_y + (top + box_h) * scale) + 1)
+    # Keep the source box on the result's crop (Pillow refuses a box outside it).
     x0 = max(x0, math.ceil(origin_x))
     y0 = max(y0, math.ceil(origin_y))
-    x1 = min(x1, math.floor(origin_x + product.alpha.width * match.scale))
-    y1 = min(y1, math.floor(origin_y + product.alpha.height * match.scale))
+    x1 = min(x1, math.floor(origin_x + alpha.width * scale))
+    y1 = min(y1, math.floor(origin_y + alpha.height * scale))
     mask = np.zeros((height, width), np.float32)
     if x1 <= x0 or y1 <= y0:
         return mask
-    source = ((x0 - origin_x) / match.scale, (y0 - origin_y) / match.scale,
-              (x1 - origin_x) / match.scale, (y1 - origin_y) / match.scale)
-    source = (max(0.0, source[0]), max(0.0, source[1]), min(float(product.alpha.width), source[2]),
-              min(float(product.alpha.height), source[3]))
-    region = product.alpha.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=source, reducing_gap=2.0)
+    source = ((x0 - origin_x) / scale, (y0 - origin_y) / scale, (x1 - origin_x) / scale, (y1 - origin_y) / scale)
+    source = (max(0.0, source[0]), max(0.0, source[1]), min(float(alpha.width), source[2]),
+              min(float(alpha.height), source[3]))
+    region = alpha.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=source, reducing_gap=2.0)
     np.divide(np.asarray(region), np.float32(255), out=mask[y0:y1, x0:x1], dtype=np.float32)
     return mask
