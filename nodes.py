@@ -141,6 +141,8 @@ ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (
         "by this execution; 0.00 when cached or in emulator mode), cached, resumed, aspect_ratio, resolution, "
         "width, height, service.",
     ),
+    # Issue #37: appended last, so saved workflows keep their links; built only when connected.
+    OutputDef(node_options.INPUT_MASK_OUTPUT, "MASK", node_options.INPUT_MASK_TOOLTIP),
 )
 
 def _isolation_node(node_id: str, display_name: str, description: str, source: InputDef, aspect: InputDef,

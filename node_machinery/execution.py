@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -28,9 +29,10 @@ from ..runflow_api.redact import strip_userinfo
 from ..runflow_api.result_types import Charges, ImageURL, IsolationResult
 from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
+from .input_masks import INPUT_MASK_SLOT, assemble_input_masks, place_results
 from .preview import LatestPreview
 from .spec import NodeResult
-from .tensors import SLOT_NAMES, TENSOR_SLOTS, assemble_outputs, tensor_to_arrays
+from .tensors import MASK_SLOT, SLOT_NAMES, TENSOR_SLOTS, assemble_outputs, stand_in, tensor_to_arrays
 
 
 def client_factory(**options: Any) -> RunflowClient:
@@ -56,7 +58,7 @@ def isolation_fingerprint(cls: type, force_rerun: bool = False, **_: Any) -> Any
     linked = linked_outputs.linked_slots(linked_outputs.running_prompt(prompt_id), node_id)
     if linked is None:
         return service.current_mode()
-    return f"{service.current_mode()} outputs {sorted(linked & TENSOR_SLOTS)}"
+    return f"{service.current_mode()} outputs {sorted(linked & (TENSOR_SLOTS | {INPUT_MASK_SLOT}))}"
 
 
 def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str | None = "") -> bool | str:
@@ -185,16 +187,19 @@ def _isolate(
         items, aspect_ratio=params.aspect_ratio, resolution=params.resolution, build=build,
         several=post.outputs != OUTPUTS_DEFAULT,
     )  # fmt: skip
-    pictures, run_info, summary = _run(
+    place = build is None or INPUT_MASK_SLOT in build  # issue #37: placing costs CPU, so only when connected
+    pictures, run_info, summary, input_masks = _run(
         items, params=params, outputs=post.outputs, force_rerun=force_rerun, spend_limit=spend_limit,
-        concurrency=concurrency, metadata=create_metadata, unique_id=unique_id, background=post.color,
+        concurrency=concurrency, metadata=create_metadata, unique_id=unique_id, background=post.color, place=place,
     )  # fmt: skip
     # Which outputs hold the batch; the others are 1x1 stand-ins (nothing is connected to them).
     summary["outputs_built"] = [name for slot, name in SLOT_NAMES.items() if build is None or slot in build]
+    summary["outputs_built"] += ["input_mask"] if place else []
     # `pictures` holds the only references to the decoded results left: each is freed once converted, and
     # with edges = clean decontaminated on its way into the tensors (one copy at a time).
     outputs = assemble_outputs(pictures, post.color, build, clean_edges=post.edges == EDGES_CLEAN)
-    return NodeResult((*outputs, run_info), ui={"runflow": [summary]})
+    input_mask = assemble_input_masks(input_masks) if input_masks is not None else stand_in(MASK_SLOT)
+    return NodeResult((*outputs, run_info, input_mask), ui={"runflow": [summary]})
 
 
 def _run(
@@ -208,10 +213,12 @@ def _run(
     metadata: dict[str, str],
     unique_id: str | None,
     background: tuple[int, int, int] | None,
-) -> tuple[list[Image.Image | None], str, dict[str, Any]]:
-    """The runs of one execution: (the decoded image of each output item, run_info, the ui summary).
-    The results themselves end here, so nothing but the returned list keeps their images alive (the
-    live preview keeps only the newest until it is shown). `background` is what previews are shown over."""
+    place: bool = False,
+) -> tuple[list[Image.Image | None], str, dict[str, Any], list[np.ndarray] | None]:
+    """The runs of one execution: (the decoded image of each output item, run_info, the ui summary, and
+    with `place` each item's mask on its input's canvas). The results themselves end here, so nothing but
+    the returned list keeps their images alive (the live preview keeps only the newest until it is shown).
+    `background` is what previews are shown over."""
     limit = spend_limit if spend_limit > 0 else None
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
         emulator = client.service_id == service.EMULATOR_SERVICE_ID
@@ -227,8 +234,10 @@ def _run(
                 outputs=outputs,
             )
         )
-    results = raise_failures(outcomes)
-    shown = select_outputs(results, outputs)
+        results = raise_failures(outcomes)
+        shown = select_outputs(results, outputs)
+        # Before run_info, so that a result that could not be placed carries its `unplaced` flag there.
+        input_masks = place_results(client, items, shown) if place else None
     sources = None if outputs == OUTPUTS_DEFAULT else output_sources(results, outputs)
     info = run_info_lines(shown, emulator=emulator, sources=sources)
     summary = {
@@ -249,7 +258,7 @@ def _run(
                   if any(flag in line["flags"] for line in info)},
     }
     pictures: list[Image.Image | None] = [result.image for result in shown]
-    return pictures, "\n".join(json.dumps(line) for line in info), summary
+    return pictures, "\n".join(json.dumps(line) for line in info), summary, input_masks
 
 
 def isolate_images(

@@ -35,6 +35,13 @@ EDGES_TOOLTIP = (
     "`image` and `rgba`. Keep 'as returned' for glass and see-through products. Switching is free: the result "
     "comes from the cache."
 )
+INPUT_MASK_OUTPUT = "input_mask"  # issue #37: the isolation nodes' fifth output
+INPUT_MASK_TOOLTIP = (
+    "The product mask on the INPUT photo's canvas: its size, the product where it is in the photo (1 = "
+    "product), for inpainting, relighting or Join Image with Alpha on the original. Found from the pixels (no "
+    "paid run); all 0 when the product cannot be found (run_info flags it 'unplaced'). Inputs of different "
+    "sizes are letterboxed, centred, to the batch's largest width and height (padding 0)."
+)
 OUTPUTS_TOOLTIP = (
     "first: one image per input (the run's first). all: every image each run returns, in input order; "
     "run_info's 'input' and 'output' say which input each came from."

@@ -90,17 +90,21 @@ def place_on_input(image: Any, result: Any, *, min_score: float = MIN_SCORE) -> 
     """The result's product mapped back onto its input photo (see the module's docstring for how).
 
     `image`: the input as isolate() took it: a path, PIL image, numpy array or encoded bytes (a URL is
-    refused: pass the downloaded image). `result`: the IsolationResult of that input (or its RGBA image as
-    a PIL image or array). When the product cannot be placed, the placement's `mask` is None with a
-    `reason`, and an IsolationResult gets the QA flag `unplaced` (docs/qa.md); nothing fails."""
+    refused: pass the downloaded image, or `client.read_input(url)`). `result`: the IsolationResult of
+    that input (or its RGBA image as a PIL image or array). When the product cannot be placed, the
+    placement's `mask` is None with a `reason`, and an IsolationResult whose matte shows a product gets
+    the QA flag `unplaced` (docs/qa.md); nothing fails."""
     if isinstance(image, ImageURL) or (isinstance(image, str) and image.strip().lower().startswith(("http://", "https://"))):
         raise InputRejected("image is a URL: place_on_input needs the photo's pixels. Download it and pass the "
                             "file, PIL image or array (the URL node does this for you).")
     pixels = images.to_array(image, name="image")
     cutout = _result_image(result)
     placement = locate(pixels, cutout, min_score=min_score)
-    if not placement.placed and isinstance(result, IsolationResult):
-        result.add_flag(UNPLACED)  # a hint, like every QA flag: nothing fails because of it
+    # A hint, like every QA flag: nothing fails because of it. Not for a result with no product to place
+    # (no alpha: no matte and no flags; an empty matte is flagged `empty` already).
+    if (not placement.placed and isinstance(result, IsolationResult) and "A" in cutout.getbands()
+            and "empty" not in result.flags):
+        result.add_flag(UNPLACED)
     return placement
 
 

@@ -178,7 +178,7 @@ def centre(tensor: torch.Tensor, index: int = 0) -> torch.Tensor:
 
 def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> None:
     output = isolate(product_photo((200, 30, 30)))
-    image, mask, rgba, info_text = output["result"]
+    image, mask, rgba, info_text, _ = output["result"]
     assert image.shape == (1, 1024, 1024, 3) and mask.shape == (1, 1024, 1024) and rgba.shape == (1, 1024, 1024, 4)
     for tensor in (image, mask, rgba):
         assert tensor.dtype == torch.float32 and tensor.device.type == "cpu"
@@ -199,7 +199,9 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
         1024,
     )
     assert line["service"] == "emulator"
-    assert line["flags"] == [], "a clean cut-out carries no QA flag"
+    # The matte is clean (no QA flag of its own). Without a prompt every output is built, input_mask too
+    # (issue #37), and a square of one flat colour has no texture to be found by: `unplaced`, a hint.
+    assert line["flags"] == ["unplaced"]
     assert output["ui"]["runflow"] == [
         {
             "images": 1,
@@ -210,9 +212,9 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
             "resumed": 0,
             "emulator": True,
             "session_cost": "0.00",
-            "flagged": 0,
-            "flags": {},
-            "outputs_built": ["image", "mask", "rgba"],  # outside ComfyUI, no prompt: all of them
+            "flagged": 1,
+            "flags": {"unplaced": 1},
+            "outputs_built": ["image", "mask", "rgba", "input_mask"],  # outside ComfyUI, no prompt: all of them
         }
     ]
     assert bound.options == [{"max_concurrency": 8, "spend_limit": None}]
@@ -221,9 +223,11 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
 def test_flags_reach_run_info_and_the_summary_without_failing_the_run(bound: Bound) -> None:
     blank = torch.full((1, 96, 96, 3), 225 / 255)  # nothing to isolate: the emulator returns an empty matte
     output = isolate(torch.cat([product_photo((200, 30, 30)), blank]))
-    assert [line["flags"] for line in run_info(output)] == [[], ["empty"]]
+    # `unplaced`: input_mask is built without a prompt, and a flat square cannot be placed (issue #37); an
+    # empty matte is `empty` only, there is no product to place.
+    assert [line["flags"] for line in run_info(output)] == [["unplaced"], ["empty"]]
     summary = output["ui"]["runflow"][0]
-    assert (summary["flagged"], summary["flags"]) == (1, {"empty": 1})
+    assert (summary["flagged"], summary["flags"]) == (2, {"empty": 1, "unplaced": 1})
     assert output["result"][1][1].max() == 0, "the empty matte is still delivered: a flag is only a hint"
 
 
@@ -457,7 +461,7 @@ def test_stage_image_returns_hosted_urls_that_the_url_node_isolates(bound: Bound
     output = nodes.RunflowProductIsolationFromURL().isolate(
         text + "\n\n", aspect_ratio="4:3", resolution="1K", background="white"
     )
-    image, mask, rgba, _ = output["result"]
+    image, mask, rgba, _, _ = output["result"]
     assert image.shape == (2, 768, 1024, 3) and mask.shape == (2, 768, 1024)
     assert torch.allclose(centre(image, 1), torch.tensor([30, 30, 200]) / 255, atol=0.02)
     assert [line["aspect_ratio"] for line in run_info(output)] == ["4:3", "4:3"]
@@ -650,7 +654,7 @@ def test_outputs_all_puts_every_returned_image_in_the_batch_and_run_info_names_i
     bound.emu.faults.output_count = 3
     colours = [(200, 30, 30), (30, 30, 200)]
     output = isolate(torch.cat([product_photo(colour) for colour in colours]), outputs="all")
-    image, mask, rgba, _ = output["result"]
+    image, mask, rgba, _, _ = output["result"]
     assert image.shape == (6, 1024, 1024, 3) and mask.shape == (6, 1024, 1024) and rgba.shape == (6, 1024, 1024, 4)
     sources = [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
     for position, (input_index, number) in enumerate(sources):
@@ -670,7 +674,7 @@ def test_outputs_all_puts_every_returned_image_in_the_batch_and_run_info_names_i
 def test_outputs_first_is_todays_node_even_when_runs_return_several(bound: Bound) -> None:
     bound.emu.faults.output_count = 3
     output = isolate(product_photo((30, 160, 30)))
-    image, mask, rgba, _ = output["result"]
+    image, mask, rgba, _, _ = output["result"]
     assert image.shape[0] == mask.shape[0] == rgba.shape[0] == 1
     assert torch.allclose(centre(image), darkened((30, 160, 30), 1), atol=0.02), "the run's first image"
     [line] = run_info(output)
