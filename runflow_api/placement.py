@@ -44,6 +44,9 @@ COARSE_STEP = 1.1  # ratio between neighbouring scales of the coarse search
 FINE_STEP = 1.04  # ratio between the refinement's three scales (then a third of it, three scales again)
 MIN_PRODUCT_SHARE = 0.06  # the smallest product looked for: 6% of the photo's long side
 MIN_TEMPLATE_PX = 8  # ... and never below this many px at the coarse size (too few to match)
+MIN_TEMPLATE_AREA = 120  # px of product (alpha-weighted) a template needs: a few dozen match anything somewhere
+CANDIDATES = 3  # coarse matches refined (the scales where the coarse score peaks, best first) ...
+CANDIDATE_MARGIN = 0.15  # ... those within this of the best coarse score (a clean match stands out alone)
 # NCC below this: not placed. Measured on emulator results: placed products 0.97-0.99 (blurred and
 # colour-shifted too), an unrelated photo 0.2-0.3, the same product upside down 0.64 (a part of it matches).
 MIN_SCORE = 0.75
@@ -261,8 +264,8 @@ def _correlate(window: np.ndarray, spectra: tuple[np.ndarray, np.ndarray], grey:
     (indexed by its top-left corner), or None for a featureless template. `spectra`: the FFTs of the
     window and of its square."""
     total = weight.sum()
-    if total < 4:
-        return None
+    if total < MIN_TEMPLATE_AREA:
+        return None  # a few pixels match something anywhere
     mean = (weight * grey).sum() / total
     centred = weight * (grey - mean)
     energy = (centred * (grey - mean)).sum()
@@ -293,25 +296,35 @@ def _spectra(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _search(photo: Image.Image, product: _Product) -> _Match | None:
-    """Coarse over every scale, then refined: `FINE_STEP` apart (again where the best was at an end of
-    the run, at most twice), then a third of that step; None when the product has no texture."""
+    """Coarse over every scale; its best `CANDIDATES` (peaks across scales) refined, the best refined
+    kept. None when the product has no texture."""
     coarse_plane = _Plane(photo, COARSE_SIDE / max(photo.size))
-    match = _search_coarse(photo, coarse_plane, product)
     slack = 3 + 2 / coarse_plane.sx  # input px: two coarse px and a little
-    for attempt in range(3):
-        if match is None:
-            return None
-        match = _refine(photo, product, match, step=FINE_STEP, reach=1, slack=slack if attempt == 0 else 6)
-        if match is None or not match.at_edge:
-            break
+    refined = [_refine_near(photo, product, match, slack) for match in _search_coarse(photo, coarse_plane, product)]
+    match = max((match for match in refined if match is not None), key=lambda match: match.score, default=None)
     if match is None:
         return None
     closer = _refine(photo, product, match, step=FINE_STEP ** (1 / 3), reach=1, slack=4)
     return closer if closer is not None and closer.score >= match.score - 0.01 else match
 
 
-def _search_coarse(photo: Image.Image, plane: _Plane, product: _Product) -> _Match | None:
-    """Every scale at every position on the small photo; the best match, its scale refined by a parabola."""
+def _refine_near(photo: Image.Image, product: _Product, match: _Match | None, slack: float) -> _Match | None:
+    """A coarse match refined `FINE_STEP` apart (again where the best was at an end of the run, at most
+    twice); the best candidate is then refined a third of that step apart (`_search`)."""
+    for attempt in range(3):
+        if match is None:
+            return None
+        match = _refine(photo, product, match, step=FINE_STEP, reach=1, slack=slack if attempt == 0 else 6)
+        if match is None or not match.at_edge:
+            break
+    return match
+
+
+def _search_coarse(photo: Image.Image, plane: _Plane, product: _Product) -> list[_Match | None]:
+    """Every scale at every position on the small photo; the best matches of the scales where the score
+    peaks (best first, at most `CANDIDATES`), each scale refined by a parabola. Several, because a small
+    template of the wrong scale can match a part of the photo a little better than the right scale, at
+    this size, matches the whole: the refinement tells them apart."""
     rows, cols = plane.values.shape
     _, _, width, height = product.box
     largest = min(photo.width / width, photo.height / height)  # the product fills the photo one way
@@ -328,7 +341,11 @@ def _search_coarse(photo: Image.Image, plane: _Plane, product: _Product) -> _Mat
             continue
         ncc = _correlate(plane.values, spectra, grey, weight)
         found.append(None if ncc is None else _peak(ncc, scale, product, plane))
-    return _best_across_scales(found, 1 / COARSE_STEP)
+    peaks = [index for index, match in enumerate(found) if match is not None
+             and all(other is None or other.score <= match.score for other in found[max(0, index - 1) : index + 2])]
+    peaks.sort(key=lambda index: -found[index].score)  # type: ignore[union-attr]
+    near = [index for index in peaks[:CANDIDATES] if found[index].score >= found[peaks[0]].score - CANDIDATE_MARGIN]  # type: ignore[union-attr]
+    return [_best_across_scales(found, 1 / COARSE_STEP, around=index) for index in near]
 
 
 def _refine(photo: Image.Image, product: _Product, start: _Match, *, step: float, reach: int,
@@ -376,14 +393,14 @@ def _vertex(before: float, at: float, after: float) -> float:
     return float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
 
 
-def _best_across_scales(found: list[_Match | None], ratio: float) -> _Match | None:
-    """The best match of a run of scales, each `ratio` times the one before, its scale and centre moved
-    toward the better neighbour by a parabola through the three scores. At either end of the run it is
-    returned as found (`at_edge`), so that a caller can look further that way."""
+def _best_across_scales(found: list[_Match | None], ratio: float, around: int | None = None) -> _Match | None:
+    """The best match of a run of scales (or the one at `around`), each `ratio` times the one before, its
+    scale and centre moved toward the better neighbour by a parabola through the three scores. At either
+    end of the run it is returned as found (`at_edge`), so that a caller can look further that way."""
     scored = [(match.score, index) for index, match in enumerate(found) if match is not None]
     if not scored:
         return None
-    _, index = max(scored)
+    index = max(scored)[1] if around is None else around
     best = found[index]
     assert best is not None
     before = found[index - 1] if index > 0 else None

@@ -43,6 +43,11 @@ EXPECTED_SAVES = {
         "runflow/composite": ("RGB", (1024, 768), 1),
         "runflow/joined": ("RGBA", (1024, 768), 1),
     },
+    # Issue #37: input_mask, the product in place on the photo (mug.jpg is 900 x 900).
+    "runflow_keep_product_change_background": {
+        "runflow/in_place": ("RGB", (900, 900), 1),
+        "runflow/cutout_in_place": ("RGBA", (900, 900), 1),
+    },
 }
 
 
