@@ -94,7 +94,7 @@ def test_comfyui_loads_the_pack_and_lists_its_nodes(comfy: ComfyUI, object_info:
     assert not [line for line in failed if comfy.pack_folder_name in line], failed
     node = object_info["RunflowProductIsolation"]
     assert node["display_name"] == "Runflow Product Isolation" and node["category"] == "Runflow"
-    assert node["output_name"] == ["image", "mask", "rgba", "run_info"]
+    assert node["output_name"] == ["image", "mask", "rgba", "run_info", "input_mask"]
     assert not node.get("api_node")
     assert comfy.get_json("/runflow/price")["per_image"] == "0.27", "__init__ did not register the routes"
     templates = comfy.get_json("/api/workflow_templates")
