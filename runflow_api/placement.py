@@ -18,7 +18,11 @@ Only a scale and a shift are looked for: the service neither rotates nor mirrors
 is the best NCC of step 2 (0..1); below `MIN_SCORE` the product is not placed. The alpha is then mapped
 back with one antialiased resize of the product's region onto the photo's canvas. The photo is read as
 the upload read it (`images.to_array`: EXIF orientation applied), so the mask lines up with what was sent.
-A product of one flat colour has nothing to correlate and is not placed (its reason says so).
+
+A product of one flat colour has nothing inside to correlate. When the product's own pixels do not place
+it, the search runs again on its outline: the template gets a ring of background around the product
+(`RING`, weighted `RING_WEIGHT`), the grey of the photo's border, and the photo is padded with that grey
+so a product at the frame still fits; kept when it scores better.
 
 Speed (benchmarks/placement.py, docs/mask-on-input.md): the search costs the same for any photo size
 (both steps work at fixed sizes); what grows with the photo is reading it, one grey conversion and the
@@ -46,6 +50,8 @@ MIN_PRODUCT_SHARE = 0.06  # the smallest product looked for: 6% of the photo's l
 MIN_TEMPLATE_PX = 8  # ... and never below this many px at the coarse size (too few to match)
 MIN_TEMPLATE_AREA = 120  # px of product (alpha-weighted) a template needs: a few dozen match anything somewhere
 CANDIDATES = 3  # coarse matches refined (the scales where the coarse score peaks, best first) ...
+RING = 0.06  # the outline search's ring of background, as a share of the product's long side ...
+RING_WEIGHT = 0.5  # ... and its weight beside the product's pixels (the photo's background is only estimated)
 CANDIDATE_MARGIN = 0.15  # ... those within this of the best coarse score (a clean match stands out alone)
 # NCC below this: not placed. Measured on emulator results: placed products 0.97-0.99 (blurred and
 # colour-shifted too), an unrelated photo 0.2-0.3, the same product upside down 0.64 (a part of it matches).
@@ -133,6 +139,8 @@ def locate(pixels: np.ndarray, cutout: Image.Image, *, min_score: float = MIN_SC
         return Placement(None, None, 0.0, reason="the result's matte is empty: there is no product to place")
     photo = Image.fromarray(np.ascontiguousarray(pixels[..., :3])).convert("L")
     fine = _search(photo, product)
+    if fine is None or fine.score < min_score:
+        product, fine = _search_outline(photo, product, fine)
     if fine is None:
         return Placement(None, None, 0.0, reason="the product has too little texture to be found in the photo "
                          "(one flat colour) or is larger than the photo")
@@ -166,6 +174,7 @@ class _Product:
     alpha: Image.Image
     box: tuple[int, int, int, int]
     pyramid: list[tuple[Image.Image, Image.Image]] = field(default_factory=list, compare=False)
+    background: float | None = None  # with a ring: the grey (0..1) the product is set on in the template
 
     @classmethod
     def of(cls, cutout: Image.Image) -> _Product | None:
@@ -190,7 +199,21 @@ class _Product:
                min(grey.height, (top + size[1] / scale_y) / factor))
         premultiplied, weight = (np.asarray(plane.resize(size, Image.Resampling.BILINEAR, box=box), np.float64) / 255
                                  for plane in (grey, alpha))
-        return premultiplied / np.maximum(weight, 1 / 255), weight
+        if self.background is None:
+            return premultiplied / np.maximum(weight, 1 / 255), weight
+        return premultiplied + (1 - weight) * self.background, weight + (1 - weight) * RING_WEIGHT
+
+    def with_ring(self, background: float) -> _Product:
+        """The product with a ring of background around it (`RING` of its long side), its box grown to
+        hold it: the template then shows the product's outline against `background`, which a product of
+        one flat colour can be found by."""
+        left, top, width, height = self.box
+        pad = math.ceil(RING * max(width, height))
+        grey = Image.new("L", (self.grey.width + 2 * pad, self.grey.height + 2 * pad), 0)
+        alpha = Image.new("L", grey.size, 0)
+        grey.paste(self.grey, (pad, pad))
+        alpha.paste(self.alpha, (pad, pad))
+        return _Product(grey, alpha, (left, top, width + 2 * pad, height + 2 * pad), background=background)
 
     def _level(self, level: int) -> tuple[Image.Image, Image.Image, int]:
         """The planes halved `level` times (fewer for a tiny product) and how many source px one holds."""
@@ -293,6 +316,22 @@ def _fft_shape(window: np.ndarray) -> tuple[int, int]:
 def _spectra(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shape = _fft_shape(window)
     return np.fft.rfft2(window, s=shape), np.fft.rfft2(window * window, s=shape)
+
+
+def _search_outline(photo: Image.Image, product: _Product, found: _Match | None) -> tuple[_Product, _Match | None]:
+    """When the product's own pixels did not place it (one flat colour, or too little print): look again
+    with its outline against the photo's background (the median of its border), the photo padded with
+    that background so that a product at the frame still fits. Kept only when it scores better."""
+    values = np.asarray(photo.reduce(max(1, max(photo.size) // 256)), np.float64) / 255
+    background = float(np.median(np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])))
+    ringed = product.with_ring(background)
+    margin = math.ceil(RING * max(photo.size) * 1.2)
+    padded = Image.new("L", (photo.width + 2 * margin, photo.height + 2 * margin), round(background * 255))
+    padded.paste(photo, (margin, margin))
+    match = _search(padded, ringed)
+    if match is None or (found is not None and match.score <= found.score):
+        return product, found
+    return ringed, replace(match, x=match.x - margin, y=match.y - margin)
 
 
 def _search(photo: Image.Image, product: _Product) -> _Match | None:

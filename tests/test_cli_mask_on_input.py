@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 from PIL import Image
-from placement_photos import case
+from placement_photos import case, product_photo
 from support import EMULATOR_KEY
 
 from runflow_api.cli import main
@@ -23,9 +23,8 @@ def test_masks_are_written_beside_the_outputs_at_the_inputs_size(emulator_factor
     wide, tall = case("wide photo"), case("tall photo")
     Image.fromarray(wide.pixels).save(photos / "wide.png")
     Image.fromarray(tall.pixels).save(photos / "tall" / "bottle.jpg", quality=95)
-    flat = np.full((300, 400, 3), 230, np.uint8)
-    flat[100:200, 150:250] = (200, 40, 40)  # one flat colour: nothing to find it by
-    Image.fromarray(flat).save(photos / "flat.png")
+    small = product_photo((1200, 900), (600, 450), (22, 27))  # under 6% of the long side: not looked for
+    Image.fromarray(small.pixels).save(photos / "small.png")
     out, report = tmp_path / "out", tmp_path / "report.json"
     assert main(["isolate", str(photos), "--out", str(out), "--resolution", "1K", "-q", "--mask-on-input",
                  "--report", str(report)]) == 0
@@ -36,9 +35,9 @@ def test_masks_are_written_beside_the_outputs_at_the_inputs_size(emulator_factor
     assert max(Image.open(out / "wide.png").size) == 1024, "the outputs as before: the result's own canvas"
     assert not (out / "flat-mask.png").exists()
     err = capsys.readouterr().err
-    assert "NOT PLACED flat.png" in err and "1 flagged: 1 unplaced (flat.png)" in err
+    assert "NOT PLACED small.png" in err and "1 unplaced (small.png)" in err
     rows = {row["name"]: row for row in json.loads(report.read_text())["items"]}
-    assert rows["flat.png"]["flags"] == ["unplaced"] and "mask" not in rows["flat.png"]
+    assert rows["small.png"]["flags"][-1] == "unplaced" and "mask" not in rows["small.png"]
     assert rows["wide.png"]["mask"] == str(out / "wide-mask.png") and rows["wide.png"]["flags"] == []
     assert emu.stats["creates"] == 3, "no paid run for the masks"
 

@@ -96,15 +96,14 @@ def test_connecting_input_mask_changes_the_fingerprint(comfy: Running, monkeypat
 
 def test_a_product_that_cannot_be_placed_gives_an_empty_mask_and_the_unplaced_flag(bound: Bound,
                                                                                    comfy: Running) -> None:
-    """A photo with no texture to match (one flat-coloured product): the mask is the input's size and
-    empty, and run_info and the node's summary say `unplaced`. Nothing fails."""
-    pixels = np.full((600, 800, 3), 230, np.uint8)
-    pixels[150:450, 250:550] = (200, 40, 40)
-    output = run_image_node(comfy, graph(("6", "MaskPreview", ["2", INPUT_MASK])), tensor(pixels))
+    """A product too small to be looked for (under 6% of the photo's long side): the mask is the input's
+    size and empty, and run_info and the node's summary say `unplaced` (beside the matte's `tiny`)."""
+    photo = product_photo((1200, 900), (600, 450), (22, 27))
+    output = run_image_node(comfy, graph(("6", "MaskPreview", ["2", INPUT_MASK])), tensor(photo.pixels))
     input_mask, info = output["result"][INPUT_MASK], output["result"][3]
-    assert input_mask.shape == (1, 600, 800) and float(input_mask.max()) == 0.0
-    assert json.loads(info)["flags"] == ["unplaced"]
-    assert output["ui"]["runflow"][0]["flags"] == {"unplaced": 1}
+    assert input_mask.shape == (1, 900, 1200) and float(input_mask.max()) == 0.0
+    assert json.loads(info)["flags"][-1] == "unplaced", "after the matte's own flags"
+    assert output["ui"]["runflow"][0]["flags"]["unplaced"] == 1
 
 
 def test_the_url_node_places_on_the_downloaded_image_and_letterboxes_a_batch_of_sizes(

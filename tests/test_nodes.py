@@ -199,9 +199,7 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
         1024,
     )
     assert line["service"] == "emulator"
-    # The matte is clean (no QA flag of its own). Without a prompt every output is built, input_mask too
-    # (issue #37), and a square of one flat colour has no texture to be found by: `unplaced`, a hint.
-    assert line["flags"] == ["unplaced"]
+    assert line["flags"] == [], "a clean cut-out carries no QA flag"
     assert output["ui"]["runflow"] == [
         {
             "images": 1,
@@ -212,8 +210,8 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
             "resumed": 0,
             "emulator": True,
             "session_cost": "0.00",
-            "flagged": 1,
-            "flags": {"unplaced": 1},
+            "flagged": 0,
+            "flags": {},
             "outputs_built": ["image", "mask", "rgba", "input_mask"],  # outside ComfyUI, no prompt: all of them
         }
     ]
@@ -223,11 +221,9 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
 def test_flags_reach_run_info_and_the_summary_without_failing_the_run(bound: Bound) -> None:
     blank = torch.full((1, 96, 96, 3), 225 / 255)  # nothing to isolate: the emulator returns an empty matte
     output = isolate(torch.cat([product_photo((200, 30, 30)), blank]))
-    # `unplaced`: input_mask is built without a prompt, and a flat square cannot be placed (issue #37); an
-    # empty matte is `empty` only, there is no product to place.
-    assert [line["flags"] for line in run_info(output)] == [["unplaced"], ["empty"]]
+    assert [line["flags"] for line in run_info(output)] == [[], ["empty"]]
     summary = output["ui"]["runflow"][0]
-    assert (summary["flagged"], summary["flags"]) == (2, {"empty": 1, "unplaced": 1})
+    assert (summary["flagged"], summary["flags"]) == (1, {"empty": 1})
     assert output["result"][1][1].max() == 0, "the empty matte is still delivered: a flag is only a hint"
 
 

@@ -131,7 +131,33 @@ def test_a_result_without_a_product_or_without_alpha_says_why(soft, client_for):
     assert "no alpha channel" in (place_on_input(photo.pixels, opaque).reason or "")
     flat = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
     flat.paste((200, 30, 30, 255), (100, 100, 300, 300))
-    assert "too little texture" in (place_on_input(photo.pixels, flat).reason or "")
+    assert "not found in the photo" in (place_on_input(photo.pixels, flat).reason or ""), "a red square elsewhere"
+
+
+def flat_square_photo(size: tuple[int, int], box: tuple[int, int, int, int]) -> ProductPhoto:
+    pixels = np.full((size[1], size[0], 3), 230, np.uint8)
+    footprint = np.zeros((size[1], size[0]), bool)
+    left, top, right, bottom = box
+    pixels[top:bottom, left:right] = (200, 40, 40)
+    footprint[top:bottom, left:right] = True
+    return ProductPhoto(pixels, footprint)
+
+
+def test_a_product_of_one_flat_colour_is_placed_by_its_outline(soft, client_for):
+    """Nothing inside the product to correlate: it is found by its outline against the photo's background."""
+    client = client_for(soft)
+    for photo in (flat_square_photo((800, 600), (250, 150, 550, 450)), flat_square_photo((96, 96), (24, 24, 72, 72))):
+        result = client.isolate(photo.pixels, resolution="1K")
+        assert_placed(place_on_input(photo.pixels, result), photo)
+        assert "unplaced" not in result.flags
+
+
+def test_a_product_too_small_to_look_for_is_not_placed(soft, client_for):
+    """The search starts at a product 6% of the photo's long side: a smaller one is flagged, not guessed."""
+    photo = product_photo((1600, 1200), (800, 600), (30, 36))
+    result = client_for(soft).isolate(photo.pixels, resolution="1K")
+    placement = place_on_input(photo.pixels, result)
+    assert placement.mask is None and "unplaced" in result.flags
 
 
 def test_a_url_or_nonsense_is_refused_with_what_to_pass(soft, client_for):
