@@ -26,7 +26,7 @@ so a product at the frame still fits; kept when it scores better.
 
 Speed (benchmarks/placement.py, docs/mask-on-input.md): the search costs the same for any photo size
 (both steps work at fixed sizes); what grows with the photo is reading it, one grey conversion and the
-mask itself. About 90 ms of CPU for a 2K photo on one core of a loaded machine.
+mask itself. 97-157 ms of CPU for a 2K photo on one core of this 2-core machine at load 5-15.
 """
 
 from __future__ import annotations
