@@ -130,6 +130,16 @@ ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (
         "by this execution; 0.00 when cached or in emulator mode), cached, resumed, aspect_ratio, resolution, "
         "width, height, service.",
     ),
+    # Issue #37: appended last, so saved workflows keep their links; built only when connected.
+    # Issue #37: appended after 0.1.0's outputs, so saved workflows keep their links.
+    OutputDef(
+        "input_mask",
+        "MASK",
+        "The product mask on the INPUT photo's canvas: its size, the product where it is in the photo (1 = "
+        "product), for inpainting, relighting or Join Image with Alpha on the original. Found from the pixels (no "
+        "paid run); all 0 when the product cannot be found (run_info flags it 'unplaced'). Inputs of different "
+        "sizes are letterboxed, centred, to the batch's largest width and height (padding 0).",
+    ),
 )
 
 def _isolation_node(node_id: str, display_name: str, description: str, source: InputDef, aspect: InputDef,

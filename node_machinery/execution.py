@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -27,9 +28,10 @@ from ..runflow_api.result_types import Charges, ImageURL, IsolationResult, outpu
 from ..runflow_api.run_metadata import METADATA_INPUT, node_metadata
 from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
+from .input_masks import INPUT_MASK_SLOT, assemble_input_masks, place_results
 from .preview import LatestPreview
 from .spec import NodeResult
-from .tensors import SLOT_NAMES, TENSOR_SLOTS, assemble_outputs, tensor_to_arrays
+from .tensors import MASK_SLOT, SLOT_NAMES, TENSOR_SLOTS, assemble_outputs, stand_in, tensor_to_arrays
 
 
 def client_factory(**options: Any) -> RunflowClient:
@@ -55,7 +57,7 @@ def isolation_fingerprint(cls: type, force_rerun: bool = False, **_: Any) -> Any
     linked = linked_outputs.linked_slots(linked_outputs.running_prompt(prompt_id), node_id)
     if linked is None:
         return service_address.current_mode()
-    return f"{service_address.current_mode()} outputs {sorted(linked & TENSOR_SLOTS)}"
+    return f"{service_address.current_mode()} outputs {sorted(linked & (TENSOR_SLOTS | {INPUT_MASK_SLOT}))}"
 
 
 def isolation_validate(cls: type, background: str = TRANSPARENT, metadata: str | None = "") -> bool | str:
@@ -184,16 +186,19 @@ def _isolate(
         items, aspect_ratio=params.aspect_ratio, resolution=params.resolution, build=build,
         several=post.outputs != PostProcessing.outputs,
     )  # fmt: skip
-    pictures, run_info, summary = _run(
+    place = build is None or INPUT_MASK_SLOT in build  # issue #37: placing costs CPU, so only when connected
+    pictures, run_info, summary, input_masks = _run(
         items, params=params, post=post, force_rerun=force_rerun, spend_limit=spend_limit,
-        concurrency=concurrency, metadata=create_metadata, unique_id=unique_id, background=post.color,
+        concurrency=concurrency, metadata=create_metadata, unique_id=unique_id, background=post.color, place=place,
     )  # fmt: skip
     # Which outputs hold the batch; the others are 1x1 stand-ins (nothing is connected to them).
     summary["outputs_built"] = [name for slot, name in SLOT_NAMES.items() if build is None or slot in build]
+    summary["outputs_built"] += ["input_mask"] if place else []
     # `pictures` holds the only references to the decoded results left: each is freed once converted, and
     # drawn (edges, margin...) on its way into the tensors (one copy at a time).
     outputs = assemble_outputs(pictures, post, build)
-    return NodeResult((*outputs, run_info), ui={"runflow": [summary]})
+    input_mask = assemble_input_masks(input_masks) if input_masks is not None else stand_in(MASK_SLOT)
+    return NodeResult((*outputs, run_info, input_mask), ui={"runflow": [summary]})
 
 
 def _run(
@@ -207,12 +212,14 @@ def _run(
     metadata: dict[str, str],
     unique_id: str | None,
     background: tuple[int, int, int] | None,
-) -> tuple[list[Image.Image | None], str, dict[str, Any]]:
-    """The runs of one execution: (the decoded image of each output item, run_info, the ui summary).
-    The results themselves end here, so nothing but the returned list keeps their images alive (the
-    live preview keeps only the newest until it is shown). `background` is what previews are shown over.
-    The library is asked only for the selection of images (`outputs`): the node draws the other rendering
-    options itself, picture by picture, as it fills its tensors."""
+    place: bool = False,
+) -> tuple[list[Image.Image | None], str, dict[str, Any], list[np.ndarray] | None]:
+    """The runs of one execution: (the decoded image of each output item, run_info, the ui summary, and
+    with `place` each item's mask on its input's canvas). The results themselves end here, so nothing but
+    the returned list keeps their images alive (the live preview keeps only the newest until it is shown).
+    `background` is what previews are shown over. The library is asked only for the selection of images
+    (`outputs`): the node draws the other rendering options itself, picture by picture, as it fills its
+    tensors."""
     limit = spend_limit if spend_limit > 0 else None
     with client_factory(max_concurrency=concurrency, spend_limit=limit) as client:
         emulator = client.service_id == service_address.EMULATOR_SERVICE_ID
@@ -228,8 +235,10 @@ def _run(
                 outputs=post.outputs,
             )
         )
-    results = raise_failures(outcomes)
-    shown = select_outputs(results, post.outputs)
+        results = raise_failures(outcomes)
+        shown = select_outputs(results, post.outputs)
+        # Before run_info, so that a result that could not be placed carries its `unplaced` flag there.
+        input_masks = place_results(client, items, shown) if place else None
     sources = output_sources(results, post.outputs) if post.outputs != PostProcessing.outputs else None
     info = run_info_lines(shown, emulator=emulator, sources=sources)
     summary = {
@@ -246,11 +255,11 @@ def _run(
         "session_cost": dollars(client.ledger.totals(client.service_id).session_cost, emulator=emulator),
         # Images of the output batch with QA flags, and how many carry each flag: "2 flagged (empty)".
         "flagged": sum(1 for line in info if line["flags"]),
-        "flags": {flag: sum(flag in line["flags"] for line in info) for flag in qa.FLAGS
+        "flags": {flag: sum(flag in line["flags"] for line in info) for flag in qa.ALL_FLAGS
                   if any(flag in line["flags"] for line in info)},
     }
     pictures: list[Image.Image | None] = [result.image for result in shown]
-    return pictures, "\n".join(json.dumps(line) for line in info), summary
+    return pictures, "\n".join(json.dumps(line) for line in info), summary, input_masks
 
 
 def isolate_images(

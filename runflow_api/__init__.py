@@ -38,6 +38,7 @@ from .errors import (  # noqa: E402
     ValidationFailed,
 )
 from .http import RetryPolicy, Timeouts  # noqa: E402
+from .placement import Placement, place_on_input  # noqa: E402
 from .post_processing import PostProcessing  # noqa: E402
 from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS, IsolationParams  # noqa: E402
 from .result_types import BatchPlan, ImageURL, IsolationResult, ProgressEvent  # noqa: E402
@@ -46,8 +47,8 @@ from .runs import PollPolicy  # noqa: E402
 __all__ = [
     "APIError", "ASPECT_RATIOS", "AuthenticationFailed", "BadRequest", "Balance", "BatchPlan", "Conflict", "ImageURL",
     "InputRejected", "InsufficientCredit", "IsolationParams", "IsolationResult", "MODEL_ID", "MissingApiKey",
-    "NetworkError", "NotFound", "OutputRejected", "PRICE_PER_IMAGE", "PostProcessing", "PermissionDenied",
+    "NetworkError", "NotFound", "OutputRejected", "PRICE_PER_IMAGE", "PostProcessing", "PermissionDenied", "Placement",
     "PollPolicy", "ProgressEvent", "RESOLUTIONS", "RateLimited", "RetryPolicy", "RunFailed", "RunflowCancelled",
     "RunflowClient", "RunflowError", "RunflowTimeout", "ServiceUnavailable", "SignedUrlExpired", "SpendLimitExceeded",
-    "TeamBudgetExceeded", "Timeouts", "ValidationFailed",
+    "TeamBudgetExceeded", "Timeouts", "ValidationFailed", "place_on_input",
 ]

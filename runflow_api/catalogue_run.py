@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalogue, qa, report_html, run_metadata
+from .catalogue_masks import MaskWriter
 from .client import RunflowClient
 from .errors import InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
 from .post_processing import PostProcessing, command_line_names
@@ -138,6 +139,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     sheet = args.report is not None and args.report.suffix.lower() in report_html.SUFFIXES
     tally = ProgressTally(len(todo), emulator=emulator)
     display = _Display(len(todo), args.quiet)
+    masks = MaskWriter() if getattr(args, "mask_on_input", False) else None  # issue #37
     started = time.monotonic()
     try:
         for index, outcome in client.isolate_stream(
@@ -150,10 +152,13 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
                 # The contact sheet is a rendering too: its thumbnails are made now, from pixels at hand.
                 row.update(renderings.written(item.output, item.source, outcome, post, thumbnails=sheet))
                 summary.rerendered += item.output in present
+                if masks is not None:
+                    masks.submit(item.source, outcome, item.output, row, item.relative or item.source.name)
             snapshot = tally.snapshot()
             display.update(snapshot.finished, snapshot.status_line())
     except (KeyboardInterrupt, RunflowCancelled):
         display.close()
+        summary.flagged_inputs += masks.finish(summary.flagged) if masks is not None else 0
         print(
             "\nInterrupted. Finished results are saved; runs already paid for keep going at Runflow. "
             "Run the same command again to collect them without paying twice.",
@@ -162,6 +167,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
         _write_report(args.report, summary, seconds=time.monotonic() - started)
         return EXIT_INTERRUPTED
     display.close()
+    summary.flagged_inputs += masks.finish(summary.flagged) if masks is not None else 0
     _print_summary(summary, time.monotonic() - started, client, emulator)
     _write_report(args.report, summary, seconds=time.monotonic() - started)
     return EXIT_FAILED if summary.failed else EXIT_OK

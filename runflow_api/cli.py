@@ -86,6 +86,9 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="image files, folders (searched recursively) or globs")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder; the input tree is mirrored")
     _option_arguments(parser)
+    parser.add_argument("--mask-on-input", action="store_true",
+                        help="also write <stem>-mask.png beside each output: the product's mask on the input photo's "
+                        "canvas (its size, the product where it is in the photo), found from the pixels; no paid run")
     parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
     parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
     parser.add_argument("--max-cost", type=_dollars, default=None,

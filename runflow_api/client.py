@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import callbacks, config, directories, run_metadata, service_address
 from .account import Balance, read_balance, read_health, read_me
 from .assets import StagedAsset
@@ -45,7 +47,7 @@ from .http import RetryPolicy, Timeouts, Transport
 from .journal import RunJournal
 from .ledger import Ledger
 from .post_processing import PostProcessing, split_options
-from .preparation import prepare_job
+from .preparation import input_pixels, prepare_job
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
 from .recent import shared_recent_results
 from .result_types import BatchPlan, IsolationResult
@@ -319,6 +321,11 @@ class RunflowClient:
         limit = dollars(spend_limit, "spend_limit") if spend_limit is not None else self.spend_limit
         check_spend(plan, limit, fleet=self.fleet, read_balance=self.balance,
                     balance_check_min_runs=self.balance_check_min_runs)
+
+    def read_input(self, image: Any, *, name: str = "image") -> np.ndarray:
+        """An input's pixels as isolate() reads them (uint8 HxWx3 or HxWx4, EXIF orientation applied); a
+        URL is downloaded again, free, under the same rules. What `place_on_input` needs for a URL input."""
+        return input_pixels(self._engine, image, name)
 
     def stage(self, image: Any, *, lossless: bool = False, should_cancel: CancelCheck | None = None) -> StagedAsset:
         """Upload an image and return its hosted https URL (short-lived), to pass to other API nodes."""

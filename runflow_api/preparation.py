@@ -71,6 +71,14 @@ def _url_pixels(engine: Engine, url: str, name: str) -> np.ndarray:
     return images.to_array(data, name=name)
 
 
+def input_pixels(engine: Engine, image: Any, name: str) -> np.ndarray:
+    """An input's pixels as a job reads them: a URL downloaded under the same policy (free), anything else
+    as `originals.read` decodes it (EXIF orientation applied). For what is made of a result afterwards,
+    such as placing it on its photo (`placement.place_on_input`)."""
+    url = _as_url(image)
+    return _url_pixels(engine, url, name) if url is not None else images.to_array(image, name=name)
+
+
 def prepare_job(
     image: Any, params: IsolationParams, *, index: int, engine: Engine, metadata: dict[str, str] | None = None,
     share_reads: bool = False,

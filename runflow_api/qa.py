@@ -23,6 +23,10 @@ import numpy as np
 from PIL import Image
 
 FLAGS: tuple[str, ...] = ("empty", "full", "cut_off", "fragments", "tiny", "soft")
+# Flags a later step gives a result, not judged from its matte: never stored with it nor part of `JUDGE`
+# (`stored` keeps only FLAGS). `unplaced`: placement.place_on_input could not find the product in its photo.
+LATER_FLAGS: tuple[str, ...] = ("unplaced",)
+ALL_FLAGS: tuple[str, ...] = FLAGS + LATER_FLAGS
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ def flagged_line(flagged: dict[str, list[str]], flagged_inputs: int, *, names: i
     if not flagged_inputs:
         return ""
     parts = []
-    for name in FLAGS:
+    for name in ALL_FLAGS:
         carriers = flagged.get(name, [])
         if carriers:
             shown = ", ".join(carriers[:names]) + (", ..." if len(carriers) > names else "")

@@ -150,7 +150,7 @@ def _thumbnails(rows: list[dict[str, Any]], folder: Path) -> list[tuple[Any, Any
 
 def _filters(rows: list[dict[str, Any]]) -> str:
     statuses = sorted({_status(row) for row in rows}, key=list(STATUS_LABELS).index)
-    flag_counts = {flag: sum(flag in (row.get("flags") or []) for row in rows) for flag in qa.FLAGS}
+    flag_counts = {flag: sum(flag in (row.get("flags") or []) for row in rows) for flag in qa.ALL_FLAGS}
     status_options = "".join(
         f'<option value="{status}">{STATUS_LABELS[status]} ({sum(_status(row) == status for row in rows)})</option>'
         for status in statuses

@@ -65,6 +65,13 @@ class IsolationResult:
             return list(self.known_flags)
         return qa.image_flags(self.image) or []
 
+    def add_flag(self, name: str) -> None:
+        """Give the result a flag found after its matte was judged (`qa.LATER_FLAGS`, e.g. `unplaced`)."""
+        if name not in qa.LATER_FLAGS:
+            raise ValueError(f"{name!r} is not a flag given after the matte ({', '.join(qa.LATER_FLAGS)}).")
+        if name not in self.flags:
+            self.flags.append(name)  # the cached list: later reads see it
+
     def only_first(self) -> IsolationResult:
         """The result as before runs could return several images: the first image only."""
         if len(self.images) == 1:

@@ -229,6 +229,16 @@ def appended_since_0_1_0() -> dict[str, Any]:
     return json.loads(json.dumps({name: spec for name, spec in declared.items() if name not in recorded}))
 
 
+def outputs_appended_since_0_1_0() -> list[tuple[str, str, str]]:
+    """The outputs appended to both isolation nodes since 0.1.0, in order, as (name, type, tooltip)
+    (issue #37: `input_mask`), read from the declaration: those past the 0.1.0 record's outputs. Saved
+    workflows link outputs by slot, so these only ever go at the end."""
+    recorded = json.loads(FIXTURE_0_1_0.read_text(encoding="utf-8"))[ISOLATION_NODE_IDS[0]]["output"]
+    node = load_pack().NODE_CLASS_MAPPINGS[ISOLATION_NODE_IDS[0]]
+    declared = list(zip(node.RETURN_NAMES, node.RETURN_TYPES, node.OUTPUT_TOOLTIPS, strict=True))
+    return declared[len(recorded):]
+
+
 def emulator_env(base_url: str, key: str, state: Path) -> dict[str, str]:
     """ComfyUI's environment for a test's own emulator: the pack talks to it as to Runflow (so the test
     can count what it was asked), with its data, cache and key file under `state`."""
@@ -271,6 +281,11 @@ def promised_object_info() -> dict[str, Any]:
         for name, kind in HIDDEN_SINCE_0_1_0.items():
             entry["input"]["hidden"][name] = kind
             entry["input_order"]["hidden"].append(name)
+        for name, kind, tooltip in outputs_appended_since_0_1_0():
+            entry["output"].append(kind)
+            entry["output_is_list"].append(False)
+            entry["output_name"].append(name)
+            entry["output_tooltips"].append(tooltip)
     return promised
 
 

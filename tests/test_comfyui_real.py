@@ -43,6 +43,11 @@ EXPECTED_SAVES = {
         "runflow/composite": ("RGB", (1024, 768), 1),
         "runflow/joined": ("RGBA", (1024, 768), 1),
     },
+    # Issue #37: input_mask, the product in place on the photo (mug.jpg is 900 x 900).
+    "runflow_keep_product_change_background": {
+        "runflow/in_place": ("RGB", (900, 900), 1),
+        "runflow/cutout_in_place": ("RGBA", (900, 900), 1),
+    },
 }
 
 
@@ -89,7 +94,7 @@ def test_comfyui_loads_the_pack_and_lists_its_nodes(comfy: ComfyUI, object_info:
     assert not [line for line in failed if comfy.pack_folder_name in line], failed
     node = object_info["RunflowProductIsolation"]
     assert node["display_name"] == "Runflow Product Isolation" and node["category"] == "Runflow"
-    assert node["output_name"] == ["image", "mask", "rgba", "run_info"]
+    assert node["output_name"] == ["image", "mask", "rgba", "run_info", "input_mask"]
     assert not node.get("api_node")
     assert comfy.get_json("/runflow/price")["per_image"] == "0.27", "__init__ did not register the routes"
     templates = comfy.get_json("/api/workflow_templates")

@@ -155,9 +155,9 @@ def test_nodes_clean_image_and_rgba_keep_the_mask_and_hit_the_cache(soft, monkey
     monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", bound_to(soft, tmp_path))
     PACK.runflow_api.recent.shared_recent_results().clear()
     photo = torch.from_numpy(product_photo(7)).float().div(255).unsqueeze(0)
-    image, mask, rgba, _ = run_node(photo)
-    clean_image, clean_mask, clean_rgba, info = run_node(photo, edges="clean")
-    on_black, black_mask, _, _ = run_node(photo, edges="clean", background="#000000")
+    image, mask, rgba, _, _ = run_node(photo)
+    clean_image, clean_mask, clean_rgba, info, _ = run_node(photo, edges="clean")
+    on_black, black_mask, _, _, _ = run_node(photo, edges="clean", background="#000000")
     assert soft.stats["creates"] == 1 and '"cached": true' in info
     assert torch.equal(clean_mask, mask) and torch.equal(black_mask, mask)
     assert torch.equal(clean_rgba[..., 3], rgba[..., 3])

@@ -179,7 +179,7 @@ def test_the_classic_node_builds_only_the_connected_outputs(bound: Bound, comfy:
 
     only_image = graph(("3", "PreviewImage", ["2", 0]))
     comfy.prompts["p1"] = only_image
-    image, mask, rgba, info = run_classic(comfy, only_image, batch)
+    image, mask, rgba, info, _ = run_classic(comfy, only_image, batch)
     assert torch.equal(image, full[0]), "the output in use is what a full build gives"
     assert mask.shape == (1, 1, 1) and rgba.shape == (1, 1, 1, 4), "1x1 stand-ins of the right kind, never None"
     assert float(mask.sum()) == 0 == float(rgba.sum())
@@ -187,7 +187,7 @@ def test_the_classic_node_builds_only_the_connected_outputs(bound: Bound, comfy:
 
     only_rgba = graph(("5", "SaveImage", ["2", 2]))
     comfy.prompts["p1"] = only_rgba
-    image, mask, rgba, _ = run_classic(comfy, only_rgba, batch)
+    image, mask, rgba, _, _ = run_classic(comfy, only_rgba, batch)
     assert torch.equal(rgba, full[2]) and image.shape == (1, 1, 1, 3) and mask.shape == (1, 1, 1)
     assert bound.emu.stats["creates"] == 2, "the later executions were answered by the cache"
 
@@ -197,8 +197,10 @@ def test_without_the_queues_view_the_classic_node_builds_everything(
 ) -> None:
     """An executor that gives the hidden PROMPT but whose queue the fingerprint cannot read."""
     monkeypatch.setitem(sys.modules, "server", types.SimpleNamespace())
-    image, mask, rgba, _ = run_classic(comfy, graph(("3", "PreviewImage", ["2", 0])), product_tensor((9, 9, 9)))
+    photo = product_tensor((9, 9, 9))
+    image, mask, rgba, _, input_mask = run_classic(comfy, graph(("3", "PreviewImage", ["2", 0])), photo)
     assert image.shape == (1, 1024, 1024, 3) and mask.shape == (1, 1024, 1024) and rgba.shape == (1, 1024, 1024, 4)
+    assert input_mask.shape == photo.shape[:3], "input_mask too, at the input's size"
 
 
 def test_connecting_another_output_changes_the_fingerprint_so_comfyui_runs_the_node_again(
@@ -228,6 +230,6 @@ def test_the_url_node_builds_only_the_connected_outputs_too(bound: Bound, comfy:
     comfy.prompts["p1"] = prompt
     node = nodes.RunflowProductIsolationFromURL()
     params = {"aspect_ratio": "4:3", "resolution": "1K", "unique_id": "2", "graph": prompt}
-    image, mask, rgba, _ = comfy.run("p1", "2", lambda: node.isolate(urls, **params))["result"]
+    image, mask, rgba, _, _ = comfy.run("p1", "2", lambda: node.isolate(urls, **params))["result"]
     assert mask.shape == (1, 768, 1024) and 0 < float(mask.mean()) < 1
     assert image.shape == (1, 1, 1, 3) and rgba.shape == (1, 1, 1, 4)

@@ -29,6 +29,7 @@ from comfy_harness import (
     appended_since_0_1_0,
     load_pack,
     node_contract,
+    outputs_appended_since_0_1_0,
     promised_object_info,
     revised_since_0_1_0,
 )
@@ -77,6 +78,12 @@ def test_the_classic_rendering_is_0_1_0_plus_the_appended_metadata_and_outputs(p
     for name in HIDDEN_SINCE_0_1_0 if node_id in ISOLATION_NODE_IDS else ():
         del live["input"]["hidden"][name]
         live["input_order"]["hidden"].remove(name)
+    # And the appended outputs, which must be the last ones: 0.1.0's outputs keep their slots.
+    added = outputs_appended_since_0_1_0() if node_id in ISOLATION_NODE_IDS else []
+    if added:
+        assert live["output_name"][-len(added):] == [name for name, _, _ in added], "outputs appended last"
+        for key in ("output", "output_is_list", "output_name", "output_tooltips"):
+            live[key] = live[key][: -len(added)]
     shipped = {**RECORDED[node_id], **revised_since_0_1_0().get(node_id, {})}
     assert live == {key: shipped[key] for key in live}
 

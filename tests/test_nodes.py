@@ -67,7 +67,7 @@ def centre(tensor: torch.Tensor, index: int = 0) -> torch.Tensor:
 
 def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> None:
     output = isolate(product_tensor((200, 30, 30)))
-    image, mask, rgba, info_text = output["result"]
+    image, mask, rgba, info_text, _ = output["result"]
     assert image.shape == (1, 1024, 1024, 3) and mask.shape == (1, 1024, 1024) and rgba.shape == (1, 1024, 1024, 4)
     for tensor in (image, mask, rgba):
         assert tensor.dtype == torch.float32 and tensor.device.type == "cpu"
@@ -101,7 +101,7 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
             "session_cost": "0.00",
             "flagged": 0,
             "flags": {},
-            "outputs_built": ["image", "mask", "rgba"],  # outside ComfyUI, no prompt: all of them
+            "outputs_built": ["image", "mask", "rgba", "input_mask"],  # outside ComfyUI, no prompt: all of them
         }
     ]
     assert bound.options == [{"max_concurrency": 8, "spend_limit": None}]
@@ -350,7 +350,7 @@ def test_stage_image_returns_hosted_urls_that_the_url_node_isolates(bound: Bound
     output = nodes.RunflowProductIsolationFromURL().isolate(
         text + "\n\n", aspect_ratio="4:3", resolution="1K", background="white"
     )
-    image, mask, rgba, _ = output["result"]
+    image, mask, rgba, _, _ = output["result"]
     assert image.shape == (2, 768, 1024, 3) and mask.shape == (2, 768, 1024)
     assert torch.allclose(centre(image, 1), torch.tensor([30, 30, 200]) / 255, atol=0.02)
     assert [line["aspect_ratio"] for line in run_info(output)] == ["4:3", "4:3"]
@@ -543,7 +543,7 @@ def test_outputs_all_puts_every_returned_image_in_the_batch_and_run_info_names_i
     bound.emu.faults.output_count = 3
     colours = [(200, 30, 30), (30, 30, 200)]
     output = isolate(torch.cat([product_tensor(colour) for colour in colours]), outputs="all")
-    image, mask, rgba, _ = output["result"]
+    image, mask, rgba, _, _ = output["result"]
     assert image.shape == (6, 1024, 1024, 3) and mask.shape == (6, 1024, 1024) and rgba.shape == (6, 1024, 1024, 4)
     sources = [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
     for position, (input_index, number) in enumerate(sources):
@@ -563,7 +563,7 @@ def test_outputs_all_puts_every_returned_image_in_the_batch_and_run_info_names_i
 def test_outputs_first_is_todays_node_even_when_runs_return_several(bound: Bound) -> None:
     bound.emu.faults.output_count = 3
     output = isolate(product_tensor((30, 160, 30)))
-    image, mask, rgba, _ = output["result"]
+    image, mask, rgba, _, _ = output["result"]
     assert image.shape[0] == mask.shape[0] == rgba.shape[0] == 1
     assert torch.allclose(centre(image), darkened((30, 160, 30), 1), atol=0.02), "the run's first image"
     [line] = run_info(output)

@@ -115,10 +115,11 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
 
 @pytest.mark.parametrize("node_id", ISOLATION_NODES)
 def test_isolation_outputs_are_image_mask_rgba_run_info(pack: ModuleType, node_id: str) -> None:
+    """0.1.0's four outputs keep their slots; issue #37's input_mask is appended after them."""
     cls = pack.NODE_CLASS_MAPPINGS[node_id]
-    assert cls.RETURN_NAMES == ("image", "mask", "rgba", "run_info")
-    assert cls.RETURN_TYPES == ("IMAGE", "MASK", "IMAGE", "STRING")
-    assert "1 = product" in cls.OUTPUT_TOOLTIPS[1]
+    assert cls.RETURN_NAMES == ("image", "mask", "rgba", "run_info", "input_mask")
+    assert cls.RETURN_TYPES == ("IMAGE", "MASK", "IMAGE", "STRING", "MASK")
+    assert "1 = product" in cls.OUTPUT_TOOLTIPS[1] and "1 = product" in cls.OUTPUT_TOOLTIPS[4]
 
 
 def test_stage_node_returns_url_strings(pack: ModuleType) -> None:

@@ -196,8 +196,8 @@ def test_the_nodes_draw_margin_into_every_output_from_the_cache(emulator_factory
     monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", bound_to(emu, tmp_path))
     PACK.runflow_api.recent.shared_recent_results().clear()
     photo = torch.from_numpy(product_photo(5)).float().div(255).unsqueeze(0)
-    image, mask, rgba, _ = run_node(photo)
-    framed_image, framed_mask, framed_rgba, info = run_node(photo, margin=40, background="#00ff00")
+    image, mask, rgba, _, _ = run_node(photo)
+    framed_image, framed_mask, framed_rgba, info, _ = run_node(photo, margin=40, background="#00ff00")
     assert emu.stats["creates"] == 1 and '"cached": true' in info
     assert framed_mask.shape == mask.shape and framed_image.shape == image.shape
     height, width = mask.shape[1:]
