@@ -21,6 +21,7 @@ from typing import Any
 from . import (
     __version__,
     catalogue,
+    colour,
     config,
     directories,
     fleet,
@@ -142,7 +143,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out = args.out / "sneaker-isolated.png"
     catalogue.write_atomically(result.image, out, "png")
     white = args.out / "sneaker-on-white.jpg"
-    catalogue.render(result.image, (255, 255, 255)).save(white, quality=92)
+    catalogue.render(result.image, (255, 255, 255)).save(white, quality=92, icc_profile=colour.srgb_icc())
     print(f"run {result.run_id}: {result.image.size[0]}x{result.image.size[1]} {result.aspect_ratio}, "
           f"{'cached' if result.cached else f'{result.elapsed_s:.1f} s'}")
     print(f"Wrote {out.resolve()} (transparent) and {white.resolve()} (on white).")

@@ -21,6 +21,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import colour
 from .errors import InputRejected, RunflowError
 
 # 8192 x 8192. The model renders at most 4096 on the long side, so a bigger input only costs upload time
@@ -135,7 +136,16 @@ def decode_guarded(handle: BinaryIO, max_pixels: int, reject: Callable[[str], Ru
 def _array_from_pil(image: Image.Image, name: str) -> np.ndarray:
     width, height = image.size
     _check_size(width, height, name)
-    return np.ascontiguousarray(np.asarray(normalise_mode(image)))
+    return np.ascontiguousarray(np.asarray(in_srgb(image)))
+
+
+def in_srgb(image: Image.Image) -> Image.Image:
+    """`normalise_mode` with the embedded colour profile applied (`colour.to_srgb`): what every input
+    becomes before it is hashed or uploaded. CMYK and grey with a profile of their own are converted
+    straight to RGB; any other mode is made RGB(A) first. An untagged image is `normalise_mode`'s."""
+    if image.mode in ("CMYK", "L") and colour.needs_conversion(image):
+        return colour.to_srgb(image)
+    return colour.to_srgb(normalise_mode(image))
 
 
 def normalise_mode(image: Image.Image) -> Image.Image:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from PIL import Image, ImageOps
 
-from . import qa
+from . import colour, images, qa
 
 THUMB_SIDE = 256  # longest side of a thumbnail, in pixels
 THUMB_QUALITY = 70  # WebP quality: a 256 px product photo is about 5-10 KB
@@ -63,9 +63,8 @@ def _thumbnail(source: str, target: Path) -> tuple[int, int] | None:
             opened.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at a reduced scale
             image = ImageOps.exif_transpose(opened)
             image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)
-            has_alpha = "A" in image.getbands() or "transparency" in image.info
-            image = image.convert("RGBA" if has_alpha else "RGB")
-            image.save(target, format="WEBP", quality=THUMB_QUALITY, method=2)
+            image = images.in_srgb(image)  # RGB(A) in sRGB, as the photo was read for its upload
+            image.save(target, format="WEBP", quality=THUMB_QUALITY, method=2, icc_profile=colour.srgb_icc())
             return image.size
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
