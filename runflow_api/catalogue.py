@@ -3,7 +3,9 @@
 Outputs mirror the input tree, so a catalogue of 10,000 photos in nested folders comes back in the same
 shape. Every output path is resolved and must stay inside the output folder (a glob such as
 `in/*/../../x/*.png` would otherwise mirror onto files outside it), and the output folder is never read as
-input (`--out in/isolated` would otherwise pay again for its own results on the next run). Results are
+input (`--out in/isolated` would otherwise pay again for its own results on the next run). A folder or
+glob takes every file of a format the readers open (`formats.readable_suffixes`: AVIF, HEIC, TIFF...);
+every other file it meets is listed as `Skipped` with the reason, so nothing is left out silently. Results are
 written atomically (a temporary file, then a rename): a Ctrl-C never leaves a half-written file that a
 re-run would mistake for a finished one.
 """
@@ -19,13 +21,23 @@ from pathlib import Path
 
 from PIL import Image
 
-from . import backgrounds, colour, result_images
+from . import backgrounds, colour, formats, result_images
 from .errors import InputRejected
 from .fsutil import atomic_write
 from .result_types import IsolationResult
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 OUTPUT_FORMATS = ("png", "webp")
+INSIDE_OUT = "inside --out: results, not inputs"
+# Image formats the readers cannot open, named so the reason says what to do instead of "not an image".
+_UNSUPPORTED = {
+    **dict.fromkeys((".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef",
+                     ".dng", ".raw", ".3fr", ".erf", ".kdc", ".mrw", ".x3f", ".srw", ".iiq"),
+                    "a camera RAW file: export it as JPEG or TIFF"),
+    ".svg": "a vector drawing: export it as PNG",
+    ".jxl": "JPEG XL: export it as JPEG or PNG",
+    ".exr": "an HDR image: export it as 8-bit PNG or TIFF", ".hdr": "an HDR image: export it as 8-bit PNG or TIFF",
+    ".psb": "a large Photoshop document: export it as PNG or TIFF",
+}
 
 
 @dataclass(frozen=True)
@@ -38,8 +50,24 @@ class Item:
     relative: str = ""  # the input's path below the folder or glob root it was found under (run metadata)
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A file an input folder or glob holds that is not read, and why (the summary and the report list it)."""
+
+    path: Path
+    reason: str
+
+
+def not_read_reason(path: Path) -> str:
+    """Why a file met in a folder or glob is not an input (it is not of a readable format)."""
+    suffix = path.suffix.lower()
+    if suffix in _UNSUPPORTED:
+        return f"unsupported format ({_UNSUPPORTED[suffix]})"
+    return f"not an image ({suffix or 'no extension'})"
+
+
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+    return formats.readable(path) and path.is_file()
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -47,36 +75,47 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or path.is_relative_to(folder)
 
 
-def _walk_images(folder: Path, skip: Path) -> list[Path]:
+def _walk_images(folder: Path, skip: Path, skipped: list[Skipped]) -> list[Path]:
     """Image files below `folder`, not descending into `skip` (the resolved output folder): a catalogue
-    re-run must not list, let alone pay for, the thousands of results of the previous run."""
+    re-run must not list, let alone pay for, the thousands of results of the previous run. The output
+    folder (once, not its thousands of files) and every other file go to `skipped`."""
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = [name for name in dirs if Path(root, name).resolve() != skip]
-        found.extend(path for name in files if _is_image(path := Path(root, name)))
+        inside_out = [name for name in dirs if Path(root, name).resolve() == skip]
+        skipped.extend(Skipped(Path(root, name), INSIDE_OUT) for name in inside_out)
+        dirs[:] = [name for name in dirs if name not in inside_out]
+        for name in files:
+            path = Path(root, name)
+            if _is_image(path):
+                found.append(path)
+            elif path.is_file():
+                skipped.append(Skipped(path, not_read_reason(path)))
     return sorted(found)
 
 
-def _expand(argument: str, skip: Path) -> tuple[Path, list[Path]]:
+def _expand(argument: str, skip: Path, skipped: list[Skipped]) -> tuple[Path, list[Path]]:
     """(base folder the outputs are relative to, files) for a file, a folder or a glob argument."""
     path = Path(argument)
     if path.is_dir():
-        return path, _walk_images(path, skip)
+        return path, _walk_images(path, skip, skipped)
     if path.is_file():
         return path.parent, [path]
     if glob.has_magic(argument):
         prefix = re.split(r"[*?\[]", argument, maxsplit=1)[0]
         base = Path(prefix) if prefix.endswith(os.sep) else Path(prefix).parent
         matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))
+        skipped.extend(Skipped(p, not_read_reason(p)) for p in matches if p.is_file() and not _is_image(p))
         return base, [p for p in matches if _is_image(p)]
     raise InputRejected(f"Input {argument!r} is not a file, a folder or a glob that matches anything.")
 
 
-def collect(arguments: list[str], out_dir: Path, fmt: str) -> list[Item]:
+def collect(arguments: list[str], out_dir: Path, fmt: str, skipped: list[Skipped] | None = None) -> list[Item]:
     """Every input photo with its mirrored output path; duplicate outputs are disambiguated, not lost.
 
     Photos inside the output folder are left out. An item whose output would fall outside the output
-    folder comes back with `refused` set, so it fails alone, before anything is staged or paid."""
+    folder comes back with `refused` set, so it fails alone, before anything is staged or paid. Files
+    met but not read are appended to `skipped` when given, each with its reason."""
+    skipped = [] if skipped is None else skipped
     if fmt not in OUTPUT_FORMATS:
         raise InputRejected(f"--format {fmt!r} is not supported; use one of {', '.join(OUTPUT_FORMATS)}.")
     out_root = out_dir.resolve()
@@ -84,8 +123,9 @@ def collect(arguments: list[str], out_dir: Path, fmt: str) -> list[Item]:
     taken: set[Path] = set()
     seen: set[Path] = set()
     for argument in arguments:
-        base, found = _expand(argument, out_root)
+        base, found = _expand(argument, out_root, skipped)
         files = [(source, resolved) for source in found if not _inside(resolved := source.resolve(), out_root)]
+        skipped.extend(Skipped(source, INSIDE_OUT) for source in found if _inside(source.resolve(), out_root))
         if not files:
             raise InputRejected(_no_images_message(argument, out_dir, outputs_only=bool(found)))
         for source, resolved in files:
@@ -123,7 +163,23 @@ def _no_images_message(argument: str, out_dir: Path, *, outputs_only: bool) -> s
             f"Input {argument!r} holds only files inside the output folder {out_dir}, which are results, not "
             "inputs. Give the folder of the original photos, or another --out."
         )
-    return f"Input {argument!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})."
+    return (f"Input {argument!r} holds no photos of a format the pack reads (JPEG, PNG, WebP, HEIC, AVIF, TIFF, "
+            "GIF, BMP...).")
+
+
+def skipped_line(skipped: list[Skipped], *, names: int = 10) -> str:
+    """The summary's line for the files met but not read: "Not read: 2 not an image (.txt) (notes.txt,
+    a.json), 1 inside --out: ... (out)". The first `names` of each reason; the report lists every one."""
+    if not skipped:
+        return ""
+    by_reason: dict[str, list[str]] = {}
+    for entry in skipped:
+        by_reason.setdefault(entry.reason, []).append(str(entry.path))
+    parts = []
+    for reason, paths in by_reason.items():
+        shown = ", ".join(paths[:names]) + (f", and {len(paths) - names} more" if len(paths) > names else "")
+        parts.append(f"{len(paths)} {reason}: {shown}")
+    return f"Not read ({len(skipped)} file(s) in the inputs): " + "; ".join(parts) + "."
 
 
 def is_done(item: Item) -> bool:

@@ -21,7 +21,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import colour
+from . import colour, formats
 from .errors import InputRejected, RunflowError
 
 # 8192 x 8192. The model renders at most 4096 on the long side, so a bigger input only costs upload time
@@ -102,11 +102,21 @@ def _open_input(handle: BinaryIO, name: str, *, source: str = "the data") -> Ima
 
     def reject(problem: str) -> RunflowError:
         return InputRejected(
-            f"{name}: {source} {problem}. Pass a PNG, JPEG or WebP image of at most 8192x8192 pixels "
-            "(re-export or downscale it)."
+            f"{name}: {source} {problem}. Pass a photo (JPEG, PNG, WebP, HEIC, AVIF, TIFF...) of at most "
+            "8192x8192 pixels (re-export or downscale it)."
         )
 
+    if not formats.ensure_openers() and formats.is_heif(_peek(handle)):
+        raise InputRejected(formats.heif_refusal(name, source))
     return ImageOps.exif_transpose(decode_guarded(handle, MAX_INPUT_PIXELS, reject))
+
+
+def _peek(handle: BinaryIO, size: int = 64) -> bytes:
+    """The first bytes of an input, the handle left where it was."""
+    start = handle.tell()
+    head = handle.read(size)
+    handle.seek(start)
+    return head
 
 
 def decode_guarded(handle: BinaryIO, max_pixels: int, reject: Callable[[str], RunflowError]) -> Image.Image:

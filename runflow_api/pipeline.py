@@ -88,6 +88,7 @@ def lookup_cached(engine: Engine, job: Job, *, lazy: bool = False) -> IsolationR
         images_bytes=list(hit.all_images),
         shared_hit=from_fleet,
         known_flags=qa.stored(hit.meta),
+        input_size=job.input_size,
     )
 
 
@@ -167,6 +168,7 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
         images_bytes=blobs,
         output_urls=urls,
         known_flags=flags,
+        input_size=job.input_size,
     )
 
 
