@@ -430,7 +430,8 @@ def test_load_photo_lists_uploads_and_reads_a_heic(comfy: ComfyUI, object_info: 
     prompt = {"1": {"class_type": "RunflowLoadPhoto", "inputs": {"image": name}},
               "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "runflow/heic"}}}
     entry = comfy.wait_history(comfy.queue_prompt(prompt), timeout=120)
-    has_heif = subprocess.run([comfy.python, "-c", "import pillow_heif"], capture_output=True).returncode == 0
+    env = {**os.environ, "PYTHONPATH": comfy.pythonpath} if comfy.pythonpath else None  # as the server has it
+    has_heif = subprocess.run([comfy.python, "-c", "import pillow_heif"], env=env, capture_output=True).returncode == 0
     if has_heif:
         assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[-2000:]
         [saved] = comfy.output_files(entry)
