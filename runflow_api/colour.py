@@ -11,13 +11,15 @@ An untagged input is left exactly as it is (its pixels, so its cache key, do not
 whose profile is sRGB in all but rounding (a camera's or Photoshop's own sRGB profile): `_is_srgb` tries
 the transform on a grid of colours, and a profile that moves none by more than one level is not applied,
 so those photos keep their keys too. A profile that cannot be read or applied is ignored with a warning:
-the photo is used as before, as it always was, rather than refused.
+the photo is read as it always was, rather than refused.
+
+Cost, measured on a 12 MP (4032x3024) JPEG on a loaded 2-core machine: reading it takes about 300 ms of
+CPU untagged and 640 ms tagged Display P3, so the conversion about doubles a tagged photo's read.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import logging
 import struct
@@ -80,17 +82,12 @@ def _output_mode(mode: str) -> str:
     return "RGBA" if mode == "RGBA" else "RGB"
 
 
+@functools.lru_cache(maxsize=64)
 def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
     """The transform from this profile to sRGB for an image of `mode`, or None when there is nothing to
-    apply: the profile is sRGB, does not fit the mode, or cannot be read (warned once per profile)."""
-    return _transform_for(hashlib.sha256(icc).digest(), icc, mode)
-
-
-@functools.lru_cache(maxsize=64)
-def _transform_for(digest: bytes, icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
-    """Cached by the profile's digest: a catalogue of iPhone photos carries the same profile thousands of
-    times, and building a transform and probing it takes about a millisecond."""
-    del digest  # the cache key only; `icc` is the same bytes
+    apply: the profile is sRGB, does not fit the mode, or cannot be read (warned once per profile).
+    Cached: a catalogue of iPhone photos carries the same profile thousands of times, and building a
+    transform and probing it takes about a millisecond."""
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         space = profile.profile.xcolor_space
@@ -100,7 +97,9 @@ def _transform_for(digest: bytes, icc: bytes, mode: str) -> ImageCms.ImageCmsTra
             return None
         transform = ImageCms.buildTransform(
             profile, _srgb(), mode, _output_mode(mode),
-            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            # NOCACHE: LittleCMS's one-pixel cache is per transform, and this one is shared by decode threads.
+            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION | ImageCms.Flags.NOCACHE,
         )
         if mode in ("RGB", "RGBA") and _is_srgb(transform, mode):
             return None

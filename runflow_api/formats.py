@@ -22,7 +22,7 @@ from PIL import Image
 log = logging.getLogger("runflow_api")
 
 HEIF_INSTALL = "pip install pillow-heif"
-HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
+HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif", ".heics", ".heifs"})
 # ISO base media "ftyp" brands of HEIF stills and sequences (an AVIF's are "avif"/"avis", which Pillow reads).
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 # Suffixes Pillow registers for formats that are not photos a seller would isolate, or that it can open but
