@@ -1,4 +1,4 @@
-"""The pack's three nodes: ids, names, inputs, outputs, what runs them, and how ComfyUI gets them.
+"""The pack's nodes: ids, names, inputs, outputs, what runs them, and how ComfyUI gets them.
 
 This is where a reader finds the nodes. Node ids, input names, their order and their defaults are saved
 in users' workflows: they never change, and a new input is appended (with a default) to the end of a
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .node_machinery import execution
+from .node_machinery import execution, photo_loading
 from .node_machinery.classic import classic_class
 from .node_machinery.spec import InputDef, NodeDef, NodeResult, OutputDef, rendering_input
 from .runflow_api import run_metadata
@@ -233,7 +233,46 @@ STAGE_IMAGE = NodeDef(
     function="stage",
 )
 
-NODES: tuple[NodeDef, ...] = (PRODUCT_ISOLATION, PRODUCT_ISOLATION_FROM_URL, STAGE_IMAGE)
+# Issue #32: ComfyUI's LoadImage drops a photo's colour profile and cannot read HEIC; this one reads the
+# file as the engine does. Added after 0.1.0, so no saved workflow of 0.1.0 holds it.
+LOAD_PHOTO = NodeDef(
+    node_id="RunflowLoadPhoto",
+    display_name="Runflow Load Photo",
+    description=(
+        "Loads a photo from ComfyUI's input folder, like Load Image, but as a seller's photo should be read: "
+        "iPhone HEIC/HEIF and AVIF too, turned upright by its EXIF orientation, and its colour profile "
+        "(an iPhone's Display P3, a studio's Adobe RGB) converted to sRGB, so the product keeps its colours. "
+        "Load Image drops the profile: a P3 red then comes out visibly off. The same pixels as the command "
+        "line reads, so the same photo is never paid for twice."
+    ),
+    category=CATEGORY,
+    inputs=(
+        InputDef(
+            "image",
+            "COMBO",
+            "A photo in ComfyUI's input folder (JPEG, PNG, WebP, HEIC, AVIF, TIFF...); the upload button puts one "
+            "there. HEIC needs pillow-heif (pip install pillow-heif).",
+            choices_from=photo_loading.input_photos,
+            image_upload=True,
+        ),
+    ),
+    outputs=(
+        OutputDef("image", "IMAGE", "The photo, RGB in sRGB, upright (its alpha goes to `mask`)."),
+        OutputDef(
+            "mask",
+            "MASK",
+            "The photo's own transparency, with Load Image's polarity: 1 where the photo is transparent, 0 where "
+            "it is opaque; all 0 for a photo without alpha. (The isolation nodes' mask is the opposite: 1 = "
+            "product.)",
+        ),
+    ),
+    run=photo_loading.load_photo,
+    function="load_photo",
+    fingerprint=photo_loading.photo_fingerprint,
+    validate=photo_loading.photo_validate,
+)
+
+NODES: tuple[NodeDef, ...] = (PRODUCT_ISOLATION, PRODUCT_ISOLATION_FROM_URL, STAGE_IMAGE, LOAD_PHOTO)
 
 
 # -- how ComfyUI gets them ------------------------------------------------------------------------------
@@ -247,6 +286,7 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {node.node_id: node.display_name fo
 RunflowProductIsolation = NODE_CLASS_MAPPINGS["RunflowProductIsolation"]
 RunflowProductIsolationFromURL = NODE_CLASS_MAPPINGS["RunflowProductIsolationFromURL"]
 RunflowStageImage = NODE_CLASS_MAPPINGS["RunflowStageImage"]
+RunflowLoadPhoto = NODE_CLASS_MAPPINGS["RunflowLoadPhoto"]
 
 
 def _comfyui_version() -> str | None:

@@ -47,12 +47,15 @@ class InputDef:
     maximum: float | None = None
     step: float | None = None
     round: float | None = None
+    # A COMBO whose choices are read when ComfyUI asks for the node (the files of a folder), not fixed.
+    choices_from: Callable[[], tuple[str, ...]] | None = None
+    image_upload: bool = False  # an upload button under the dropdown, as LoadImage has
 
     def __post_init__(self) -> None:
         if self.kind not in WIDGET_KINDS | SOCKET_KINDS:
             raise ValueError(f"input {self.name!r}: unknown kind {self.kind!r}")
-        if (self.kind == "COMBO") != bool(self.choices):
-            raise ValueError(f"input {self.name!r}: choices go with COMBO, and COMBO needs choices")
+        if (self.kind == "COMBO") != (bool(self.choices) != (self.choices_from is not None)):
+            raise ValueError(f"input {self.name!r}: COMBO needs either choices or choices_from, nothing else does")
         if self.optional and self.default is None:
             raise ValueError(f"optional input {self.name!r} needs a default, so saved workflows without it load")
 
@@ -88,9 +91,14 @@ class InputDef:
                 "Set the widget again (a workflow edited by hand or by a script may carry NaN or infinity)."
             )
 
+    def current_choices(self) -> tuple[str, ...]:
+        """A COMBO's choices now: the fixed ones, or those `choices_from` reads."""
+        return self.choices_from() if self.choices_from is not None else self.choices
+
     def classic(self) -> tuple[Any, dict[str, Any]]:
         """The V1 `INPUT_TYPES` entry: a combo is its list of choices, anything else its type name."""
-        return (list(self.choices) if self.kind == "COMBO" else self.kind), self.options()
+        upload = {"image_upload": True} if self.image_upload else {}
+        return (list(self.current_choices()) if self.kind == "COMBO" else self.kind), self.options() | upload
 
 
 # A widget's kind by its default's type, for inputs declared elsewhere (a rendering option).

@@ -26,7 +26,10 @@ def _input(io: ModuleType, spec: InputDef) -> Any:
     if spec.kind == "MASK":
         return io.Mask.Input(spec.name, **common)
     if spec.kind == "COMBO":
-        return io.Combo.Input(spec.name, options=list(spec.choices), default=spec.default, **common)
+        upload_types = getattr(io, "UploadType", None)  # in every V3 API seen; guarded all the same
+        upload = {"upload": upload_types.image} if spec.image_upload and upload_types is not None else {}
+        return io.Combo.Input(spec.name, options=list(spec.current_choices()), default=spec.default, **upload,
+                              **common)
     if spec.kind == "STRING":
         return io.String.Input(spec.name, default=spec.default, multiline=spec.multiline, **common)
     if spec.kind == "BOOLEAN":

@@ -45,6 +45,7 @@ class Summary:
     rows: list[dict[str, Any]] = field(default_factory=list)
     flagged: dict[str, list[str]] = field(default_factory=dict)  # QA flag -> inputs carrying it (qa.FLAGS)
     flagged_inputs: int = 0
+    not_read: list[catalogue.Skipped] = field(default_factory=list)  # files of the inputs that are not photos
     charges: Charges = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,11 +93,13 @@ def _flag(summary: Summary, name: str, flags: list[str]) -> None:
 
 
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
-    items = catalogue.collect(args.paths, args.out, args.format, written=report_html.own_paths(args.report))
+    not_read: list[catalogue.Skipped] = []
+    items = catalogue.collect(args.paths, args.out, args.format, written=report_html.own_paths(args.report),
+                              skipped=not_read)
     # Every image a run returns is saved: `outputs` is the one rendering option without a flag.
     post = PostProcessing.of(outputs="all", **{name: getattr(args, name) for name in command_line_names()})
     renderings = Renderings(args.out)
-    summary = Summary(total=len(items), emulator=emulator)
+    summary = Summary(total=len(items), emulator=emulator, not_read=not_read)
     todo, present = [], set()
     for item in items:
         if item.refused:
@@ -124,6 +127,7 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
         )
         if args.dry_run:
             print(counts + _dry_run_price(plan.to_create, emulator), file=sys.stderr)
+            _print_not_read(summary)
             _write_report(args.report, summary, plan_only=True)
             return EXIT_OK
         cost = f"{plan.to_create} new run(s) at ${price} = ${plan.to_create * price:.2f}{free}."
@@ -248,13 +252,28 @@ def _print_summary(summary: Summary, seconds: float, client: RunflowClient, emul
     print(
         f"Done in {seconds:.1f} s: {summary.done} isolated ({summary.resumed} collected from earlier runs), "
         f"{summary.cached} from cache ({summary.rerendered} re-rendered with other options), {summary.skipped} "
-        f"already done, {summary.failed} failed. Spent {spent}.",
+        f"already done, {summary.failed} failed{_failed_names(summary)}. Spent {spent}.",
         file=sys.stderr,
     )
+    _print_not_read(summary)
     if summary.flagged_inputs:
         print(qa.flagged_line(summary.flagged, summary.flagged_inputs), file=sys.stderr)
     if client.fleet is not None:
         print(fleet_line(client, shared=summary.shared, waited=summary.waited_for_machine), file=sys.stderr)
+
+
+def _failed_names(summary: Summary, names: int = 10) -> str:
+    """" (a.jpg, b.heic)": the inputs that failed, named in the summary (their reasons are above and in
+    the report)."""
+    failed = [row["name"] or Path(row["input"]).name for row in summary.rows if row["status"] == "failed"]
+    if not failed:
+        return ""
+    return " (" + ", ".join(failed[:names]) + (f", and {len(failed) - names} more" if len(failed) > names else "") + ")"
+
+
+def _print_not_read(summary: Summary) -> None:
+    if summary.not_read:
+        print(catalogue.skipped_line(summary.not_read), file=sys.stderr)
 
 
 def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = False, seconds: float = 0.0) -> None:
@@ -269,7 +288,8 @@ def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = Fals
     flagged = sum(bool(row.get("flags")) for row in summary.rows)
     totals = {"cost": f"{summary.cost:.2f}", "emulator": summary.emulator, "dry_run": plan_only, "flagged": flagged,
               "seconds": round(seconds, 1)}
-    report = {"summary": {**counts, **totals}, "items": summary.rows}
+    not_read = [{"path": str(entry.path), "reason": entry.reason} for entry in summary.not_read]
+    report = {"summary": {**counts, **totals, "not_read": len(not_read)}, "items": summary.rows, "not_read": not_read}
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in report_html.SUFFIXES:
         report_html.write(path, report)

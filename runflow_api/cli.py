@@ -21,6 +21,7 @@ from typing import Any
 from . import (
     __version__,
     catalogue,
+    colour,
     config,
     directories,
     fleet,
@@ -157,7 +158,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out = args.out / "sneaker-isolated.png"
     catalogue.write_atomically(result.image, out, "png")
     white = args.out / "sneaker-on-white.jpg"
-    PostProcessing(background="white").render_image(result.image).save(white, quality=92)
+    PostProcessing(background="white").render_image(result.image).save(white, quality=92, icc_profile=colour.srgb_icc())
     print(f"run {result.run_id}: {result.image.size[0]}x{result.image.size[1]} {result.aspect_ratio}, "
           f"{'cached' if result.cached else f'{result.elapsed_s:.1f} s'}")
     print(f"Wrote {out.resolve()} (transparent) and {white.resolve()} (on white).")

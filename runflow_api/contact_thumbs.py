@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from . import colour, images
 from .fsutil import LIKE_ANY_FILE, atomic_write
 
 THUMB_SIDE = 256  # longest side of a thumbnail, in pixels
@@ -41,10 +42,9 @@ def save_thumbnail(image: Image.Image | str | Path, target: Path) -> tuple[int, 
 
 def _save(image: Image.Image, target: Path) -> tuple[int, int]:
     image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)
-    has_alpha = "A" in image.getbands() or "transparency" in image.info
-    image = image.convert("RGBA" if has_alpha else "RGB")
+    image = images.in_srgb(image)  # RGB(A) in sRGB, as a photo is read for its upload
     encoded = io.BytesIO()
-    image.save(encoded, format="WEBP", quality=THUMB_QUALITY, method=2)
+    image.save(encoded, format="WEBP", quality=THUMB_QUALITY, method=2, icc_profile=colour.srgb_icc())
     # Replaced whole (machines of a fleet sharing --out may write the same thumbnail), through a randomly
     # named temporary file: never written through a link planted at the predictable name.
     atomic_write(target, encoded.getvalue(), durable=False, mode=LIKE_ANY_FILE)

@@ -81,6 +81,7 @@ class Job:
     source_url: str | None = None
     encoded: images.EncodedImage | None = None
     metadata: dict[str, str] | None = None  # what the create carries for the dashboard; not in the cache key
+    input_size: tuple[int, int] | None = None  # (width, height) of the pixels read: the `enlarged` QA flag
     # Gives this job with its pixels, for a job prepared or kept without them (its key known from the fleet,
     # or set aside): called only when this process is to produce the result.
     reload: Callable[[], Job] | None = field(default=None, compare=False, repr=False)

@@ -21,6 +21,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import colour, formats
 from .errors import InputRejected, RunflowError
 
 # 8192 x 8192. The model renders at most 4096 on the long side, so a bigger input only costs upload time
@@ -101,11 +102,21 @@ def _open_input(handle: BinaryIO, name: str, *, source: str = "the data") -> Ima
 
     def reject(problem: str) -> RunflowError:
         return InputRejected(
-            f"{name}: {source} {problem}. Pass a PNG, JPEG or WebP image of at most 8192x8192 pixels "
-            "(re-export or downscale it)."
+            f"{name}: {source} {problem}. Pass a photo (JPEG, PNG, WebP, HEIC, AVIF, TIFF...) of at most "
+            "8192x8192 pixels (re-export or downscale it)."
         )
 
+    if not formats.ensure_openers() and formats.is_heif(_peek(handle)):
+        raise InputRejected(formats.heif_refusal(name, source))
     return ImageOps.exif_transpose(decode_guarded(handle, MAX_INPUT_PIXELS, reject))
+
+
+def _peek(handle: BinaryIO, size: int = 64) -> bytes:
+    """The first bytes of an input, the handle left where it was."""
+    start = handle.tell()
+    head = handle.read(size)
+    handle.seek(start)
+    return head
 
 
 def decode_guarded(handle: BinaryIO, max_pixels: int, reject: Callable[[str], RunflowError]) -> Image.Image:
@@ -135,7 +146,16 @@ def decode_guarded(handle: BinaryIO, max_pixels: int, reject: Callable[[str], Ru
 def _array_from_pil(image: Image.Image, name: str) -> np.ndarray:
     width, height = image.size
     _check_size(width, height, name)
-    return np.ascontiguousarray(np.asarray(normalise_mode(image)))
+    return np.ascontiguousarray(np.asarray(in_srgb(image)))
+
+
+def in_srgb(image: Image.Image) -> Image.Image:
+    """`normalise_mode` with the embedded colour profile applied (`colour.to_srgb`): what every input
+    becomes before it is hashed or uploaded. CMYK and grey with a profile of their own are converted
+    straight to RGB; any other mode is made RGB(A) first. An untagged image is `normalise_mode`'s."""
+    if image.mode in ("CMYK", "L") and colour.needs_conversion(image):
+        return colour.to_srgb(image)
+    return colour.to_srgb(normalise_mode(image))
 
 
 def normalise_mode(image: Image.Image) -> Image.Image:

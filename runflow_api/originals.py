@@ -10,7 +10,9 @@ interpret differently is re-encoded from our pixels (the upload then carries exa
 metadata): an EXIF orientation other than 1 (we rotate upright), CMYK or greyscale, more than 8 bits per
 channel, a palette or grey+alpha PNG, an RGB PNG with a tRNS colour key, an animation (we read frame
 one), and any colour management (an ICC profile, PNG gAMA/cHRM): a service that honours it would see
-other colours than our pixels, and one that ignores it other colours than a viewer shows.
+other colours than our pixels, and one that ignores it other colours than a viewer shows. Our pixels of
+a photo with a profile are already converted to sRGB (`colour.py`), so the upload carries the colours
+the photo shows.
 """
 
 from __future__ import annotations

@@ -88,6 +88,7 @@ def lookup_cached(engine: Engine, job: Job, *, lazy: bool = False) -> IsolationR
         images_bytes=list(hit.all_images),
         shared_hit=fleet_blob is not None,
         known_flags=qa.stored(hit.meta),
+        input_size=job.input_size,
     )
 
 
@@ -177,6 +178,7 @@ def _produce(engine: Engine, job: Job, *, emit: Emit, should_cancel: CancelCheck
         images_bytes=blobs,
         output_urls=urls,
         known_flags=flags,
+        input_size=job.input_size,
     )
 
 

@@ -154,7 +154,7 @@ def _job(
     resolved = params.resolved_for(*size)
     key = cache_key(pixel_digest=pixel_digest, model=engine.model_id, service_id=engine.service_id,
                     options=resolved.key_fields())
-    return Job(index, resolved, key, array, url, encoded, metadata)
+    return Job(index, resolved, key, array, url, encoded, metadata, input_size=size)
 
 
 def _reload(job: Job, image: Any, file_digest: str) -> Job:

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-FLAGS: tuple[str, ...] = ("empty", "full", "cut_off", "fragments", "tiny", "soft")
-# Flags a later step gives a result, not judged from its matte: never stored with it nor part of `JUDGE`
-# (`stored` keeps only FLAGS). `unplaced`: placement.place_on_input could not find the product in its photo.
+MATTE_FLAGS: tuple[str, ...] = ("empty", "full", "cut_off", "fragments", "tiny", "soft")
+# `enlarged` is judged from the input's size and the result's, not from the matte (`input_flags`).
+FLAGS: tuple[str, ...] = (*MATTE_FLAGS, "enlarged")
+# Flags a later step gives a result, not judged from its matte: never stored with it nor part of `JUDGE`.
+# `unplaced`: placement.place_on_input could not find the product in its photo.
 LATER_FLAGS: tuple[str, ...] = ("unplaced",)
 ALL_FLAGS: tuple[str, ...] = FLAGS + LATER_FLAGS
 
@@ -44,12 +46,15 @@ class Thresholds:
     fragments_from: int = 3  # `fragments`: this many sizeable parts (a pair of shoes, 2, is no fault)
     tiny_below: float = 0.25  # `tiny`: the product's box spans less than 25% of the canvas both ways
     soft_above: float = 0.5  # `soft`: over half the visible matte is neither clear product nor background
+    # `enlarged`: the input is scaled up more than 4x to fill the canvas. Out of the repr, so out of JUDGE:
+    # it is judged afresh from two sizes on every result, never stored with a matte's flags.
+    enlarged_above: float = field(default=4.0, repr=False)
 
 
 DEFAULT_THRESHOLDS = Thresholds()
 # Which judge wrote flags kept with a stored result: flags from other thresholds or flag names are judged
-# again, so changing a limit never leaves stale hints in the cache.
-JUDGE = "qa-1:" + hashlib.sha256(repr((FLAGS, DEFAULT_THRESHOLDS)).encode()).hexdigest()[:12]
+# again, so changing a limit never leaves stale hints in the cache. Only the matte's flags are stored.
+JUDGE = "qa-1:" + hashlib.sha256(repr((MATTE_FLAGS, DEFAULT_THRESHOLDS)).encode()).hexdigest()[:12]
 
 
 def stored(meta: dict[str, Any]) -> list[str] | None:
@@ -66,6 +71,20 @@ def stored(meta: dict[str, Any]) -> list[str] | None:
 def to_store(found: list[str]) -> dict[str, Any]:
     """The metadata field that keeps a result's flags with it (`stored` reads it back)."""
     return {"judge": JUDGE, "flags": list(found)}
+
+
+def enlargement(input_size: tuple[int, int], output_size: tuple[int, int]) -> float:
+    """How many times the input (width, height) is scaled to fit the output canvas: the smaller of the two
+    ratios, as the photo fits the canvas by its tighter side (a wide strip on a square canvas is fitted
+    by its width and is not enlarged for being thin)."""
+    return min(output_size[0] / input_size[0], output_size[1] / input_size[1])
+
+
+def input_flags(input_size: tuple[int, int], output_size: tuple[int, int],
+                thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
+    """`enlarged` when the input is enlarged more than `thresholds.enlarged_above` times to reach the
+    chosen resolution: a 64 px photo blown up to 1K is blurry however well it is cut out."""
+    return ["enlarged"] if enlargement(input_size, output_size) > thresholds.enlarged_above else []
 
 
 def flags(alpha: np.ndarray, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:

@@ -186,12 +186,22 @@ def _failures(rows: list[dict[str, Any]]) -> str:
     return f'<details class="failures" open><summary>{len(failed)} failed</summary><ul>{items}</ul></details>'
 
 
+def _not_read(report: dict[str, Any]) -> str:
+    """The files of the inputs that were not read, each with its reason (none is left out silently)."""
+    entries = report.get("not_read") or []
+    if not entries:
+        return ""
+    items = "".join(f'<li><b>{html.escape(entry["path"])}</b>: {html.escape(entry["reason"])}</li>'
+                    for entry in entries)
+    return f'<details class="not-read"><summary>{len(entries)} not read</summary><ul>{items}</ul></details>'
+
+
 STYLE = """
 body{font:13px system-ui,sans-serif;margin:0;background:#f4f4f5;color:#18181b}
 header{position:sticky;top:0;z-index:1;background:#fff;border-bottom:1px solid #ddd;padding:8px 16px}
 h1{font-size:16px;margin:0 0 4px}.totals span+span:before{content:" · "}
 label{margin-right:12px}#shown{color:#666}
-.failures{margin:8px 16px;color:#991b1b}
+.failures{margin:8px 16px;color:#991b1b}.not-read{margin:8px 16px;color:#555}
 main{display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:8px;padding:8px 16px}
 .card{margin:0;background:#fff;border:1px solid #e4e4e7;border-radius:6px;padding:6px;
 content-visibility:auto;contain-intrinsic-size:auto 210px}
@@ -239,7 +249,7 @@ def write(path: Path, report: dict[str, Any]) -> None:
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f'<meta name="viewport" content="width=device-width"><style>{STYLE}</style></head><body>'
         f'<header><h1>{html.escape(title)}</h1><p class="totals">{_totals(summary)}</p>'
-        f"<div>{_filters(rows)}</div></header>{_failures(rows)}<main>{cards}</main>"
+        f"<div>{_filters(rows)}</div></header>{_failures(rows)}{_not_read(report)}<main>{cards}</main>"
         f"<script>{SCRIPT}</script></body></html>"
     )
     path.write_text(page, encoding="utf-8")

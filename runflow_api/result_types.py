@@ -43,6 +43,7 @@ class IsolationResult:
     output_number: int = 1
     returned_images: int = 0  # how many images the run returned, whatever `images` was trimmed to
     known_flags: list[str] | None = field(default=None, repr=False)  # `image`'s flags, judged when it was stored
+    input_size: tuple[int, int] | None = None  # (width, height) of the input as read, for the `enlarged` flag
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -56,14 +57,14 @@ class IsolationResult:
 
     @cached_property
     def flags(self) -> list[str]:
-        """QA hints about `image`'s matte (`qa.FLAGS`: empty, full, cut_off, fragments, tiny, soft): judged
+        """QA hints (`qa.FLAGS`). About `image`'s matte (empty, full, cut_off, fragments, tiny, soft): judged
         when the result was produced and kept with it in the cache (`qa.stored`), so a result taken from
         the cache or the fleet needs no second look (nor its pixels decoded); else judged on first use (a
-        few ms). See docs/qa.md. An image without an alpha channel has no matte to judge and no flags. A
-        flag never makes anything fail."""
-        if self.known_flags is not None:
-            return list(self.known_flags)
-        return qa.image_flags(self.image) or []
+        few ms). An image without an alpha channel has no matte to judge. Then `enlarged`, from the input's
+        size and the image's (`qa.input_flags`). See docs/qa.md. A flag never makes anything fail."""
+        matte = list(self.known_flags) if self.known_flags is not None else qa.image_flags(self.image) or []
+        enlarged = qa.input_flags(self.input_size, self.image.size) if self.input_size else []
+        return matte + enlarged
 
     def add_flag(self, name: str) -> None:
         """Give the result a flag found after its matte was judged (`qa.LATER_FLAGS`, e.g. `unplaced`)."""

@@ -211,6 +211,8 @@ def _hidden_kinds(hidden: Mapping[str, Any]) -> list[str]:
 
 FIXTURE_0_1_0 = PACK_DIR / "tests" / "fixtures" / "object_info_0.1.0.json"
 ISOLATION_NODE_IDS = ("RunflowProductIsolation", "RunflowProductIsolationFromURL")
+# Nodes added since 0.1.0 (no 0.1.0 workflow holds them), each with its inputs in order: issue #32.
+NODES_ADDED_SINCE_0_1_0 = {"RunflowLoadPhoto": ["image"]}
 
 
 # The defaults of the inputs appended since 0.1.0, as released (issue #11: `metadata`, `outputs`; issue #22:

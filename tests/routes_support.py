@@ -8,8 +8,10 @@ import pkgutil
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 import runflow_api
 
@@ -41,3 +43,21 @@ def make_app() -> web.Application:
     app = web.Application()
     app.add_routes(table)
     return app
+
+
+class Answer:
+    """What a route answered."""
+
+    def __init__(self, status: int, text: str, body: Any) -> None:
+        self.status = status
+        self.text = text
+        self.body = body
+
+
+async def request(method: str, path: str, **kwargs: Any) -> Answer:
+    """One request to a fresh server with the routes; the answer's status, text and JSON body."""
+    async with TestClient(TestServer(make_app())) as client:
+        response = await client.request(method, path, **kwargs)
+        text = await response.text()
+        body = await response.json() if response.content_type == "application/json" else None
+        return Answer(response.status, text, body)

@@ -8,6 +8,7 @@ ComfyUI's environment to prove that it never reaches a saved PNG or the prompt h
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pillow_heif
 import pytest
 from comfy_harness import (
     COMFYUI_DIR_ENV,
@@ -33,7 +35,7 @@ from comfy_harness import (
 from PIL import Image
 
 FAKE_KEY = "rf_live_SECRETSECRET1234"
-NODE_IDS = {"RunflowProductIsolation", "RunflowProductIsolationFromURL", "RunflowStageImage"}
+NODE_IDS = {"RunflowProductIsolation", "RunflowProductIsolationFromURL", "RunflowStageImage", "RunflowLoadPhoto"}
 WORKFLOWS = sorted((PACK_DIR / "example_workflows").glob("*.json"))
 # What each example saves: SaveImage filename_prefix -> (PNG mode, size, batch size).
 EXPECTED_SAVES = {
@@ -413,3 +415,33 @@ def test_a_comfyui_python_that_does_not_exist_is_named(
         ComfyUI().start()
     assert f"{missing} cannot be run" in str(caught.value) and COMFYUI_PYTHON_ENV in str(caught.value)
     assert not (fake_checkout / "STARTED").exists()
+
+
+def test_load_photo_lists_uploads_and_reads_a_heic(comfy: ComfyUI, object_info: dict[str, Any]) -> None:
+    """Runflow Load Photo in a real ComfyUI (issue #32): its dropdown lists the input folder's photos and
+    carries the upload button; ComfyUI's upload route takes a HEIC; the node reads it when pillow-heif is
+    installed in ComfyUI's Python, and otherwise fails naming the install command, before any run."""
+    spec = object_info["RunflowLoadPhoto"]["input"]["required"]["image"]
+    assert spec[0] == "COMBO" and spec[1].get("image_upload") is True, spec
+    assert "sneaker.jpg" in spec[1]["options"]
+    flat = Image.new("RGB", (64, 48), (200, 60, 50))
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(flat).save(heic, quality=95)
+    uploaded = comfy.session.post(f"{comfy.url}/upload/image", files={"image": ("IMG_0001.HEIC", heic.getvalue())},
+                                  data={"overwrite": "true"}, timeout=30)
+    assert uploaded.ok, uploaded.text
+    name = uploaded.json()["name"]
+    assert name in comfy.object_info()["RunflowLoadPhoto"]["input"]["required"]["image"][1]["options"]
+    prompt = {"1": {"class_type": "RunflowLoadPhoto", "inputs": {"image": name}},
+              "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "runflow/heic"}}}
+    entry = comfy.wait_history(comfy.queue_prompt(prompt), timeout=120)
+    env = {**os.environ, "PYTHONPATH": comfy.pythonpath} if comfy.pythonpath else None  # as the server has it
+    has_heif = subprocess.run([comfy.python, "-c", "import pillow_heif"], env=env, capture_output=True).returncode == 0
+    if has_heif:
+        assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[-2000:]
+        [saved] = comfy.output_files(entry)
+        with Image.open(saved) as image:
+            assert image.size == (64, 48)
+    else:
+        assert entry["status"]["status_str"] == "error"
+        assert "pip install pillow-heif" in json.dumps(entry["status"]["messages"])

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from linked_support import Running, graph
+from node_support import KEY, PACK, Bound, Emulator
 from placement_photos import case, product_photo
-from test_linked_outputs import PACK, Emulator, Running, graph
-from test_nodes import KEY, Bound
 
 nodes = PACK.nodes
 machinery = PACK.node_machinery

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from routes_support import request
 from support import product_photo
-from test_routes import _request
 
 from runflow_api import config, directories
 from runflow_api.cli import main
@@ -37,7 +37,7 @@ ENCODINGS = {
 
 
 def get_key() -> Any:
-    return asyncio.run(_request("GET", "/runflow/key"))
+    return asyncio.run(request("GET", "/runflow/key"))
 
 
 @pytest.mark.parametrize("data", ENCODINGS.values(), ids=ENCODINGS.keys())
@@ -117,6 +117,6 @@ def test_saving_a_key_replaces_a_file_that_could_not_be_read() -> None:
     path = directories.key_file_path()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_bytes(codecs.BOM_UTF16_LE + "\ud800A".encode("utf-16-le", "surrogatepass"))  # a lone surrogate
-    answer = asyncio.run(_request("POST", "/runflow/key", json={"key": KEY}))
+    answer = asyncio.run(request("POST", "/runflow/key", json={"key": KEY}))
     assert answer.status == 200 and answer.body["source"] == "file"
     assert config.resolve_api_key() == KEY

@@ -12,14 +12,15 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from comfy_harness import load_pack
-from node_support import KEY, Bound, ExecutingContext, product_tensor
+from linked_support import ISOLATION, Running, graph
+from node_support import KEY, Bound, product_tensor
 
 PACK = load_pack()
 nodes = PACK.nodes
@@ -27,18 +28,6 @@ machinery = PACK.node_machinery
 linked = importlib.import_module(f"{PACK.__name__}.node_machinery.linked_outputs")
 Emulator = importlib.import_module(f"{PACK.__name__}.runflow_api.emulator").Emulator
 
-ISOLATION = "RunflowProductIsolation"
-
-
-def graph(*consumers: tuple[str, str, list[Any]], node_id: str = "2") -> dict[str, Any]:
-    """LoadImage -> the isolation node `node_id` -> one node per (id, class, link)."""
-    prompt: dict[str, Any] = {
-        "1": {"class_type": "LoadImage", "inputs": {"image": "sneaker.jpg", "upload": "image"}},
-        node_id: {"class_type": ISOLATION, "inputs": {"image": ["1", 0], "aspect_ratio": "1:1", "resolution": "1K"}},
-    }
-    for consumer_id, class_type, link in consumers:
-        prompt[consumer_id] = {"class_type": class_type, "inputs": {"images": link, "filename_prefix": "x"}}
-    return prompt
 
 
 # -- detection -----------------------------------------------------------------------------------------
@@ -86,35 +75,6 @@ def test_values_that_are_not_links_are_ignored() -> None:
     prompt["7"] = "not a node"
     prompt["8"] = {"class_type": "NoInputs"}
     assert linked.linked_slots(prompt, "2") == {0}
-
-
-class PromptQueue:
-    """ComfyUI's PromptQueue as the pack reads it: running items are (number, prompt_id, prompt, extra, outputs)."""
-
-    def __init__(self, running: Mapping[str, Any]) -> None:
-        self.running = running
-
-    def get_current_queue_volatile(self) -> tuple[list[Any], list[Any]]:
-        return [
-            (index, prompt_id, prompt, {}, []) for index, (prompt_id, prompt) in enumerate(self.running.items())
-        ], []
-
-
-class Running:
-    """The two parts of ComfyUI the pack reads while a prompt runs: the queue (`server.PromptServer`) and
-    the executing context (`comfy_execution.utils`). `prompts` are the running prompts by prompt id."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.prompts: dict[str, Any] = {}
-        self.context = ExecutingContext()
-        instance = types.SimpleNamespace(prompt_queue=PromptQueue(self.prompts))
-        server = types.SimpleNamespace(PromptServer=types.SimpleNamespace(instance=instance))
-        monkeypatch.setitem(sys.modules, "server", server)
-        monkeypatch.setitem(sys.modules, "comfy_execution", types.ModuleType("comfy_execution"))
-        monkeypatch.setitem(sys.modules, "comfy_execution.utils", self.context.module)
-
-    def run(self, prompt_id: str, node_id: str, call: Any) -> Any:
-        return self.context.run(prompt_id, node_id, call)
 
 
 @pytest.fixture

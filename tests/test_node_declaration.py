@@ -24,6 +24,7 @@ from comfy_harness import (
     FIXTURE_0_1_0,
     HIDDEN_SINCE_0_1_0,
     ISOLATION_NODE_IDS,
+    NODES_ADDED_SINCE_0_1_0,
     PACK_DIR,
     RELEASED_DEFAULTS_SINCE_0_1_0,
     appended_since_0_1_0,
@@ -90,9 +91,13 @@ def test_the_classic_rendering_is_0_1_0_plus_the_appended_metadata_and_outputs(p
 
 def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
     declared = pack.nodes.NODES
-    assert [node.node_id for node in declared] == list(pack.NODE_CLASS_MAPPINGS) == sorted(RECORDED)
+    assert [node.node_id for node in declared] == list(pack.NODE_CLASS_MAPPINGS) == [
+        *sorted(RECORDED), *NODES_ADDED_SINCE_0_1_0]
     for node in declared:
         assert pack.NODE_CLASS_MAPPINGS[node.node_id].NODE is node
+        if node.node_id in NODES_ADDED_SINCE_0_1_0:
+            assert [spec.name for spec in node.inputs] == NODES_ADDED_SINCE_0_1_0[node.node_id]
+            continue
         order = PROMISED[node.node_id]["input_order"]
         assert [spec.name for spec in node.inputs] == order["required"] + order.get("optional", [])
 

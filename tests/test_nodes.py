@@ -66,7 +66,7 @@ def centre(tensor: torch.Tensor, index: int = 0) -> torch.Tensor:
 
 
 def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> None:
-    output = isolate(product_tensor((200, 30, 30)))
+    output = isolate(product_tensor((200, 30, 30), 256, 256))  # 256 px: not enlarged more than 4x to 1K
     image, mask, rgba, info_text, _ = output["result"]
     assert image.shape == (1, 1024, 1024, 3) and mask.shape == (1, 1024, 1024) and rgba.shape == (1, 1024, 1024, 4)
     for tensor in (image, mask, rgba):
@@ -108,8 +108,8 @@ def test_outputs_have_comfyui_shapes_ranges_and_mask_polarity(bound: Bound) -> N
 
 
 def test_flags_reach_run_info_and_the_summary_without_failing_the_run(bound: Bound) -> None:
-    blank = torch.full((1, 96, 96, 3), 225 / 255)  # nothing to isolate: the emulator returns an empty matte
-    output = isolate(torch.cat([product_tensor((200, 30, 30)), blank]))
+    blank = torch.full((1, 256, 256, 3), 225 / 255)  # nothing to isolate: the emulator returns an empty matte
+    output = isolate(torch.cat([product_tensor((200, 30, 30), 256, 256), blank]))  # 256 px: not `enlarged` at 1K
     assert [line["flags"] for line in run_info(output)] == [[], ["empty"]]
     summary = output["ui"]["runflow"][0]
     assert (summary["flagged"], summary["flags"]) == (1, {"empty": 1})

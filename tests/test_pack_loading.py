@@ -24,6 +24,7 @@ EXPECTED_NAMES = {
     "RunflowProductIsolation": "Runflow Product Isolation",
     "RunflowProductIsolationFromURL": "Runflow Product Isolation (URL)",
     "RunflowStageImage": "Runflow Stage Image",
+    "RunflowLoadPhoto": "Runflow Load Photo",  # issue #32
 }
 ISOLATION_NODES = ("RunflowProductIsolation", "RunflowProductIsolationFromURL")
 # Widget order (widgets_values in saved workflows) as 0.1.0 shipped it: frozen.
@@ -37,10 +38,13 @@ WIDGET_ORDER_0_1_0 = {
     ],
     "RunflowStageImage": ["lossless"],
 }  # fmt: skip
+# Nodes added since 0.1.0, with their widget order from the start (issue #32).
+WIDGET_ORDER_ADDED_SINCE_0_1_0 = {"RunflowLoadPhoto": ["image"]}
 # New inputs may only be appended (issue #11 appended `metadata` and `outputs` to the isolation nodes, issue
 # #22 `edges`, issue #34 `margin`): which ones, the declaration says.
 APPENDED = {node_id: list(appended_since_0_1_0()) for node_id in ISOLATION_NODES}
 WIDGET_ORDER = {node_id: [*order, *APPENDED.get(node_id, [])] for node_id, order in WIDGET_ORDER_0_1_0.items()}
+WIDGET_ORDER |= WIDGET_ORDER_ADDED_SINCE_0_1_0
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 SECRET_NAME = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
 
@@ -59,13 +63,13 @@ def _widgets(cls: type) -> list[str]:
     return [name for name, spec in _inputs(cls).items() if isinstance(spec[0], list) or spec[0] in WIDGET_TYPES]
 
 
-def test_mappings_are_exactly_the_three_nodes(pack: ModuleType) -> None:
+def test_mappings_are_exactly_the_declared_nodes(pack: ModuleType) -> None:
     assert set(pack.NODE_CLASS_MAPPINGS) == set(EXPECTED_NAMES)
     assert pack.NODE_DISPLAY_NAME_MAPPINGS == EXPECTED_NAMES
 
 
 def test_the_nodes_are_declared_in_the_top_level_nodes_py(pack: ModuleType) -> None:
-    """Where a reader finds the nodes: nodes.py beside __init__.py, declaring exactly the three."""
+    """Where a reader finds the nodes: nodes.py beside __init__.py, declaring exactly these."""
     assert Path(pack.nodes.__file__) == PACK_DIR / "nodes.py"
     assert {node.node_id for node in pack.nodes.NODES} == set(EXPECTED_NAMES)
     assert not (PACK_DIR / "nodes").exists(), "a nodes/ package would shadow nodes.py"
@@ -210,7 +214,7 @@ def test_loads_under_comfyuis_module_name_without_comfyui() -> None:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        assert len(module.NODE_CLASS_MAPPINGS) == 3
+        assert len(module.NODE_CLASS_MAPPINGS) == 4
         # `nodes` too: ComfyUI's own top-level module; the pack's nodes.py is only ever imported relatively.
         leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "server", "folder_paths", "nodes"))
         assert not leaked, leaked
@@ -263,7 +267,7 @@ def test_missing_routes_module_is_one_log_line_not_an_import_failure() -> None:
         """
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "3"
+    assert result.stdout.strip() == str(len(EXPECTED_NAMES))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("WARNING") and "routes" in lines[0], result.stderr
 
@@ -285,7 +289,9 @@ def test_example_workflows_are_complete(pack: ModuleType) -> None:
         ours = [node for node in workflow["nodes"] if node["type"] in EXPECTED_NAMES]
         assert ours, f"{path.name} uses none of the pack's nodes"
         for node in ours:
-            assert len(node["widgets_values"]) == len(WIDGET_ORDER_0_1_0[node["type"]]), f"{path.name}: {node['id']}"
-        for node in workflow["nodes"]:
-            if node["type"] == "LoadImage":
+            if node["type"] == "RunflowLoadPhoto":  # the photo, then the upload button's value, as LoadImage's
                 assert node["widgets_values"][0] in samples, f"{path.name}: {node['widgets_values'][0]} not bundled"
+                continue
+            assert len(node["widgets_values"]) == len(WIDGET_ORDER_0_1_0[node["type"]]), f"{path.name}: {node['id']}"
+        # Issue #32: photos are loaded with the pack's own loader (colour profiles, HEIC), not LoadImage.
+        assert not [node for node in workflow["nodes"] if node["type"] == "LoadImage"], path.name

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from routes_support import load_routes, make_app, routes
+from routes_support import Answer, load_routes, make_app, request, routes
 from support import EMULATOR_KEY, product_photo
 
 from runflow_api import config, directories, service_address
@@ -40,22 +40,7 @@ STATE_CHANGING = [
 
 
 
-class Answer:
-    def __init__(self, status: int, text: str, body: Any) -> None:
-        self.status = status
-        self.text = text
-        self.body = body
-
-
 Call = Callable[..., Answer]
-
-
-async def _request(method: str, path: str, **kwargs: Any) -> Answer:
-    async with TestClient(TestServer(make_app())) as client:
-        response = await client.request(method, path, **kwargs)
-        text = await response.text()
-        body = await response.json() if response.content_type == "application/json" else None
-        return Answer(response.status, text, body)
 
 
 @pytest.fixture
@@ -63,7 +48,7 @@ def call() -> Call:
     """`call(method, path, json=..., headers=...)` against a fresh server with the routes."""
 
     def run(method: str, path: str, **kwargs: Any) -> Answer:
-        return asyncio.run(_request(method, path, **kwargs))
+        return asyncio.run(request(method, path, **kwargs))
 
     return run
 

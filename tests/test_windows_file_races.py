@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from routes_support import request
 from support import EMULATOR_KEY, product_photo
-from test_routes import _request
 
 from runflow_api import config, directories, fsutil, secret_files
 from runflow_api.cli import main
@@ -142,7 +142,7 @@ def test_a_key_save_keeps_waiting_while_another_saver_holds_the_lock(monkeypatch
 def test_a_lock_held_for_good_is_a_clear_answer_naming_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(secret_files, "LOCK_WAIT_S", 0.3)
     windows_lock_gives_up(monkeypatch, None)
-    answer = asyncio.run(_request("POST", "/runflow/key", json={"key": KEY}))
+    answer = asyncio.run(request("POST", "/runflow/key", json={"key": KEY}))
     assert answer.status == 500 and answer.body["error"]["reason"] == "write_failed"
     message = answer.body["error"]["message"]
     assert f"another program has been saving {directories.key_file_path()}" in message, message

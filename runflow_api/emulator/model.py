@@ -8,7 +8,9 @@ How: the background behind each pixel is blended from the four borders (a sweep 
 meeting a tabletop); the matte ramps smoothly with the colour distance from it (above the border's own
 noise), so the product is opaque and only its rim soft; a box-blur neighbourhood test removes specks and fills
 pinholes. The matte is estimated on a small working copy (it needs shape, not detail) and scaled back up.
-An input that already has transparency brings its own matte.
+An input that already has transparency brings its own matte. An input with an embedded colour profile is
+converted to sRGB first, as a colour-managed service would (docs/RUNFLOW-API.md, "Colour"), so a URL
+input's original bytes come back in the colours a user sees in the photo.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import io
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+
+from .. import colour
 
 MAX_INPUT_PIXELS = 8192 * 8192  # the service's decode limit; larger inputs fail instead of eating memory
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP")  # what the asset upload accepts (image/jpeg, image/png, image/webp)
@@ -63,7 +67,7 @@ def _decode(data: bytes, max_side: int) -> tuple[Image.Image, Image.Image | None
     try:
         image = ImageOps.exif_transpose(image)
         has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        image = image.convert("RGBA" if has_alpha else "RGB")
+        image = colour.to_srgb(image.convert("RGBA" if has_alpha else "RGB"))  # an embedded profile honoured
     except (OSError, ValueError) as exc:  # truncated or corrupt pixel data behind a valid header
         raise ModelInputError("INPUT_DECODE_FAILED", f"The input image is damaged ({exc}).") from exc
     image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
