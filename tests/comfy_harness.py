@@ -215,7 +215,8 @@ ISOLATION_NODE_IDS = ("RunflowProductIsolation", "RunflowProductIsolationFromURL
 
 def appended_since_0_1_0() -> dict[str, Any]:
     """The optional inputs appended to both isolation nodes since 0.1.0 (issue #11: `metadata`, then
-    `outputs`; issue #22: `edges`; issue #34: `margin`), as a V1 `/object_info` spells them. Kinds,
+    `outputs`; issue #22: `edges`; issue #34: `margin`; issue #36: `shadow`, `shadow_strength`,
+    `shadow_softness`), as a V1 `/object_info` spells them. Kinds,
     defaults, choices and ranges are written out here rather than read from the declaration, so changing
     one fails the contract tests; the tooltips are the library's texts."""
     from runflow_api.node_options import METADATA_TOOLTIP
@@ -227,6 +228,11 @@ def appended_since_0_1_0() -> dict[str, Any]:
         "outputs": [["first", "all"], {"default": "first", "tooltip": tooltip["outputs"]}],
         "edges": [["as returned", "clean"], {"default": "as returned", "tooltip": tooltip["edges"]}],
         "margin": ["INT", {"default": 0, "min": 0, "max": 40, "step": 1, "tooltip": tooltip["margin"]}],
+        "shadow": [["none", "contact", "drop"], {"default": "none", "tooltip": tooltip["shadow"]}],
+        "shadow_strength": ["FLOAT", {"default": 0.5, "min": 0, "max": 1, "step": 0.05,
+                                      "tooltip": tooltip["shadow_strength"]}],
+        "shadow_softness": ["FLOAT", {"default": 0.5, "min": 0, "max": 1, "step": 0.05,
+                                      "tooltip": tooltip["shadow_softness"]}],
     }
 
 

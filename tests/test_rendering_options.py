@@ -129,8 +129,8 @@ def test_every_isolation_option_is_sent_or_changes_the_upload(name: str, emulato
 
 
 def test_an_unknown_option_names_both_declarations_and_spends_nothing(emu, client_for) -> None:
-    with pytest.raises(InputRejected, match=r"Unknown option\(s\) shadow.*rendering options .*margin"):
-        client_for(emu).isolate_many([golden_photo()], shadow=True)
+    with pytest.raises(InputRejected, match=r"Unknown option\(s\) glow.*rendering options .*margin"):
+        client_for(emu).isolate_many([golden_photo()], glow=True)
     with pytest.raises(InputRejected, match="margin must be a number from 0 to 40"):
         client_for(emu).isolate(golden_photo(), margin=55)
     assert emu.stats["creates"] == 0 and emu.stats["uploads"] == 0
