@@ -101,6 +101,10 @@ ISOLATION_OPTIONS: tuple[InputDef, ...] = (
     rendering_input("edges"),
     # Issue #34: saved workflows get 0, the model's own framing.
     rendering_input("margin"),
+    # Issue #36: saved workflows get 'none' (no shadow); strength and softness only matter with a shadow.
+    rendering_input("shadow"),
+    rendering_input("shadow_strength"),
+    rendering_input("shadow_softness"),
 )
 
 ISOLATION_OUTPUTS: tuple[OutputDef, ...] = (

@@ -6,6 +6,11 @@ in the cache key. A margin of M % makes the product's bounding box (every pixel 
 the central (100 - M) % of the canvas' width and height, M/2 % on each side: a product that reaches further
 is scaled down (Pillow resamples RGBA premultiplied, so no dark fringe) and placed at the canvas' centre;
 the canvas keeps its size. A product already inside is left exactly as it is.
+
+With a shadow (issue #36), product and shadow are framed together by `shadows.place_framed`'s rule: the
+scale is still measured on the product alone, the box of product and shadow is centred (so the product sits
+off-centre by at most the shadow's own extent), and the scale shrinks further only if that box would not fit
+the canvas, so the shadow drawn next is never cut.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputRejected
+from .shadows import ShadowOptions, framed_box, place_framed, product_box, shadow_box
 
 MARGIN_MAX = 40
 
@@ -32,23 +38,31 @@ def check_margin(margin: Any) -> Any:
     return margin
 
 
-def apply_margin(pixels: np.ndarray, margin: float) -> np.ndarray:
+def apply_margin(pixels: np.ndarray, margin: float, shadow: ShadowOptions | None = None) -> np.ndarray:
     """HxWx4 (or HxWx3, taken as opaque) uint8 pixels with at least `margin` % of empty canvas around the
-    product; the same array when the product already keeps that margin (or there is no product)."""
+    product, framed with room for `shadow` (drawn afterwards, `shadows.add_shadow`); the same array when
+    product and shadow already fit as they are (or there is no product)."""
     rgba = pixels if pixels.shape[2] == 4 else np.dstack([pixels, np.full(pixels.shape[:2], 255, np.uint8)])
     height, width = rgba.shape[:2]
-    solid = rgba[..., 3] > 0
-    rows, cols = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
-    if not len(rows):
+    box = product_box(rgba[..., 3])
+    if box is None:
         return pixels
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    left, top, right, bottom = box
     keep = 1 - margin / 100
-    scale = min(width * keep / (right - left), height * keep / (bottom - top))
-    if scale >= 1:
+    reach = shadow_box(rgba[..., 3], shadow) if shadow is not None else None
+    framed = framed_box(box, reach)
+    inside = framed[0] >= 0 and framed[1] >= 0 and framed[2] <= width and framed[3] <= height
+    scale = place_framed(box, reach, (width, height),
+                         min(1.0, width * keep / (right - left), height * keep / (bottom - top))).scale
+    if scale >= 1 and inside:
         return pixels
     size = (max(1, round((right - left) * scale)), max(1, round((bottom - top) * scale)))
     product = Image.fromarray(np.ascontiguousarray(rgba[top:bottom, left:right])).resize(size, Image.Resampling.LANCZOS)
+    # The framed box centred in whole pixels (without a shadow it is the product's: centred as ever), and
+    # the product at its place inside it.
+    x = (width - round((framed[2] - framed[0]) * scale)) // 2 + round((left - framed[0]) * scale)
+    y = (height - round((framed[3] - framed[1]) * scale)) // 2 + round((top - framed[1]) * scale)
+    x, y = min(max(0, x), width - size[0]), min(max(0, y), height - size[1])
     out = np.zeros_like(rgba)
-    y, x = (height - size[1]) // 2, (width - size[0]) // 2
     out[y:y + size[1], x:x + size[0]] = np.asarray(product)
     return out

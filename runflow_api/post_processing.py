@@ -1,8 +1,8 @@
 """Rendering options: what is made of a stored result. They never reach the service nor the cache key.
 
 A background colour to composite onto, which of a run's images to output, clean edges, a margin around
-the product: each changes only what is made of a result already paid for, so changing one costs nothing
-(the cached run serves every value). That is why they are kept apart from
+the product, a shadow under it: each changes only what is made of a result already paid for, so changing
+one costs nothing (the cached run serves every value). That is why they are kept apart from
 `product_isolation.IsolationParams`, which carries every option that is sent or keyed (a new option there
 changes what users pay for; one here never does).
 
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import backgrounds, margins
+from . import backgrounds, margins, shadows
 from .edges import EDGE_MODES, EDGES_AS_RETURNED, EDGES_CLEAN, check_edges, decontaminate
 from .errors import InputRejected
 from .product_isolation import option_names
@@ -30,8 +30,10 @@ from .result_types import OUTPUT_MODES, IsolationResult, check_outputs_mode
 
 TRANSPARENT = "transparent"
 
-# A step that draws an option onto a result's pixels: (HxWx3 or HxWx4 uint8, value) -> pixels.
-Draw = Callable[[np.ndarray, Any], np.ndarray]
+# A step that draws an option onto a result's pixels: (HxWx3 or HxWx4 uint8, every option) -> pixels. It gets
+# every option, not only its own, because a step may depend on others: a margin frames the product together
+# with its shadow, and the shadow is drawn with its strength and softness.
+Draw = Callable[[np.ndarray, "PostProcessing"], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,9 @@ class Rendering:
     such flag (`outputs`: a catalogue saves every image a run returns).
     `choices` make the node input a dropdown and the flag a choice; `minimum`/`maximum`/`step` bound a
     number input. `draw`: the step that changes the pixels when the value is not the default, run in
-    declaration order on the straight-alpha RGBA of each image; `colour_only` when it leaves alpha as it
-    is (so a node building only its `mask` skips it). `background` is not a draw step: it is composited
-    last, and only into the outputs that have no alpha."""
+    declaration order on the straight-alpha RGBA of each image, given every option (`Draw`);
+    `colour_only` when it leaves alpha as it is (so a node building only its `mask` skips it).
+    `background` is not a draw step: it is composited last, and only into the outputs that have no alpha."""
 
     check: Callable[[Any], Any]
     tooltip: str
@@ -64,8 +66,18 @@ def rendering_field(default: Any, **how: Any) -> Any:
     return field(default=default, metadata={"rendering": Rendering(**how)})
 
 
-def _clean_edges(pixels: np.ndarray, edges: str) -> np.ndarray:
-    return decontaminate(pixels) if edges == EDGES_CLEAN and pixels.shape[2] == 4 else pixels
+def _clean_edges(pixels: np.ndarray, options: PostProcessing) -> np.ndarray:
+    return decontaminate(pixels) if options.edges == EDGES_CLEAN and pixels.shape[2] == 4 else pixels
+
+
+def _frame(pixels: np.ndarray, options: PostProcessing) -> np.ndarray:
+    """The margin, with the product and the shadow that will be drawn under it framed together."""
+    return margins.apply_margin(pixels, options.margin, options.shadow_options)
+
+
+def _shadow(pixels: np.ndarray, options: PostProcessing) -> np.ndarray:
+    """The shadow under the product; an image without alpha has no matte to cast one from."""
+    return shadows.add_shadow(pixels, options.shadow_options) if pixels.shape[2] == 4 else pixels
 
 
 def _background(text: str) -> str:
@@ -100,12 +112,32 @@ class PostProcessing:
         "background's; free to change: outputs are re-rendered from stored results",
     )
     margin: float = rendering_field(
-        0, check=margins.check_margin, minimum=0, maximum=margins.MARGIN_MAX, step=1, draw=margins.apply_margin,
+        0, check=margins.check_margin, minimum=0, maximum=margins.MARGIN_MAX, step=1, draw=_frame,
         tooltip="Percent of the canvas kept empty around the product (0-40; 0 keeps the model's framing). A "
         "product reaching further is scaled down and centred; the canvas keeps its size. Free to change: the "
         "result comes from the cache.",
         cli_help="percent of the canvas kept empty around the product, 0-40 (the product shrinks, centred; "
         "the canvas keeps its size); free to change",
+    )
+    # Issue #36: drawn after the margin (which frames product and shadow together), before the background.
+    shadow: str = rendering_field(
+        shadows.SHADOW_NONE, check=shadows.check_shadow, choices=shadows.SHADOW_MODES, draw=_shadow,
+        tooltip="A shadow drawn from the cut-out, free (from the cache). contact: a soft shadow on the ground under "
+        "the product's base. drop: its silhouette cast down and to the right. In `rgba`, `mask` and a transparent "
+        "`image` it is semi-transparent black; on a background colour it darkens that colour. The product's own "
+        "pixels are unchanged.",
+        cli_help="none, contact (a soft shadow on the ground under the product) or drop (its silhouette cast "
+        "down and to the right); semi-transparent in RGBA outputs; free to change",
+    )
+    shadow_strength: float = rendering_field(
+        shadows.DEFAULT_STRENGTH, check=shadows.check_shadow_strength, minimum=0, maximum=1, step=0.05,
+        tooltip="The shadow's opacity where it is darkest: 0 draws nothing, 1 is black there. Free to change.",
+        cli_help="the shadow's opacity where it is darkest, 0-1; free to change",
+    )
+    shadow_softness: float = rendering_field(
+        shadows.DEFAULT_SOFTNESS, check=shadows.check_shadow_softness, minimum=0, maximum=1, step=0.05,
+        tooltip="0 is a crisp shadow, 1 a very diffuse one; it scales with the product's size. Free to change.",
+        cli_help="0 crisp to 1 very diffuse, relative to the product's size; free to change",
     )
 
     def __post_init__(self) -> None:
@@ -130,6 +162,11 @@ class PostProcessing:
         return post, {name: value for name, value in inputs.items() if name not in names}
 
     @property
+    def shadow_options(self) -> shadows.ShadowOptions:
+        """The shadow to draw, for `shadows.add_shadow` and the framers (`margins.apply_margin`)."""
+        return shadows.ShadowOptions(self.shadow, self.shadow_strength, self.shadow_softness)
+
+    @property
     def color(self) -> tuple[int, int, int] | None:
         """The background as RGB, or None to keep the transparency."""
         return backgrounds.parse_color(self.background)
@@ -146,7 +183,7 @@ class PostProcessing:
         for item, how in rendering_fields():
             value = getattr(self, item.name)
             if how.draw is not None and value != item.default and not (alpha_only and how.colour_only):
-                pixels = how.draw(pixels, value)
+                pixels = how.draw(pixels, self)
         return pixels
 
     def render_image(self, image: Image.Image) -> Image.Image:

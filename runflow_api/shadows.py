@@ -123,7 +123,7 @@ def _geometry(box: Box, softness: float) -> _Geometry:
     scaling the product scales its shadow alike. The fractions were chosen by eye on the sample photos."""
     size = math.sqrt((box[2] - box[0]) * (box[3] - box[1]))
     core_down = max(1, round((0.008 + 0.012 * softness) * size))
-    soft_down = max(2, round((0.04 + 0.08 * softness) * size))
+    soft_down = max(2, round((0.06 + 0.12 * softness) * size))
     return _Geometry(
         reach=max(2, round(0.05 * size)),
         core_spread=max(1.0, (0.004 + 0.008 * softness) * size),
@@ -302,15 +302,18 @@ def _contact(alpha: np.ndarray, box: Box, base: int, geometry: _Geometry, level:
     padded[side:side + right - left] = footprint
     rows = np.arange(out_top, out_bottom) - base  # row offsets from the base line
     opacity = np.zeros((out_bottom - out_top, out_right - out_left), np.float32)
-    for weight, spread, down, up in (
-        (0.5, geometry.core_spread, geometry.core_down, geometry.core_up),  # dark and tight
-        (0.5, geometry.soft_spread, geometry.soft_down, geometry.soft_up),  # the wide penumbra
+    for weight, sharpness, spread, down, up in (
+        (0.5, 1.5, geometry.core_spread, geometry.core_down, geometry.core_up),  # dark and tight
+        # The wide penumbra, weighted and falling off linearly so that it shows beside a base that is already
+        # dark (issue #36: at 0.5 and ^1.5 it was barely visible on the sample); the sum is clipped to 1, so
+        # `strength` is still the opacity where the shadow is darkest.
+        (0.8, 1.0, geometry.soft_spread, geometry.soft_down, geometry.soft_up),
     ):
         across = _blur_line(padded, spread)[out_left - reach_left:out_right - reach_left]
         # Deepest under the middle of the footprint, shallower where it thins out at the ends: an ellipse.
         depth = np.where(rows >= 0, min(down, room_below), up).astype(np.float32)[:, None] * np.sqrt(across) + 1
         fall = np.clip(1 - np.abs(rows).astype(np.float32)[:, None] / depth, 0, 1)
-        opacity += weight * across * fall ** 1.5
+        opacity += weight * across * fall ** sharpness
     return (out_left, out_top, out_right, out_bottom), _levels(opacity, level)
 
 

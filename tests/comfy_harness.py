@@ -216,10 +216,11 @@ NODES_ADDED_SINCE_0_1_0 = {"RunflowLoadPhoto": ["image"]}
 
 
 # The defaults of the inputs appended since 0.1.0, as released (issue #11: `metadata`, `outputs`; issue #22:
-# `edges`; issue #34: `margin`). A workflow saved before an input existed runs with its default, so changing
-# one would change what old workflows do: these stay written out. Which inputs were appended is read from the
-# declaration.
-RELEASED_DEFAULTS_SINCE_0_1_0 = {"metadata": "", "outputs": "first", "edges": "as returned", "margin": 0}
+# `edges`; issue #34: `margin`; issue #36: the shadow's three). A workflow saved before an input existed runs
+# with its default, so changing one would change what old workflows do: these stay written out. Which inputs
+# were appended is read from the declaration.
+RELEASED_DEFAULTS_SINCE_0_1_0 = {"metadata": "", "outputs": "first", "edges": "as returned", "margin": 0,
+                                 "shadow": "none", "shadow_strength": 0.5, "shadow_softness": 0.5}
 
 
 def appended_since_0_1_0() -> dict[str, Any]:

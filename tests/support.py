@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import requests
 
-from runflow_api import PollPolicy, RetryPolicy
+from runflow_api import PollPolicy, RetryPolicy, RunflowClient
 
 EMULATOR_KEY = "rf_live_testsuite_0001"
 FAST_RETRY = RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.05, jitter=0.01)
@@ -146,3 +147,17 @@ def fetched(url: str) -> bytes:
     answer = requests.get(url, timeout=10)
     answer.raise_for_status()
     return answer.content
+
+
+def alpha_bounds(alpha: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the pixels with any alpha: where a rendering put the product."""
+    rows, cols = np.flatnonzero((alpha > 0).any(axis=1)), np.flatnonzero((alpha > 0).any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def paid_runs_since(client: RunflowClient, start: Decimal) -> int:
+    """How many $0.27 runs the account paid since its balance was `start`: paid runs counted as a user sees
+    them, from an emulator in its own process."""
+    balance = client.balance().amount
+    assert balance is not None
+    return int((start - balance) / Decimal("0.27"))

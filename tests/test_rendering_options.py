@@ -32,7 +32,7 @@ from golden_support import (
     golden_photo,
 )
 from node_support import PACK, bound_to, run_node
-from support import product_photo
+from support import alpha_bounds, product_photo
 
 from runflow_api import InputRejected, RunflowClient
 from runflow_api.margins import apply_margin
@@ -127,8 +127,8 @@ def test_every_isolation_option_is_sent_or_changes_the_upload(name: str, emulato
 
 
 def test_an_unknown_option_names_both_declarations_and_spends_nothing(emu, client_for) -> None:
-    with pytest.raises(InputRejected, match=r"Unknown option\(s\) shadow.*rendering options .*margin"):
-        client_for(emu).isolate_many([golden_photo()], shadow=True)
+    with pytest.raises(InputRejected, match=r"Unknown option\(s\) glow.*rendering options .*margin"):
+        client_for(emu).isolate_many([golden_photo()], glow=True)
     with pytest.raises(InputRejected, match="margin must be a number from 0 to 40"):
         client_for(emu).isolate(golden_photo(), margin=55)
     assert emu.stats["creates"] == 0 and emu.stats["uploads"] == 0
@@ -145,21 +145,16 @@ def product_on_transparent(height: int = 100, width: int = 160) -> np.ndarray:
     return rgba
 
 
-def bounds(alpha: np.ndarray) -> tuple[int, int, int, int]:
-    rows, cols = np.flatnonzero((alpha > 0).any(axis=1)), np.flatnonzero((alpha > 0).any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
 @pytest.mark.parametrize("margin", [10, 25, 40])
 def test_margin_shrinks_the_product_centred_and_keeps_the_canvas(margin: int) -> None:
     rgba = product_on_transparent()
     out = apply_margin(rgba, margin)
     assert out.shape == rgba.shape
-    top, bottom, left, right = bounds(out[..., 3])
+    top, bottom, left, right = alpha_bounds(out[..., 3])
     keep = 1 - margin / 100
     assert right - left <= round(160 * keep) and bottom - top <= round(100 * keep)
     assert abs((left + right) / 2 - 80) <= 1 and abs((top + bottom) / 2 - 50) <= 1, "centred"
-    box = bounds(rgba[..., 3])
+    box = alpha_bounds(rgba[..., 3])
     assert abs((right - left) / (bottom - top) - (box[3] - box[2]) / (box[1] - box[0])) < 0.05, "shape kept"
     assert out[50, 80].tolist() == [200, 30, 30, 255], "the product's colour, no dark fringe inside"
 
@@ -201,7 +196,7 @@ def test_the_nodes_draw_margin_into_every_output_from_the_cache(emulator_factory
     assert emu.stats["creates"] == 1 and '"cached": true' in info
     assert framed_mask.shape == mask.shape and framed_image.shape == image.shape
     height, width = mask.shape[1:]
-    top, bottom, left, right = bounds(framed_mask[0].numpy())
+    top, bottom, left, right = alpha_bounds(framed_mask[0].numpy())
     assert right - left <= round(width * 0.6) and bottom - top <= round(height * 0.6)
     assert torch.equal(framed_rgba[..., 3], framed_mask), "rgba's alpha is the framed mask"
     assert torch.equal(framed_image[0, 0, 0], torch.tensor([0.0, 1.0, 0.0])), "the margin shows the background"

@@ -14,12 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from support import EMULATOR_KEY, product_photo
+from support import EMULATOR_KEY, paid_runs_since, product_photo
 
 from runflow_api import RunflowClient
 from runflow_api.cli import main
@@ -125,12 +124,6 @@ def test_force_pays_again(soft_env, folder, tmp_path):
     assert soft_env.stats["creates"] == 6
 
 
-def _paid_so_far(client: RunflowClient, start: Decimal) -> int:
-    balance = client.balance().amount
-    assert balance is not None
-    return int((start - balance) / Decimal("0.27"))
-
-
 def test_as_a_user_would_emulator_in_its_own_process(folder, tmp_path):
     """Run, then --background '#ffffff', then --edges clean, then the same again: paid runs 3, 0, 0, 0
     from the emulator's balance; outputs change on runs 2 and 3; run 4 touches no file."""
@@ -154,7 +147,7 @@ def test_as_a_user_would_emulator_in_its_own_process(folder, tmp_path):
                      "1K", "-q", *options], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
                 assert done.returncode == 0, done.stderr
                 after = state(out)
-                paid.append(_paid_so_far(watcher, start))
+                paid.append(paid_runs_since(watcher, start))
                 changed.append(len(outputs_changed(before, after)))
                 touched.append(sum(before.get(name, (0, b""))[0] != stamp for name, (stamp, _) in after.items()))
         assert paid == [3, 0, 0, 0]
