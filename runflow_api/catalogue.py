@@ -144,12 +144,14 @@ def collect(arguments: list[str], out_dir: Path, fmt: str, written: Sequence[Pat
     taken: set[Path] = set()
     seen: set[Path] = set()
     for argument in arguments:
+        before = len(skipped)
         base, found = _expand(argument, skip, skipped)
         files = [(source, source.resolve()) for source in found if not _written_here(source, skip)]
         skipped.extend(Skipped(source, _written_reason(source, skip)) for source in found
                        if _written_here(source, skip))
         if not files:
-            raise InputRejected(_no_images_message(argument, out_dir, outputs_only=bool(found)))
+            written = any(entry.reason in (INSIDE_OUT, REPORT_FILES) for entry in skipped[before:])
+            raise InputRejected(_no_images_message(argument, out_dir, outputs_only=written))
         for source, resolved in files:
             if resolved in seen:
                 continue
