@@ -59,9 +59,9 @@ def test_options_are_checked_by_their_definition():
 def test_an_unknown_option_is_refused_before_anything_is_spent(emu, client_for):
     client = client_for(emu)
     # Both declarations are named: the paid options and the free rendering ones.
-    with pytest.raises(InputRejected, match=r"Unknown option\(s\) shadow\. Isolation options .*aspect_ratio.*"
-                       r"rendering options .*background.*margin"):
-        client.isolate(product_photo(), aspect_ratio="1:1", shadow=True)
+    with pytest.raises(InputRejected, match=r"Unknown option\(s\) glow\. Isolation options .*aspect_ratio.*"
+                       r"rendering options .*background.*margin.*shadow"):
+        client.isolate(product_photo(), aspect_ratio="1:1", glow=True)
     assert emu.stats["creates"] == 0 and emu.stats["uploads"] == 0
 
 
