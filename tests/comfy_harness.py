@@ -163,6 +163,28 @@ def ui_to_api(workflow: Mapping[str, Any], object_info: Mapping[str, Any]) -> di
     return prompt
 
 
+# -- subgraph blueprints (subgraphs/*.json, ComfyUI 0.3.66 and later) ----------------------------------
+
+BLUEPRINTS = sorted((PACK_DIR / "subgraphs").glob("*.json"))
+SUBGRAPH_INPUT_NODE, SUBGRAPH_OUTPUT_NODE = -10, -20
+
+
+def blueprint_workflow(blueprint: Mapping[str, Any], feed: Mapping[str, Any]) -> dict[str, Any]:
+    """A blueprint's inner graph as a UI-format workflow, its one input fed by `feed` (a UI-format node
+    whose output 0 goes where the blueprint's input goes), for `ui_to_api`. This is what the frontend
+    queues when the blueprint sits in a graph, less the frontend's "outer:inner" node ids; the real
+    placement in a browser is tests/test_browser_blueprints.py."""
+    (subgraph,) = blueprint["definitions"]["subgraphs"]
+    links = []
+    for link in subgraph["links"]:
+        if link["target_id"] == SUBGRAPH_OUTPUT_NODE:
+            continue
+        origin = feed["id"] if link["origin_id"] == SUBGRAPH_INPUT_NODE else link["origin_id"]
+        origin_slot = 0 if link["origin_id"] == SUBGRAPH_INPUT_NODE else link["origin_slot"]
+        links.append([link["id"], origin, origin_slot, link["target_id"], link["target_slot"], link["type"]])
+    return {"nodes": [dict(feed), *subgraph["nodes"]], "links": links}
+
+
 # -- a node's contract, whichever API declared it ------------------------------------------------------
 
 # What a node promises saved workflows and downstream nodes; display texts are checked apart.
