@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import shutil
 import socket
@@ -161,6 +162,28 @@ def ui_to_api(workflow: Mapping[str, Any], object_info: Mapping[str, Any]) -> di
             inputs[name] = [source[0], source[1]]
         prompt[str(node["id"])] = {"class_type": kind, "inputs": inputs}
     return prompt
+
+
+# -- subgraph blueprints (subgraphs/*.json, ComfyUI 0.3.66 and later) ----------------------------------
+
+BLUEPRINTS = sorted((PACK_DIR / "subgraphs").glob("*.json"))
+SUBGRAPH_INPUT_NODE, SUBGRAPH_OUTPUT_NODE = -10, -20
+
+
+def blueprint_workflow(blueprint: Mapping[str, Any], feed: Mapping[str, Any]) -> dict[str, Any]:
+    """A blueprint's inner graph as a UI-format workflow, its one input fed by `feed` (a UI-format node
+    whose output 0 goes where the blueprint's input goes), for `ui_to_api`. This is what the frontend
+    queues when the blueprint sits in a graph, less the frontend's "outer:inner" node ids; the real
+    placement in a browser is tests/test_browser_blueprints.py."""
+    (subgraph,) = blueprint["definitions"]["subgraphs"]
+    links = []
+    for link in subgraph["links"]:
+        if link["target_id"] == SUBGRAPH_OUTPUT_NODE:
+            continue
+        origin = feed["id"] if link["origin_id"] == SUBGRAPH_INPUT_NODE else link["origin_id"]
+        origin_slot = 0 if link["origin_id"] == SUBGRAPH_INPUT_NODE else link["origin_slot"]
+        links.append([link["id"], origin, origin_slot, link["target_id"], link["target_slot"], link["type"]])
+    return {"nodes": [dict(feed), *subgraph["nodes"]], "links": links}
 
 
 # -- a node's contract, whichever API declared it ------------------------------------------------------
@@ -490,16 +513,20 @@ class ComfyUI:
     def cancel_once(self, prompt_id: str, started: Callable[[], bool], *, within: float = 60.0
                     ) -> tuple[dict[str, Any], float]:
         """Press Cancel once `started()` holds (checked every 20 ms, failing after `within` seconds), as a
-        user would mid-run: (the prompt's history entry, seconds from the press to that entry, which
-        includes up to 0.3 s of history polling)."""
+        user would mid-run: (the prompt's history entry, seconds from the press to ComfyUI's
+        `execution_interrupted` message, stamped by ComfyUI's own clock on this machine; inf when the
+        prompt was not interrupted). Not to the history entry: after each prompt ComfyUI runs a full
+        `gc.collect()` holding the GIL, and on 0.33, a bigger process, that kept `/history` from
+        answering for up to 2.4 s after an interrupt that took 0.05 s (measured on a loaded machine)."""
         deadline = time.monotonic() + within
         while not started():
             assert time.monotonic() < deadline, self.log_text()[-3000:]
             time.sleep(0.02)
-        pressed = time.monotonic()
+        pressed = time.time()
         self.interrupt()
         entry = self.wait_history(prompt_id, timeout=30)
-        return entry, time.monotonic() - pressed
+        stamps = [data["timestamp"] for name, data in entry["status"]["messages"] if name == "execution_interrupted"]
+        return entry, (stamps[0] / 1000 - pressed) if stamps else math.inf
 
     def output_files(self, entry: Mapping[str, Any]) -> list[Path]:
         """Every file a finished prompt reported in its outputs' "images" lists, as paths on disk."""

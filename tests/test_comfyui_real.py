@@ -445,3 +445,25 @@ def test_load_photo_lists_uploads_and_reads_a_heic(comfy: ComfyUI, object_info: 
     else:
         assert entry["status"]["status_str"] == "error"
         assert "pip install pillow-heif" in json.dumps(entry["status"]["messages"])
+
+
+def test_the_nodes_stay_listed_and_run_with_api_nodes_disabled(
+    tmp_path: Path, object_info: dict[str, Any]
+) -> None:
+    """`--disable-api-nodes` is for Comfy.org's own billed nodes; the Runflow nodes are not API nodes
+    (they never get the user's Comfy.org token) and carry no native price badge, so the flag leaves them
+    listed and runnable. The flag did take effect: ComfyUI's own API nodes, listed without it, are gone."""
+    assert [name for name, entry in object_info.items() if entry.get("api_node")], "no API nodes to compare with"
+    with ComfyUI(env={"RUNFLOW_MODE": "emulator", "RUNFLOW_EMULATOR_LATENCY": "0.1",
+                      "RUNFLOW_DATA_DIR": str(tmp_path / "data"), "RUNFLOW_CACHE_DIR": str(tmp_path / "cache"),
+                      "RUNFLOW_KEY_FILE": str(tmp_path / "api_key")},
+                 extra_args=("--disable-api-nodes",)) as comfy:  # fmt: skip
+        listed = comfy.object_info()
+        assert not [name for name, entry in listed.items() if entry.get("api_node")]
+        for node_id in NODE_IDS:
+            assert not listed[node_id].get("api_node") and not listed[node_id].get("price_badge"), node_id
+        shutil.copy(PACK_DIR / "examples" / "sneaker.jpg", comfy.input_dir / "sneaker.jpg")
+        workflow = json.loads((PACK_DIR / "example_workflows" / "runflow_isolate_transparent_png.json").read_text())
+        entry = comfy.run_workflow(workflow, timeout=180, object_info=listed)
+        assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
+        assert comfy.output_files(entry), "nothing saved"
