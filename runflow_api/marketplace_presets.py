@@ -198,7 +198,10 @@ def checked(preset: Preset) -> Preset:
 
 
 def _colour(text: str, where: str) -> tuple[int, int, int]:
-    colour = parse_color(text)
+    try:
+        colour = parse_color(text)
+    except InputRejected as exc:
+        raise InputRejected(f"{where}: {exc}") from None
     if colour is None:
         raise InputRejected(f"{where}: a marketplace image needs a background colour, not {text!r}; e.g. bg=#ffffff.")
     return colour
