@@ -31,6 +31,7 @@ CUSTOM_HELP = ("A custom preset is WIDTHxHEIGHT followed by any of fill=0.85 (or
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _SIZE = re.compile(r"(\d{1,6})\s*[x×]\s*(\d{1,6})")
 _CAP = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?")
+_COMMENT = re.compile(r"(?:^|\s)#")
 _CAP_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3}
 
 
@@ -139,15 +140,16 @@ def parse_custom(spec: str, *, where: str = "custom preset") -> Preset:
 
 
 def read_file(path: str | Path) -> list[Preset]:
-    """Custom presets from a text file: one preset string per line (give each a name=), # starts a comment."""
+    """Custom presets from a text file: one preset string per line (give each a name=). A # at the start of
+    a line or after a space starts a comment (bg=#f5f5f5 is a colour)."""
     location = Path(path)
     try:
         lines = location.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputRejected(f"Cannot read the preset file {location}: {exc}. Give a UTF-8 text file with one "
                             f"preset per line. {CUSTOM_HELP}") from None
-    presets = [parse_custom(line.split("#", 1)[0], where=f"{location} line {number}")
-               for number, line in enumerate(lines, start=1) if line.split("#", 1)[0].strip()]
+    texts = [(number, _COMMENT.split(line, maxsplit=1)[0]) for number, line in enumerate(lines, start=1)]
+    presets = [parse_custom(text, where=f"{location} line {number}") for number, text in texts if text.strip()]
     if not presets:
         raise InputRejected(f"The preset file {location} holds no preset. {CUSTOM_HELP}")
     return presets

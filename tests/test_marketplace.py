@@ -106,8 +106,10 @@ def test_a_saturated_background_is_fine_in_a_lossless_format() -> None:
 
 def test_a_preset_file_reads_one_per_line_and_names_the_bad_line(tmp_path: Path) -> None:
     good = tmp_path / "shops.txt"
-    good.write_text("# my shops\nname=shop-a,1200x1500,fill=0.8\n\nname=shop-b,900x900,png  # square\n")
-    assert [preset.name for preset in marketplace_presets.read_file(good)] == ["shop-a", "shop-b"]
+    good.write_text("# my shops\nname=shop-a,1200x1500,fill=0.8,bg=#f5f5f5\n\nname=shop-b,900x900,png  # square\n")
+    read = marketplace_presets.read_file(good)
+    assert [preset.name for preset in read] == ["shop-a", "shop-b"]
+    assert read[0].background == (245, 245, 245), "a colour's # is no comment"
     bad = tmp_path / "bad.txt"
     bad.write_text("name=ok,1000x1000\nname=broken,1000x1000,fill=2\n")
     with pytest.raises(InputRejected, match=r"bad\.txt line 2"):
@@ -313,3 +315,37 @@ def test_no_tier_or_a_small_photo_predicts_enlarged() -> None:
         marketplace_tiers.choose_tier([huge], "auto")
     with pytest.raises(InputRejected, match="at least one preset"):
         marketplace_tiers.choose_tier([], "1:1")
+
+
+def test_the_library_lists_and_renders_presets_by_name_or_string() -> None:
+    import runflow_api
+
+    assert [preset.name for preset in runflow_api.list_presets()] == list(ISSUE_TABLE)
+    rgba = stored_result()
+    by_name = runflow_api.render_preset(rgba, "Instagram")
+    assert by_name.preset.name == "instagram" and by_name.extension == ".jpg"
+    custom = runflow_api.render_preset(rgba, "name=shop,640x800,fill=0.7,png")
+    assert Image.open(io.BytesIO(custom.data)).size == (640, 800) and custom.extension == ".png"
+    both = runflow_api.render_presets(rgba, ["pinterest", custom.preset])
+    assert [rendering.preset.name for rendering in both] == ["pinterest", "shop"]
+    assert both[1].report()["preset"] == "shop" and both[1].report()["flags"] == []
+    with pytest.raises(InputRejected, match="no preset 'amazn'"):
+        runflow_api.render_preset(rgba, "amazn")
+
+
+def test_the_formats_command_prints_the_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from runflow_api import cli
+
+    assert cli.main(["formats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "canvas", "background", "fill", "format", "cap", "source"]
+    assert lines[1].split()[:6] == ["amazon", "2000x2000", "#FFFFFF", "85%-90%", "JPEG", "10"]
+    assert "sellercentral.amazon.com" in lines[1] and "checked 2026-12-06" in lines[1]
+    assert [line.split()[0] for line in lines[1:]] == list(ISSUE_TABLE)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("name=shop,1200x1500,fill=0.8,bg=#f5f5f5,jpeg,cap=3MB\n")
+    assert cli.main(["formats", "--preset-file", str(mine)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[:6] == ["shop", "1200x1500", "#F5F5F5", "80%", "JPEG", "3"]
+    mine.write_text("name=shop,1200x1500,fill=3\n")
+    assert cli.main(["formats", "--preset-file", str(mine)]) == 2
+    assert "mine.txt line 1" in capsys.readouterr().err
