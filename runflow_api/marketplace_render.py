@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from . import marketplace_checks, marketplace_encode
-from .edges import EDGE_MODES, EDGES_CLEAN, check_edges, decontaminate
+from .edges import EDGES_CLEAN, check_edges, decontaminate
 from .errors import InputRejected
 from .marketplace_checks import Measured, PlacedProduct
 from .marketplace_presets import Preset
@@ -53,7 +53,8 @@ class Product:
            presets: list[Preset] | None = None) -> Product:
         """The product of a result, an RGBA PIL image or an HxWx4 uint8 array (straight alpha). An image
         without alpha is all product. Edges are cleaned (`edges.decontaminate`) unless 'as returned'.
-        `presets`: the presets it will be placed on, when known (it is then reduced to the largest)."""
+        `presets`: the presets it will be placed on, when known (it is then reduced to the largest, so
+        render it on those presets only: a larger one would be scaled up from the reduced copy)."""
         check_edges(edges)
         rgba = _rgba_image(source)
         alpha = rgba.getchannel("A")
@@ -198,6 +199,3 @@ def _reaches_frame(alpha: Image.Image) -> bool:
     lines = [np.asarray(alpha.crop(box)).ravel() for box in borders]
     threshold = DEFAULT_THRESHOLDS.product * 255
     return any(float((line >= threshold).mean()) > DEFAULT_THRESHOLDS.cut_off_above for line in lines)
-
-
-__all__ = ["EDGE_MODES", "Placement", "Product", "Rendering", "place", "render", "render_all"]
