@@ -38,6 +38,7 @@ from .errors import (  # noqa: E402
     ValidationFailed,
 )
 from .http import RetryPolicy, Timeouts  # noqa: E402
+from .marketplace import list_presets, render_preset, render_presets  # noqa: E402
 from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS  # noqa: E402
 from .result_types import BatchPlan, ImageURL, IsolationResult, ProgressEvent  # noqa: E402
 from .runs import PollPolicy  # noqa: E402
@@ -49,4 +50,5 @@ __all__ = [
     "RESOLUTIONS", "RateLimited", "RetryPolicy", "RunFailed", "RunflowCancelled", "RunflowClient",
     "RunflowError", "RunflowTimeout", "ServiceUnavailable", "SignedUrlExpired", "SpendLimitExceeded",
     "TeamBudgetExceeded", "Timeouts", "ValidationFailed",
+    "list_presets", "render_preset", "render_presets",
 ]

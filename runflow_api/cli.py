@@ -24,6 +24,8 @@ from . import (
     config,
     directories,
     fleet,
+    marketplace,
+    marketplace_presets,
     service,
     service_address,
 )
@@ -124,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--service", choices=DEMO_SERVICES, default="emulator",
                       help="emulator (default): free and offline; runflow: the paid service with your key ($0.27)")
     commands.add_parser("spend", help="show what the ledger says was spent")
+    formats = commands.add_parser("formats", help="list the marketplace presets (canvas, background, fill, "
+                                  "format, cap, source)")
+    formats.add_argument("--preset-file", type=Path, default=None,
+                         help="also check and list the custom presets in this file (one preset string a line)")
     return parser
 
 
@@ -183,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "spend":
             return run_spend()
+        if args.command == "formats":
+            custom = marketplace_presets.read_file(args.preset_file) if args.preset_file else []
+            print(marketplace.format_table([*marketplace.list_presets(), *custom]))
+            return EXIT_OK
         settings, listen = _callback_options(args)
         if settings is None or listen is None:
             with _client(args, args.emulator) as client:
