@@ -43,7 +43,9 @@ SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 # and gets this stand-in, which no request carries (the dry-run tests count the requests: zero).
 DRY_RUN_KEY = "rf_test_dry_run_sends_nothing"
 # Where the command line's default differs from the library's: a catalogue of photos of every shape.
-CLI_DEFAULTS = {"aspect_ratio": AUTO_ASPECT}
+# The resolution has none: unset, it is the library's 2K, or with --formats the tier the presets need.
+CLI_DEFAULTS: dict[str, Any] = {"aspect_ratio": AUTO_ASPECT, "resolution": None}
+CLI_HELP_MORE = {"resolution": " (default 2K; with --formats, the smallest that covers every preset)"}
 DEMO_SERVICES = ("emulator", "runflow")
 
 
@@ -65,7 +67,7 @@ def _option_arguments(parser: argparse.ArgumentParser) -> None:
     reaches the command line without code here."""
     for item, how in option_fields():
         _flag(parser, item.name, CLI_DEFAULTS.get(item.name, item.default), (*how.client_choices, *how.choices),
-              how.cli_help)
+              how.cli_help + CLI_HELP_MORE.get(item.name, ""))
     for item, rendering in rendering_fields():
         if rendering.cli_help is not None:
             _flag(parser, item.name, item.default, rendering.choices, rendering.cli_help)
@@ -89,6 +91,15 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder; the input tree is mirrored")
     _option_arguments(parser)
     parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
+    parser.add_argument("--formats", default=None, metavar="NAMES",
+                        help="also write each photo's marketplace files, OUT/<preset>/<its path>.jpg: shipped "
+                        "presets by name, comma-separated (amazon,walmart,instagram-portrait), or 'all'; see "
+                        "'python -m runflow_api formats'. One paid run per photo, at the resolution they need")
+    parser.add_argument("--preset", action="append", default=[], metavar="SPEC",
+                        help="also write a custom preset's files, e.g. '1200x1500,fill=0.8,bg=#f5f5f5,jpeg,cap=3MB,"
+                        "name=my-shop' (repeatable)")
+    parser.add_argument("--preset-file", action="append", default=[], type=Path, metavar="FILE",
+                        help="also write the files of every custom preset in FILE (one preset string a line)")
     parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
     parser.add_argument("--max-cost", type=_dollars, default=None,
                         help="refuse to start if the new paid runs would cost more than this many dollars")
