@@ -139,11 +139,25 @@ def _scaled(product: Product, placement: Placement) -> Image.Image:
     return product.image.resize((placement.width, placement.height), _RESAMPLE, reducing_gap=_REDUCING_GAP)
 
 
-def _rendered(product: Product, preset: Preset, placement: Placement, scaled: Image.Image) -> Rendering:
+def composed(product: Product, preset: Preset) -> tuple[Image.Image, PlacedProduct]:
+    """`preset`'s canvas (RGB, before encoding) and the product as placed on it: what the ComfyUI node
+    outputs, for a save node to encode and check."""
+    placement = place(product.box, preset)
+    scaled = _scaled(product, placement)
+    return _canvas(preset, placement, scaled), PlacedProduct(placement.left, placement.top,
+                                                             np.asarray(scaled.getchannel("A")))
+
+
+def _canvas(preset: Preset, placement: Placement, scaled: Image.Image) -> Image.Image:
     canvas = Image.new("RGB", (preset.width, preset.height), preset.background)
     # Straight colour over the background through the alpha: (colour x a + background x (255 - a)) / 255 in
     # Pillow's C loop, so alpha 0 leaves the background exactly as it is and alpha 255 is the product.
     canvas.paste(scaled, (placement.left, placement.top), scaled)
+    return canvas
+
+
+def _rendered(product: Product, preset: Preset, placement: Placement, scaled: Image.Image) -> Rendering:
+    canvas = _canvas(preset, placement, scaled)
     encoded = marketplace_encode.encode(canvas, preset.format, preset.cap)
     alpha = np.asarray(scaled.getchannel("A"))
     placed = PlacedProduct(placement.left, placement.top, alpha)

@@ -80,10 +80,24 @@ def test_the_classic_rendering_is_0_1_0_plus_the_appended_metadata_and_outputs(p
     assert live == {key: shipped[key] for key in live}
 
 
+# Nodes added since 0.1.0, appended to the declaration, each pinned as it first shipped: (inputs in order,
+# outputs in order). New nodes may be appended; these and the 0.1.0 nodes never change.
+ADDED_SINCE_0_1_0 = {
+    "RunflowMarketplaceImage": (["image", "preset", "mask", "custom_preset", "edges"], ["image", "mask", "report"]),
+    "RunflowSaveMarketplaceFile": (["image", "preset", "mask", "custom_preset", "filename_prefix"], ["report"]),
+}
+
+
 def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
     declared = pack.nodes.NODES
-    assert [node.node_id for node in declared] == list(pack.NODE_CLASS_MAPPINGS) == sorted(RECORDED)
-    for node in declared:
+    ids = [node.node_id for node in declared]
+    assert ids == list(pack.NODE_CLASS_MAPPINGS)
+    assert ids[:len(RECORDED)] == sorted(RECORDED), "the 0.1.0 nodes first, in their order"
+    assert ids[len(RECORDED):len(RECORDED) + len(ADDED_SINCE_0_1_0)] == list(ADDED_SINCE_0_1_0), "new ones appended"
+    for node in declared[len(RECORDED):len(RECORDED) + len(ADDED_SINCE_0_1_0)]:
+        inputs, outputs = ADDED_SINCE_0_1_0[node.node_id]
+        assert [spec.name for spec in node.inputs] == inputs and [out.name for out in node.outputs] == outputs
+    for node in declared[:len(RECORDED)]:
         assert pack.NODE_CLASS_MAPPINGS[node.node_id].NODE is node
         order = PROMISED[node.node_id]["input_order"]
         assert [spec.name for spec in node.inputs] == order["required"] + order.get("optional", [])

@@ -24,7 +24,11 @@ EXPECTED_NAMES = {
     "RunflowProductIsolation": "Runflow Product Isolation",
     "RunflowProductIsolationFromURL": "Runflow Product Isolation (URL)",
     "RunflowStageImage": "Runflow Stage Image",
+    # Issue #35: new nodes, so nothing saved before names them.
+    "RunflowMarketplaceImage": "Runflow Marketplace Image",
+    "RunflowSaveMarketplaceFile": "Runflow Save Marketplace File",
 }
+OUTPUT_NODES = ("RunflowSaveMarketplaceFile",)  # writes files: ComfyUI runs it with nothing downstream
 ISOLATION_NODES = ("RunflowProductIsolation", "RunflowProductIsolationFromURL")
 # Widget order (widgets_values in saved workflows) as 0.1.0 shipped it: frozen.
 WIDGET_ORDER_0_1_0 = {
@@ -37,10 +41,16 @@ WIDGET_ORDER_0_1_0 = {
     ],
     "RunflowStageImage": ["lossless"],
 }  # fmt: skip
+# The widget order of the nodes added since, as they first shipped: frozen from then on.
+WIDGET_ORDER_FIRST = {
+    **WIDGET_ORDER_0_1_0,
+    "RunflowMarketplaceImage": ["preset", "custom_preset", "edges"],
+    "RunflowSaveMarketplaceFile": ["preset", "custom_preset", "filename_prefix"],
+}
 # New inputs may only be appended, in the order comfy_harness.appended_since_0_1_0() writes them out (the
 # one list of them in the tests).
 APPENDED = {node_id: list(appended_since_0_1_0()) for node_id in ISOLATION_NODES}
-WIDGET_ORDER = {node_id: [*order, *APPENDED.get(node_id, [])] for node_id, order in WIDGET_ORDER_0_1_0.items()}
+WIDGET_ORDER = {node_id: [*order, *APPENDED.get(node_id, [])] for node_id, order in WIDGET_ORDER_FIRST.items()}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 SECRET_NAME = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
 
@@ -89,14 +99,14 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     assert all(isinstance(tip, str) and len(tip) > 20 for tip in cls.OUTPUT_TOOLTIPS)
     assert cls.CATEGORY == "Runflow"
     assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 40
-    assert not getattr(cls, "API_NODE", False) and not getattr(cls, "OUTPUT_NODE", False)
+    assert not getattr(cls, "API_NODE", False) and getattr(cls, "OUTPUT_NODE", False) == (node_id in OUTPUT_NODES)
     assert callable(getattr(cls(), cls.FUNCTION))
     for name, (_kind, *rest) in _inputs(cls).items():
         options = rest[0] if rest else {}
         assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
         assert not SECRET_NAME.search(name), f"{node_id}.{name} looks like a place for a secret"
-    for name in spec.get("optional", {}):
-        assert "default" in spec["optional"][name][1], f"optional {node_id}.{name} needs a default"
+    for name, (kind, options) in spec.get("optional", {}).items():  # a socket (IMAGE, MASK) may be left empty
+        assert "default" in options or kind in ("IMAGE", "MASK"), f"optional {node_id}.{name} needs a default"
     # What runs the node takes exactly the declared inputs (the declaration fills the defaults).
     node = cls.NODE
     inputs = node.bind((), {spec.name: spec.default for spec in node.inputs if not spec.optional})
@@ -209,7 +219,7 @@ def test_loads_under_comfyuis_module_name_without_comfyui() -> None:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        assert len(module.NODE_CLASS_MAPPINGS) == 3
+        assert len(module.NODE_CLASS_MAPPINGS) == 5
         # `nodes` too: ComfyUI's own top-level module; the pack's nodes.py is only ever imported relatively.
         leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "server", "folder_paths", "nodes"))
         assert not leaked, leaked
@@ -262,7 +272,7 @@ def test_missing_routes_module_is_one_log_line_not_an_import_failure() -> None:
         """
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "3"
+    assert result.stdout.strip() == "5"
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("WARNING") and "routes" in lines[0], result.stderr
 
@@ -284,7 +294,7 @@ def test_example_workflows_are_complete(pack: ModuleType) -> None:
         ours = [node for node in workflow["nodes"] if node["type"] in EXPECTED_NAMES]
         assert ours, f"{path.name} uses none of the pack's nodes"
         for node in ours:
-            assert len(node["widgets_values"]) == len(WIDGET_ORDER_0_1_0[node["type"]]), f"{path.name}: {node['id']}"
+            assert len(node["widgets_values"]) == len(WIDGET_ORDER_FIRST[node["type"]]), f"{path.name}: {node['id']}"
         for node in workflow["nodes"]:
             if node["type"] == "LoadImage":
                 assert node["widgets_values"][0] in samples, f"{path.name}: {node['widgets_values'][0]} not bundled"
