@@ -1,8 +1,9 @@
 """A catalogue with marketplace presets against the same catalogue without: what `--formats` costs.
 
-Writes N distinct 1024x768 product photos, then times `python -m runflow_api isolate` over the folder, as a
-user runs it, against the emulator in its own process (real isolation, not the cheap grey canvas; each run
-lasts L seconds), each command with its own empty cache:
+Writes N distinct 1024x768 product photos (a shaded product on a light background), then times
+`python -m runflow_api isolate` over the folder, as a user runs it, against the emulator in its own
+process (real isolation, not the cheap grey canvas; each run lasts L seconds), each command with its own
+empty cache:
 
 1. without presets (the command's default tier, 2K);
 2. without presets at 4K (the tier the five presets need: the same download and decode, no rendering);
@@ -31,18 +32,18 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine_load import load_window  # noqa: E402 - the benchmarks' shared helpers
-from run import KEY, REPO, photo  # noqa: E402
+from run import KEY, REPO  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+from support import product_photo  # noqa: E402 - a product on a plain background, which the emulator isolates
 
 FIVE = "amazon,walmart,instagram-portrait,pinterest,zalando"
 
 
 def write_catalogue(folder: Path, count: int) -> None:
     folder.mkdir(parents=True)
-    base = photo(1024, 700)[:768]
-    for index in range(count):
-        variant = base.copy()
-        variant[index % 768, :, index % 3] ^= 0xFF  # every photo distinct, so every one is a paid run
-        Image.fromarray(variant).save(folder / f"p{index:04d}.jpg", quality=90)
+    for index in range(count):  # every photo distinct (its own seed), so every one is a paid run
+        Image.fromarray(product_photo(index, size=(768, 1024))).save(folder / f"p{index:04d}.jpg", quality=90)
 
 
 def child_cpu_seconds() -> float:
