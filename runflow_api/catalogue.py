@@ -150,8 +150,8 @@ def collect(arguments: list[str], out_dir: Path, fmt: str, written: Sequence[Pat
         skipped.extend(Skipped(source, _written_reason(source, skip)) for source in found
                        if _written_here(source, skip))
         if not files:
-            written = any(entry.reason in (INSIDE_OUT, REPORT_FILES) for entry in skipped[before:])
-            raise InputRejected(_no_images_message(argument, out_dir, outputs_only=written))
+            outputs_only = any(entry.reason in (INSIDE_OUT, REPORT_FILES) for entry in skipped[before:])
+            raise InputRejected(_no_images_message(argument, out_dir, outputs_only=outputs_only))
         for source, resolved in files:
             if resolved in seen:
                 continue
