@@ -21,10 +21,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .node_machinery import execution, photo_loading
+from .node_machinery import execution, marketplace_nodes, photo_loading
 from .node_machinery.classic import classic_class
 from .node_machinery.spec import InputDef, NodeDef, NodeResult, OutputDef, rendering_input
 from .runflow_api import run_metadata
+from .runflow_api.edges import EDGE_MODES, EDGES_CLEAN
+from .runflow_api.marketplace_presets import CUSTOM_HELP
 from .runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 
 log = logging.getLogger("runflow")
@@ -276,7 +278,96 @@ LOAD_PHOTO = NodeDef(
     validate=photo_loading.photo_validate,
 )
 
-NODES: tuple[NodeDef, ...] = (PRODUCT_ISOLATION, PRODUCT_ISOLATION_FROM_URL, STAGE_IMAGE, LOAD_PHOTO)
+MARKETPLACE_PRESET = InputDef(
+    "preset",
+    "COMBO",
+    "The marketplace's image: canvas, background, product fill, file format and size cap (see "
+    "'python -m runflow_api formats' for the table and sources). 'custom' reads custom_preset.",
+    choices=marketplace_nodes.PRESET_CHOICES,
+    default=marketplace_nodes.PRESET_CHOICES[0],
+)
+MARKETPLACE_MASK = InputDef(
+    "mask",
+    "MASK",
+    "Optional: the product's mask (the isolation node's mask output, with its image output in 'image').",
+    optional=True,
+)
+CUSTOM_PRESET = InputDef(
+    "custom_preset",
+    "STRING",
+    "With preset 'custom': your own preset. " + CUSTOM_HELP,
+    optional=True,
+    default="",
+)
+
+# Issue #35: marketplace files from the isolation node's outputs. New nodes: nothing saved before names them.
+MARKETPLACE_IMAGE = NodeDef(
+    node_id="RunflowMarketplaceImage",
+    display_name="Runflow Marketplace Image",
+    description=(
+        "Places the isolated product on a marketplace's canvas at its exact size: cropped to the product, "
+        "scaled to the preset's fill, centred, on its exact background colour. Free: it renders from the "
+        "isolation node's outputs, so one paid run gives every marketplace's image. Connect the isolation "
+        "node's rgba output (or image and mask), then Runflow Save Marketplace File."
+    ),
+    category=CATEGORY,
+    inputs=(
+        InputDef("image", "IMAGE", "The isolation node's rgba output (or its image output, with 'mask')."),
+        MARKETPLACE_PRESET,
+        MARKETPLACE_MASK,
+        CUSTOM_PRESET,
+        InputDef(
+            "edges",
+            "COMBO",
+            "'clean' (default) gives soft edges the product's own colour, so no trace of the old background "
+            "shows on the new one; 'as returned' keeps the model's pixels.",
+            optional=True,
+            choices=EDGE_MODES,
+            default=EDGES_CLEAN,
+        ),
+    ),
+    outputs=(
+        OutputDef("image", "IMAGE", "The preset's canvas (RGB, its exact width and height), one per input image."),
+        OutputDef("mask", "MASK", "Where the product is on the canvas (1 = product): connect it to Runflow Save "
+                  "Marketplace File so its checks know the product's extent."),
+        OutputDef("report", "STRING", "One JSON object per image: the preset, its compliance flags as its file "
+                  "would be written, fill, bytes, JPEG quality, scale."),
+    ),
+    run=marketplace_nodes.marketplace_image,
+    function="render",
+)
+
+SAVE_MARKETPLACE_FILE = NodeDef(
+    node_id="RunflowSaveMarketplaceFile",
+    display_name="Runflow Save Marketplace File",
+    description=(
+        "Writes each image as the preset's file (JPEG for the marketplaces, within the preset's size cap, "
+        "the background exact) into ComfyUI's output folder as <prefix>_<preset>_00001.jpg, and checks the "
+        "bytes as written: size, format, cap, background, fill, cut off. Failed checks are shown as flags "
+        "on the node; the file is still written. ComfyUI's Save Image writes PNG only."
+    ),
+    category=CATEGORY,
+    inputs=(
+        InputDef("image", "IMAGE", "Runflow Marketplace Image's image output."),
+        MARKETPLACE_PRESET,
+        InputDef("mask", "MASK", "Runflow Marketplace Image's mask output: the product's extent for the checks "
+                 "(without it, every pixel not the background colour counts as product).", optional=True),
+        CUSTOM_PRESET,
+        InputDef("filename_prefix", "STRING", "File name start, optionally below subfolders (shop/sneaker); the "
+                 "preset's name and a number follow.", optional=True, default=marketplace_nodes.DEFAULT_PREFIX),
+    ),
+    outputs=(
+        OutputDef("report", "STRING", "One JSON object per file written: its name, the preset, its compliance "
+                  "flags and measurements."),
+    ),
+    run=marketplace_nodes.save_marketplace_file,
+    function="save",
+    output_node=True,
+)
+
+# Nodes added since 0.1.0 follow the 0.1.0 ones, in the order they were added (saved workflows name nodes by id).
+NODES: tuple[NodeDef, ...] = (PRODUCT_ISOLATION, PRODUCT_ISOLATION_FROM_URL, STAGE_IMAGE, LOAD_PHOTO, MARKETPLACE_IMAGE,
+                              SAVE_MARKETPLACE_FILE)
 
 
 # -- how ComfyUI gets them ------------------------------------------------------------------------------
@@ -291,6 +382,8 @@ RunflowProductIsolation = NODE_CLASS_MAPPINGS["RunflowProductIsolation"]
 RunflowProductIsolationFromURL = NODE_CLASS_MAPPINGS["RunflowProductIsolationFromURL"]
 RunflowStageImage = NODE_CLASS_MAPPINGS["RunflowStageImage"]
 RunflowLoadPhoto = NODE_CLASS_MAPPINGS["RunflowLoadPhoto"]
+RunflowMarketplaceImage = NODE_CLASS_MAPPINGS["RunflowMarketplaceImage"]
+RunflowSaveMarketplaceFile = NODE_CLASS_MAPPINGS["RunflowSaveMarketplaceFile"]
 
 
 def _comfyui_version() -> str | None:

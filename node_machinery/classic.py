@@ -48,6 +48,8 @@ def classic_class(node: NodeDef) -> type:
         "INPUT_TYPES": classmethod(input_types),
         node.function: call,
     }
+    if node.output_node:
+        attributes["OUTPUT_NODE"] = True
     if node.fingerprint is not None:
         attributes["IS_CHANGED"] = classmethod(node.fingerprint)
     if node.validate is not None:

@@ -56,7 +56,7 @@ class InputDef:
             raise ValueError(f"input {self.name!r}: unknown kind {self.kind!r}")
         if (self.kind == "COMBO") != (bool(self.choices) != (self.choices_from is not None)):
             raise ValueError(f"input {self.name!r}: COMBO needs either choices or choices_from, nothing else does")
-        if self.optional and self.default is None:
+        if self.optional and self.default is None and self.is_widget:
             raise ValueError(f"optional input {self.name!r} needs a default, so saved workflows without it load")
 
     @property
@@ -156,6 +156,7 @@ class NodeDef:
     fingerprint: Callable[..., Any] | None = None
     validate: Callable[..., bool | str] | None = None
     hidden: tuple[str, ...] = field(default=("unique_id",))
+    output_node: bool = False  # writes files or shows a result of its own: ComfyUI runs it with no consumer
 
     def __post_init__(self) -> None:
         names = [spec.name for spec in self.inputs]

@@ -62,6 +62,7 @@ def schema(io: ModuleType, node: NodeDef) -> Any:
             for output in node.outputs
         ],
         hidden=[io.Hidden[name] for name in node.hidden],
+        **({"is_output_node": True} if node.output_node else {}),
     )
 
 

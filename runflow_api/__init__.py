@@ -38,6 +38,7 @@ from .errors import (  # noqa: E402
     ValidationFailed,
 )
 from .http import RetryPolicy, Timeouts  # noqa: E402
+from .marketplace import list_presets, render_preset, render_presets  # noqa: E402
 from .placement import Placement, place_on_input  # noqa: E402
 from .post_processing import PostProcessing  # noqa: E402
 from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS, IsolationParams  # noqa: E402
@@ -51,4 +52,5 @@ __all__ = [
     "PollPolicy", "ProgressEvent", "RESOLUTIONS", "RateLimited", "RetryPolicy", "RunFailed", "RunflowCancelled",
     "RunflowClient", "RunflowError", "RunflowTimeout", "ServiceUnavailable", "SignedUrlExpired", "SpendLimitExceeded",
     "TeamBudgetExceeded", "Timeouts", "ValidationFailed", "place_on_input",
+    "list_presets", "render_preset", "render_presets",
 ]

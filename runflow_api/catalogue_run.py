@@ -16,12 +16,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import catalogue, qa, report_html, run_metadata
+from . import catalogue, marketplace_catalogue, qa, report_html, run_metadata
 from .catalogue_masks import MaskWriter
 from .client import RunflowClient
 from .errors import InsufficientCredit, RunflowCancelled, RunflowError, SpendLimitExceeded
+from .marketplace_catalogue import MarketplaceFiles
 from .post_processing import PostProcessing, command_line_names
-from .product_isolation import PRICE_PER_IMAGE, option_names
+from .product_isolation import PRICE_PER_IMAGE, RESOLUTIONS, IsolationParams, option_names
 from .progress import ProgressTally
 from .renderings import DIFFERENT, Renderings
 from .result_types import BatchPlan, Charges, IsolationResult
@@ -46,6 +47,7 @@ class Summary:
     flagged: dict[str, list[str]] = field(default_factory=dict)  # QA flag -> inputs carrying it (qa.FLAGS)
     flagged_inputs: int = 0
     not_read: list[catalogue.Skipped] = field(default_factory=list)  # files of the inputs that are not photos
+    formats: dict[str, Any] | None = None  # the marketplace files' totals (--formats)
     charges: Charges = field(init=False)
 
     def __post_init__(self) -> None:
@@ -99,8 +101,13 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     # Every image a run returns is saved: `outputs` is the one rendering option without a flag.
     post = PostProcessing.of(outputs="all", **{name: getattr(args, name) for name in command_line_names()})
     renderings = Renderings(args.out)
+    sheet = args.report is not None and args.report.suffix.lower() in report_html.SUFFIXES
+    # Every preset is checked here, before anything is read or spent.
+    presets = marketplace_catalogue.chosen(args.formats, args.preset, args.preset_file)
+    files = MarketplaceFiles(args.out, presets, renderings, rewrite=args.rewrite or args.force,
+                             thumbnails=sheet) if presets else None
     summary = Summary(total=len(items), emulator=emulator, not_read=not_read)
-    todo, present = [], set()
+    todo, present, kept = [], set(), set()
     for item in items:
         if item.refused:
             _fail(item, item.refused, summary)
@@ -109,19 +116,25 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
         elif args.force or args.rewrite or renderings.compare(item.output, post) == DIFFERENT:
             todo.append(item)  # made again: from its stored result (free) unless --force pays for a new run
             present.add(item.output)
+        elif files is not None and files.missing(item):
+            todo.append(item)  # only marketplace files to make, from its stored result: the output stays
+            kept.add(item.output)
         else:  # the same options, or an output whose options are unknown (no record): kept
             summary.skipped += 1
-            summary.rows.append(_row(item, "skipped", **renderings.facts(item.output)))
+            summary.rows.append(_row(item, "skipped", **renderings.facts(item.output),
+                                     **(files.skipped(item) if files is not None else {})))
     options = {name: getattr(args, name) for name in option_names()}
+    options["resolution"] = _resolution(args, client, presets, todo, renderings, options)
     user_metadata = run_metadata.validate(run_metadata.parse_pairs(args.metadata), what="--metadata")
     _item_metadata("", user_metadata)  # a key the CLI sets itself is refused now, not once per photo
     price = Decimal(0) if emulator else PRICE_PER_IMAGE
     free = " (emulator: free)" if emulator else ""
-    if args.dry_run or present or not _worst_case_passes(client, len(todo), args.max_cost):
+    if args.dry_run or present or kept or not _worst_case_passes(client, len(todo), args.max_cost):
         # Exact figures need every photo read and hashed (about 5 ms each): only when they matter.
         plan = client.plan([item.source for item in todo], force_rerun=args.force, skip_rejected=True, **options)
         counts = (
             f"{len(items)} photo(s): {summary.skipped} already done, {len(present)} to re-render with other options, "
+            + (f"{len(kept)} with only marketplace files to make, " if kept else "") +
             f"{summary.failed} refused, {plan.cached} cached, "
             f"{plan.resumable} paid runs to collect, {plan.duplicates} duplicate(s), {plan.rejected} unreadable, "
         )
@@ -140,7 +153,6 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             file=sys.stderr,
         )
 
-    sheet = args.report is not None and args.report.suffix.lower() in report_html.SUFFIXES
     tally = ProgressTally(len(todo), emulator=emulator)
     display = _Display(len(todo), args.quiet)
     masks = MaskWriter() if getattr(args, "mask_on_input", False) else None  # issue #37
@@ -151,18 +163,27 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
             metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
             item = todo[index]
-            row = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in present)
+            row = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in present,
+                          keep=item.output in kept)
             if row is not None and isinstance(outcome, IsolationResult):
-                # The contact sheet is a rendering too: its thumbnails are made now, from pixels at hand.
-                row.update(renderings.written(item.output, item.source, outcome, post, thumbnails=sheet))
+                if item.output in kept:
+                    row.update(renderings.facts(item.output))
+                else:  # the contact sheet is a rendering too: its thumbnails are made now, from pixels at hand
+                    row.update(renderings.written(item.output, item.source, outcome, post, thumbnails=sheet))
                 summary.rerendered += item.output in present
                 if masks is not None:
                     masks.submit(item.source, outcome, item.output, row, item.relative or item.source.name)
+                if files is not None:
+                    files.submit(item, outcome, row)  # rendered on worker threads; this loop goes on
             snapshot = tally.snapshot()
             display.update(snapshot.finished, snapshot.status_line())
+        if files is not None:
+            files.finish()
     except (KeyboardInterrupt, RunflowCancelled):
         display.close()
         summary.flagged_inputs += masks.finish(summary.flagged) if masks is not None else 0
+        if files is not None:
+            files.cancel()
         print(
             "\nInterrupted. Finished results are saved; runs already paid for keep going at Runflow. "
             "Run the same command again to collect them without paying twice.",
@@ -173,8 +194,46 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     display.close()
     summary.flagged_inputs += masks.finish(summary.flagged) if masks is not None else 0
     _print_summary(summary, time.monotonic() - started, client, emulator)
+    if files is not None:
+        summary.formats = files.summary()
+        print(files.line(), file=sys.stderr)
     _write_report(args.report, summary, seconds=time.monotonic() - started)
     return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _resolution(args: argparse.Namespace, client: RunflowClient, presets: list[Any], todo: list[catalogue.Item],
+                renderings: Renderings, options: dict[str, Any]) -> str:
+    """The tier to buy. Without presets: --resolution, else the library's default. With presets, an explicit
+    --resolution wins (a note says which presets it leaves short: their files are flagged `enlarged`);
+    else the smallest tier covering every preset for every photo (`marketplace_catalogue.catalogue_tier`),
+    unless this output folder's photos are all stored already at a smaller one: then that one, since a
+    second paid run for the same photo is never made to add presets (a note says how to get more pixels)."""
+    default = IsolationParams().resolution
+    if not presets:
+        return str(args.resolution or default)
+    tiers = list(RESOLUTIONS)
+    choice = marketplace_catalogue.catalogue_tier(presets, args.aspect_ratio, [item.source for item in todo])
+    if args.resolution is not None:
+        if tiers.index(args.resolution) < tiers.index(choice.resolution):
+            print(f"Note: --resolution {args.resolution} is smaller than the {choice.resolution} these presets need "
+                  "(same price): their files may be flagged enlarged. Leave out --resolution to let --formats "
+                  "choose.", file=sys.stderr)
+        return str(args.resolution)
+    if choice.enlarged:
+        print(f"Note: {', '.join(choice.enlarged)} need more pixels than some photos have (or than 4K holds): "
+              "their files come from the 4K result (the service's detail, not the photo's); a file whose product "
+              "had to be scaled up is flagged enlarged.", file=sys.stderr)
+    sources = [item.source for item in todo]
+    if todo and renderings.path.exists() and not args.force:
+        wanted = {**options, "resolution": choice.resolution}
+        if client.plan(sources, skip_rejected=True, **wanted).to_create:
+            for smaller in reversed(tiers[:tiers.index(choice.resolution)]):
+                if not client.plan(sources, skip_rejected=True, **{**options, "resolution": smaller}).to_create:
+                    print(f"Note: these photos are stored at {smaller}, so the presets are rendered from that "
+                          f"(no second paid run); --resolution {choice.resolution} pays again for more pixels.",
+                          file=sys.stderr)
+                    return smaller
+    return choice.resolution
 
 
 def _dry_run_price(new_runs: int, emulator: bool) -> str:
@@ -201,13 +260,14 @@ def _item_metadata(relative: str, user: dict[str, str]) -> dict[str, str]:
     return run_metadata.merge(origin, user, what="--metadata")
 
 
-def _settle(item: catalogue.Item, outcome: Any, summary: Summary, fmt: str, *, rewrite: bool
-            ) -> dict[str, Any] | None:
-    """Save a finished item's outputs and count it; its report row when it succeeded (outputs in place)."""
+def _settle(item: catalogue.Item, outcome: Any, summary: Summary, fmt: str, *, rewrite: bool,
+            keep: bool = False) -> dict[str, Any] | None:
+    """Save a finished item's outputs (`keep`: they are in place as they should be) and count it; its
+    report row when it succeeded (outputs in place)."""
     written: list[Path] = []
     if isinstance(outcome, IsolationResult):
         try:
-            if not rewrite and _written_by_another(item, outcome):
+            if keep or not rewrite and _written_by_another(item, outcome):
                 written = catalogue.numbered_outputs(item.output, len(outcome.images))
             else:
                 written = catalogue.save_all(outcome, item.output, fmt)
@@ -289,7 +349,10 @@ def _write_report(path: Path | None, summary: Summary, *, plan_only: bool = Fals
     totals = {"cost": f"{summary.cost:.2f}", "emulator": summary.emulator, "dry_run": plan_only, "flagged": flagged,
               "seconds": round(seconds, 1)}
     not_read = [{"path": str(entry.path), "reason": entry.reason} for entry in summary.not_read]
-    report = {"summary": {**counts, **totals, "not_read": len(not_read)}, "items": summary.rows, "not_read": not_read}
+    report: dict[str, Any] = {"summary": {**counts, **totals, "not_read": len(not_read)}, "items": summary.rows,
+                              "not_read": not_read}
+    if summary.formats is not None:
+        report["summary"]["formats"] = summary.formats
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in report_html.SUFFIXES:
         report_html.write(path, report)

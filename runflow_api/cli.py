@@ -25,6 +25,8 @@ from . import (
     config,
     directories,
     fleet,
+    marketplace,
+    marketplace_presets,
     service,
     service_address,
 )
@@ -42,7 +44,9 @@ SAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 # and gets this stand-in, which no request carries (the dry-run tests count the requests: zero).
 DRY_RUN_KEY = "rf_test_dry_run_sends_nothing"
 # Where the command line's default differs from the library's: a catalogue of photos of every shape.
-CLI_DEFAULTS = {"aspect_ratio": AUTO_ASPECT}
+# The resolution has none: unset, it is the library's 2K, or with --formats the tier the presets need.
+CLI_DEFAULTS: dict[str, Any] = {"aspect_ratio": AUTO_ASPECT, "resolution": None}
+CLI_HELP_MORE = {"resolution": " (default 2K; with --formats, the smallest that covers every preset)"}
 DEMO_SERVICES = ("emulator", "runflow")
 
 
@@ -64,7 +68,7 @@ def _option_arguments(parser: argparse.ArgumentParser) -> None:
     reaches the command line without code here."""
     for item, how in option_fields():
         _flag(parser, item.name, CLI_DEFAULTS.get(item.name, item.default), (*how.client_choices, *how.choices),
-              how.cli_help)
+              how.cli_help + CLI_HELP_MORE.get(item.name, ""))
     for item, rendering in rendering_fields():
         if rendering.cli_help is not None:
             _flag(parser, item.name, item.default, rendering.choices, rendering.cli_help)
@@ -91,6 +95,15 @@ def _isolate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write <stem>-mask.png beside each output: the product's mask on the input photo's "
                         "canvas (its size, the product where it is in the photo), found from the pixels; no paid run")
     parser.add_argument("--format", default="png", choices=catalogue.OUTPUT_FORMATS, help="output file format")
+    parser.add_argument("--formats", default=None, metavar="NAMES",
+                        help="also write each photo's marketplace files, OUT/<preset>/<its path>.jpg: shipped "
+                        "presets by name, comma-separated (amazon,walmart,instagram-portrait), or 'all'; see "
+                        "'python -m runflow_api formats'. One paid run per photo, at the resolution they need")
+    parser.add_argument("--preset", action="append", default=[], metavar="SPEC",
+                        help="also write a custom preset's files, e.g. '1200x1500,fill=0.8,bg=#f5f5f5,jpeg,cap=3MB,"
+                        "name=my-shop' (repeatable)")
+    parser.add_argument("--preset-file", action="append", default=[], type=Path, metavar="FILE",
+                        help="also write the files of every custom preset in FILE (one preset string a line)")
     parser.add_argument("--concurrency", type=int, default=8, help="runs in flight at once (default 8)")
     parser.add_argument("--max-cost", type=_dollars, default=None,
                         help="refuse to start if the new paid runs would cost more than this many dollars")
@@ -128,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--service", choices=DEMO_SERVICES, default="emulator",
                       help="emulator (default): free and offline; runflow: the paid service with your key ($0.27)")
     commands.add_parser("spend", help="show what the ledger says was spent")
+    formats = commands.add_parser("formats", help="list the marketplace presets (canvas, background, fill, "
+                                  "format, cap, source)")
+    formats.add_argument("--preset-file", type=Path, default=None,
+                         help="also check and list the custom presets in this file (one preset string a line)")
     return parser
 
 
@@ -187,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "spend":
             return run_spend()
+        if args.command == "formats":
+            custom = marketplace_presets.read_file(args.preset_file) if args.preset_file else []
+            print(marketplace.format_table([*marketplace.list_presets(), *custom]))
+            return EXIT_OK
         settings, listen = _callback_options(args)
         if settings is None or listen is None:
             with _client(args, args.emulator) as client:

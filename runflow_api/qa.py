@@ -222,14 +222,16 @@ def run_part_areas(mask: np.ndarray) -> np.ndarray:
     return np.array(list(totals.values()), dtype=np.int64)
 
 
-def flagged_line(flagged: dict[str, list[str]], flagged_inputs: int, *, names: int = 3) -> str:
+def flagged_line(flagged: dict[str, list[str]], flagged_inputs: int, *, names: int = 3,
+                 order: tuple[str, ...] = ALL_FLAGS) -> str:
     """The end-of-run line: "3 flagged: 2 empty (a.jpg, b.jpg), 1 cut_off (c.jpg)". `flagged` maps each
     flag to the inputs that carry it, in the order they finished; `flagged_inputs` counts inputs with any
-    flag (one input may carry several). Empty when nothing is flagged."""
+    flag (one input may carry several). Empty when nothing is flagged. `order`: the flags' names in the
+    order shown (the marketplace checks pass `marketplace_checks.FLAGS`)."""
     if not flagged_inputs:
         return ""
     parts = []
-    for name in ALL_FLAGS:
+    for name in order:
         carriers = flagged.get(name, [])
         if carriers:
             shown = ", ".join(carriers[:names]) + (", ..." if len(carriers) > names else "")

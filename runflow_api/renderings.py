@@ -64,6 +64,19 @@ class Renderings:
         defaults = PostProcessing().record()
         return SAME if {**defaults, **made["rendering"]} == rendering.record() else DIFFERENT
 
+    def made_as(self, output: Path, made: dict[str, Any]) -> bool:
+        """Whether `output` is recorded as made exactly as `made` says (a file that is not a rendering of
+        `PostProcessing`, such as a marketplace preset's: `marketplace_catalogue`)."""
+        recorded = self._made.get(self._name(output))
+        return recorded is not None and recorded["rendering"] == made
+
+    def record(self, output: Path, key: str, made: dict[str, Any], facts: dict[str, Any]) -> None:
+        """Record that `output` was just written from the stored result `key`, as `made` says, with the
+        `facts` a report shows of it (thumbnail paths relative to the output folder)."""
+        name = self._name(output)
+        self._made[name] = {"key": key, "rendering": made, "facts": facts}
+        self._append({"output": name, "key": key, "rendering": made, "facts": facts})
+
     def facts(self, output: Path) -> dict[str, Any]:
         """What was known of `output` when it was written, for its report row: its QA `flags` and its
         contact-sheet `thumbnails` ({"in"/"out": [path, width, height] or None}), so a report covers it
@@ -79,9 +92,7 @@ class Renderings:
         facts: dict[str, Any] = {"flags": result.flags}
         if thumbnails:
             facts["thumbnails"] = contact_thumbs.for_output(self.out_dir, output, source, result.image)
-        name, made = self._name(output), rendering.record()
-        self._made[name] = {"key": result.cache_key, "rendering": made, "facts": facts}
-        self._append({"output": name, "key": result.cache_key, "rendering": made, "facts": facts})
+        self.record(output, result.cache_key, rendering.record(), facts)
         return self._placed(facts)
 
     def _placed(self, facts: dict[str, Any]) -> dict[str, Any]:

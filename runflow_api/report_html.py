@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import qa
+from . import qa, report_formats
 from .contact_thumbs import save_thumbnail
 
 SUFFIXES = (".html", ".htm")
-THUMB_NAME = re.compile(r"\d+-(in|out)\.webp")  # "12-in.webp": row 12's photo; "12-out.webp": its result
+# "12-in.webp": row 12's photo; "12-out.webp": its result; "12-f0.webp": its first marketplace file (--formats)
+THUMB_NAME = re.compile(r"\d+-(in|out|f\d+)\.webp")
 THUMBS_SUFFIX = "-thumbs"  # x.html keeps its thumbnails in x-thumbs/ beside it
 STATUS_LABELS = {"done": "paid", "collected": "collected", "cached": "cached", "skipped": "earlier run",
                  "failed": "failed"}
@@ -110,7 +111,8 @@ def _img(folder: str, name: str, size: tuple[int, int] | None, alt: str) -> str:
             f'alt="{html.escape(alt)}">')
 
 
-def _card(index: int, row: dict[str, Any], folder: str, sizes: tuple[Any, Any], emulator: bool) -> str:
+def _card(index: int, row: dict[str, Any], folder: str, sizes: tuple[Any, Any], emulator: bool,
+          formats: str = "") -> str:
     status = _status(row)
     flags = row.get("flags") or []
     name = row.get("name") or Path(row["input"]).name
@@ -129,7 +131,7 @@ def _card(index: int, row: dict[str, Any], folder: str, sizes: tuple[Any, Any], 
         f'<div class="checker">{_img(folder, f"{index}-out.webp", sizes[1], "result")}</div></div>'
         f'<figcaption><span class="name" title="{html.escape(row["input"])}">{html.escape(name)}</span>'
         f'<span class="status s-{status}">{STATUS_LABELS.get(status, status)}</span>{chips}'
-        f'<span class="facts">{" · ".join(facts)}</span>{error}</figcaption></figure>'
+        f'<span class="facts">{" · ".join(facts)}</span>{error}</figcaption>{formats}</figure>'
     )
 
 
@@ -243,11 +245,13 @@ def write(path: Path, report: dict[str, Any]) -> None:
     summary = report["summary"]
     folder = thumbs_folder(path)
     sizes = _thumbnails(rows, folder)
-    cards = "".join(_card(index, row, folder.name, sizes[index], summary["emulator"]) for index, row in enumerate(rows))
+    strips = _in_parallel(lambda index: report_formats.strip(index, rows[index], folder), range(len(rows)))
+    cards = "".join(_card(index, row, folder.name, sizes[index], summary["emulator"], strips[index])
+                    for index, row in enumerate(rows))
     title = f"Runflow catalogue report: {summary['total']} inputs"
     page = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f'<meta name="viewport" content="width=device-width"><style>{STYLE}</style></head><body>'
+        f'<meta name="viewport" content="width=device-width"><style>{STYLE}{report_formats.STYLE}</style></head><body>'
         f'<header><h1>{html.escape(title)}</h1><p class="totals">{_totals(summary)}</p>'
         f"<div>{_filters(rows)}</div></header>{_failures(rows)}{_not_read(report)}<main>{cards}</main>"
         f"<script>{SCRIPT}</script></body></html>"

@@ -234,8 +234,19 @@ def _hidden_kinds(hidden: Mapping[str, Any]) -> list[str]:
 
 FIXTURE_0_1_0 = PACK_DIR / "tests" / "fixtures" / "object_info_0.1.0.json"
 ISOLATION_NODE_IDS = ("RunflowProductIsolation", "RunflowProductIsolationFromURL")
-# Nodes added since 0.1.0 (no 0.1.0 workflow holds them), each with its inputs in order: issue #32.
-NODES_ADDED_SINCE_0_1_0 = {"RunflowLoadPhoto": ["image"]}
+# Nodes added since 0.1.0 (no 0.1.0 workflow holds them), in the order they were appended to the declaration,
+# each pinned as it first shipped: its inputs, its widgets (a saved workflow's widgets_values) and its outputs,
+# in order. The one list of them in the tests: new nodes are appended here; these never change.
+NODES_ADDED_SINCE_0_1_0: dict[str, dict[str, list[str]]] = {
+    # Issue #32.
+    "RunflowLoadPhoto": {"inputs": ["image"], "widgets": ["image"], "outputs": ["image", "mask"]},
+    # Issue #35.
+    "RunflowMarketplaceImage": {"inputs": ["image", "preset", "mask", "custom_preset", "edges"],
+                                "widgets": ["preset", "custom_preset", "edges"],
+                                "outputs": ["image", "mask", "report"]},
+    "RunflowSaveMarketplaceFile": {"inputs": ["image", "preset", "mask", "custom_preset", "filename_prefix"],
+                                   "widgets": ["preset", "custom_preset", "filename_prefix"], "outputs": ["report"]},
+}
 
 
 # The defaults of the inputs appended since 0.1.0, as released (issue #11: `metadata`, `outputs`; issue #22:

@@ -24,6 +24,7 @@ import pytest
 from comfy_harness import (
     COMFYUI_DIR_ENV,
     COMFYUI_PYTHON_ENV,
+    NODES_ADDED_SINCE_0_1_0,
     PACK_DIR,
     ComfyUI,
     ComfyUIUnavailable,
@@ -35,7 +36,7 @@ from comfy_harness import (
 from PIL import Image
 
 FAKE_KEY = "rf_live_SECRETSECRET1234"
-NODE_IDS = {"RunflowProductIsolation", "RunflowProductIsolationFromURL", "RunflowStageImage", "RunflowLoadPhoto"}
+NODE_IDS = {"RunflowProductIsolation", "RunflowProductIsolationFromURL", "RunflowStageImage", *NODES_ADDED_SINCE_0_1_0}
 WORKFLOWS = sorted((PACK_DIR / "example_workflows").glob("*.json"))
 # What each example saves: SaveImage filename_prefix -> (PNG mode, size, batch size).
 EXPECTED_SAVES = {
@@ -50,7 +51,10 @@ EXPECTED_SAVES = {
         "runflow/in_place": ("RGB", (900, 900), 1),
         "runflow/cutout_in_place": ("RGBA", (900, 900), 1),
     },
+    # Marketplace files are JPEGs of each preset's size (checked apart below): Amazon, Instagram portrait, Pinterest.
+    "runflow_marketplace_files": {"runflow/sneaker": ("RGB", None, 3)},
 }
+MARKETPLACE_SIZES = {"amazon": (2000, 2000), "instagram-portrait": (1080, 1350), "pinterest": (1000, 1500)}
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +163,10 @@ def test_example_workflow_runs_and_saves_without_the_key(
                 else:
                     darkest = min(low for low, _ in image.getextrema())
                     assert darkest < 128, f"{file.name} shows no product"
+                if image.format == "JPEG":  # a marketplace file: its preset's size, white at the corner
+                    assert image.size == MARKETPLACE_SIZES[file.name.rsplit("_", 2)[1]]
+                    assert image.getpixel((0, 0)) == (255, 255, 255)
+                    continue
                 text = json.dumps(dict(image.text))
             assert "workflow" in image.text and "prompt" in image.text
             assert FAKE_KEY not in text and FAKE_KEY[-8:] not in text

@@ -96,7 +96,9 @@ def test_the_declaration_is_the_only_list_of_nodes(pack: ModuleType) -> None:
     for node in declared:
         assert pack.NODE_CLASS_MAPPINGS[node.node_id].NODE is node
         if node.node_id in NODES_ADDED_SINCE_0_1_0:
-            assert [spec.name for spec in node.inputs] == NODES_ADDED_SINCE_0_1_0[node.node_id]
+            shipped = NODES_ADDED_SINCE_0_1_0[node.node_id]
+            assert [spec.name for spec in node.inputs] == shipped["inputs"]
+            assert [out.name for out in node.outputs] == shipped["outputs"]
             continue
         order = PROMISED[node.node_id]["input_order"]
         assert [spec.name for spec in node.inputs] == order["required"] + order.get("optional", [])

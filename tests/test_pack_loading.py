@@ -18,14 +18,18 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from comfy_harness import PACK_DIR, appended_since_0_1_0, load_pack
+from comfy_harness import NODES_ADDED_SINCE_0_1_0, PACK_DIR, appended_since_0_1_0, load_pack
 
 EXPECTED_NAMES = {
     "RunflowProductIsolation": "Runflow Product Isolation",
     "RunflowProductIsolationFromURL": "Runflow Product Isolation (URL)",
     "RunflowStageImage": "Runflow Stage Image",
     "RunflowLoadPhoto": "Runflow Load Photo",  # issue #32
+    # Issue #35: new nodes, so nothing saved before names them.
+    "RunflowMarketplaceImage": "Runflow Marketplace Image",
+    "RunflowSaveMarketplaceFile": "Runflow Save Marketplace File",
 }
+OUTPUT_NODES = ("RunflowSaveMarketplaceFile",)  # writes files: ComfyUI runs it with nothing downstream
 ISOLATION_NODES = ("RunflowProductIsolation", "RunflowProductIsolationFromURL")
 # Widget order (widgets_values in saved workflows) as 0.1.0 shipped it: frozen.
 WIDGET_ORDER_0_1_0 = {
@@ -38,13 +42,14 @@ WIDGET_ORDER_0_1_0 = {
     ],
     "RunflowStageImage": ["lossless"],
 }  # fmt: skip
-# Nodes added since 0.1.0, with their widget order from the start (issue #32).
-WIDGET_ORDER_ADDED_SINCE_0_1_0 = {"RunflowLoadPhoto": ["image"]}
+# The widget order of every node as it first shipped (0.1.0's, then the nodes added since, as
+# comfy_harness.NODES_ADDED_SINCE_0_1_0 pins them): frozen from then on.
+WIDGET_ORDER_FIRST = {**WIDGET_ORDER_0_1_0,
+                      **{node_id: added["widgets"] for node_id, added in NODES_ADDED_SINCE_0_1_0.items()}}
 # New inputs may only be appended (issue #11 appended `metadata` and `outputs` to the isolation nodes, issue
-# #22 `edges`, issue #34 `margin`): which ones, the declaration says.
+# #22 `edges`, issue #34 `margin`, issue #36 the shadow's): which ones, the declaration says.
 APPENDED = {node_id: list(appended_since_0_1_0()) for node_id in ISOLATION_NODES}
-WIDGET_ORDER = {node_id: [*order, *APPENDED.get(node_id, [])] for node_id, order in WIDGET_ORDER_0_1_0.items()}
-WIDGET_ORDER |= WIDGET_ORDER_ADDED_SINCE_0_1_0
+WIDGET_ORDER = {node_id: [*order, *APPENDED.get(node_id, [])] for node_id, order in WIDGET_ORDER_FIRST.items()}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 SECRET_NAME = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
 
@@ -93,14 +98,14 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
     assert all(isinstance(tip, str) and len(tip) > 20 for tip in cls.OUTPUT_TOOLTIPS)
     assert cls.CATEGORY == "Runflow"
     assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 40
-    assert not getattr(cls, "API_NODE", False) and not getattr(cls, "OUTPUT_NODE", False)
+    assert not getattr(cls, "API_NODE", False) and getattr(cls, "OUTPUT_NODE", False) == (node_id in OUTPUT_NODES)
     assert callable(getattr(cls(), cls.FUNCTION))
     for name, (_kind, *rest) in _inputs(cls).items():
         options = rest[0] if rest else {}
         assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
         assert not SECRET_NAME.search(name), f"{node_id}.{name} looks like a place for a secret"
-    for name in spec.get("optional", {}):
-        assert "default" in spec["optional"][name][1], f"optional {node_id}.{name} needs a default"
+    for name, (kind, options) in spec.get("optional", {}).items():  # a socket (IMAGE, MASK) may be left empty
+        assert "default" in options or kind in ("IMAGE", "MASK"), f"optional {node_id}.{name} needs a default"
     # What runs the node takes exactly the declared inputs (the declaration fills the defaults).
     node = cls.NODE
     inputs = node.bind((), {spec.name: spec.default for spec in node.inputs if not spec.optional})
@@ -214,7 +219,7 @@ def test_loads_under_comfyuis_module_name_without_comfyui() -> None:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        assert len(module.NODE_CLASS_MAPPINGS) == 4
+        assert len(module.NODE_CLASS_MAPPINGS) == {len(EXPECTED_NAMES)}
         # `nodes` too: ComfyUI's own top-level module; the pack's nodes.py is only ever imported relatively.
         leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "server", "folder_paths", "nodes"))
         assert not leaked, leaked
@@ -292,6 +297,6 @@ def test_example_workflows_are_complete(pack: ModuleType) -> None:
             if node["type"] == "RunflowLoadPhoto":  # the photo, then the upload button's value, as LoadImage's
                 assert node["widgets_values"][0] in samples, f"{path.name}: {node['widgets_values'][0]} not bundled"
                 continue
-            assert len(node["widgets_values"]) == len(WIDGET_ORDER_0_1_0[node["type"]]), f"{path.name}: {node['id']}"
+            assert len(node["widgets_values"]) == len(WIDGET_ORDER_FIRST[node["type"]]), f"{path.name}: {node['id']}"
         # Issue #32: photos are loaded with the pack's own loader (colour profiles, HEIC), not LoadImage.
         assert not [node for node in workflow["nodes"] if node["type"] == "LoadImage"], path.name
