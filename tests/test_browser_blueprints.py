@@ -15,24 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from comfy_harness import BLUEPRINTS, COMFYUI_DIR_ENV, ComfyUI
-from PIL import Image
-from test_browser import (
+from browser_support import (
     APP,
     CHROMIUM,
     CHROMIUM_ARGS,
     PHOTO,
     SETUPS,
     Shots,
-    _skip_reason,
     comfy_env,
     frontend_args,
     prepare,
+    skip_reason,
     wait_until_idle,
     watch_page,
 )
+from comfy_harness import BLUEPRINTS, COMFYUI_DIR_ENV, ComfyUI
+from PIL import Image
 
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 GLOBAL_SUBGRAPHS_SINCE = (0, 3, 66)
 BLUEPRINT = "Runflow Product on a Colour"
 COLOUR, COLOUR_RGB = "#3366cc", (51, 102, 204)
