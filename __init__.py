@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import nodes
-from .runflow_api import directories
+from .runflow_api.settings import directories
 
 log = logging.getLogger("runflow")
 

@@ -24,9 +24,9 @@ from typing import Any
 from .node_machinery import execution, marketplace_nodes, photo_loading
 from .node_machinery.classic import classic_class
 from .node_machinery.spec import InputDef, NodeDef, NodeResult, OutputDef, rendering_input
-from .runflow_api import run_metadata
-from .runflow_api.edges import EDGE_MODES, EDGES_CLEAN
-from .runflow_api.marketplace_presets import CUSTOM_HELP
+from .runflow_api.flow import run_metadata
+from .runflow_api.pictures.edges import EDGE_MODES, EDGES_CLEAN
+from .runflow_api.pictures.marketplace_presets import CUSTOM_HELP
 from .runflow_api.product_isolation import ASPECT_RATIOS, AUTO_ASPECT, PRICE_PER_IMAGE, RESOLUTIONS
 
 log = logging.getLogger("runflow")

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import KEY, RESULTS, photo  # noqa: E402 - the lead's shared benchmark helpers
 
 from runflow_api import PollPolicy, RunflowClient  # noqa: E402
-from runflow_api.callback_server import CallbackReceiver  # noqa: E402
-from runflow_api.callbacks import CallbackSettings  # noqa: E402
 from runflow_api.emulator import Emulator  # noqa: E402
-from runflow_api.result_types import ProgressEvent  # noqa: E402
+from runflow_api.pictures.result_types import ProgressEvent  # noqa: E402
+from runflow_api.service.callback_server import CallbackReceiver  # noqa: E402
+from runflow_api.service.callbacks import CallbackSettings  # noqa: E402
 
 SECRET = "whsec_benchmark_callbacks_0001"
 

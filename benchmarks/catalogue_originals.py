@@ -50,7 +50,7 @@ def child_cpu_seconds() -> float:
 
 def upload_sizes(folder: Path, sample: int = 5) -> tuple[float, float]:
     """Mean MiB per photo as the file is, and as `encode_for_upload` (JPEG q95 4:4:4) would send it."""
-    from runflow_api import images
+    from runflow_api.pictures import images
 
     paths = sorted(folder.iterdir())[:sample]
     as_is = statistics.mean(path.stat().st_size for path in paths)

@@ -10,7 +10,7 @@ Candidates:
 - core colour: the mean colour of the product pixels within 6 px (box blur of aI over a), no correction;
 - blur-fusion, one pass (r = 90 px), whole image;
 - blur-fusion, two passes (r = 90 then 6 px), whole image: Forte & Pitie's reference method;
-- ours (runflow_api.edges.decontaminate): the same two passes, the large one on a 16 px grid, the small
+- ours (runflow_api.pictures.edges.decontaminate): the same two passes, the large one on a 16 px grid, the small
   one on the tiles of the edge band only;
 - pymatting's multi-level estimate_foreground_ml (Germer et al. 2020), when pymatting is importable
   (`pip install pymatting`; it brings numba and scipy, so it is not a dependency of the pack).
@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from edge_truth import make_case, quality  # noqa: E402
 
-from runflow_api.edges import decontaminate  # noqa: E402
+from runflow_api.pictures.edges import decontaminate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 Candidate = Callable[[np.ndarray], np.ndarray]

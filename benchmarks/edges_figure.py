@@ -21,8 +21,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from edge_truth import make_case  # noqa: E402
 
-from runflow_api import backgrounds  # noqa: E402
-from runflow_api.edges import decontaminate  # noqa: E402
+from runflow_api.pictures import backgrounds  # noqa: E402
+from runflow_api.pictures.edges import decontaminate  # noqa: E402
 
 DARK, LIGHT = (24, 24, 28), (246, 246, 242)
 ZOOM = 3

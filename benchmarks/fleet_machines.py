@@ -57,7 +57,7 @@ ROUNDS = int(os.environ.get("FLEET_ROUNDS", "3"))
 _MACHINE = (
     "import json, sys, time\n"
     "import redis\n"
-    "from runflow_api.cli import main\n"
+    "from runflow_api.catalogue.cli import main\n"
     "print('ready', flush=True)\n"
     "sys.stdin.readline()\n"
     "code = main(sys.argv[1:])\n"

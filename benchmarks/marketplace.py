@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from runflow_api import marketplace_presets, marketplace_render, marketplace_tiers, service
-from runflow_api.marketplace_checks import JPEG_BLOCK
+from runflow_api import service_choice as service
+from runflow_api.pictures import marketplace_presets, marketplace_render, marketplace_tiers
+from runflow_api.pictures.marketplace_checks import JPEG_BLOCK
 
 RESULTS = Path(__file__).resolve().parent / "results" / "marketplace.json"
 SAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from runflow_api import render_presets, service
+from runflow_api import render_presets
+from runflow_api import service_choice as service
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = ["amazon", "instagram-portrait", "pinterest", "zalando", "instagram"]

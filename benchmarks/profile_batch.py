@@ -33,10 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import KEY, ExternalEmulator, client_for, photo  # noqa: E402
 
-from runflow_api import RunflowClient, images, result_images  # noqa: E402
-from runflow_api.assets import stage_bytes  # noqa: E402
+from runflow_api import RunflowClient  # noqa: E402
 from runflow_api.emulator import model  # noqa: E402
-from runflow_api.http import Transport  # noqa: E402
+from runflow_api.pictures import images, result_images  # noqa: E402
+from runflow_api.service.assets import stage_bytes  # noqa: E402
+from runflow_api.service.http import Transport  # noqa: E402
 
 LATENCY = 2.0
 TIERS = (("2K", 2048), ("4K", 4096))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from runflow_api import qa
+from runflow_api.pictures import qa
 
 RESULTS = Path(__file__).resolve().parent / "results" / "qa_flags.json"
 SIDES = {"1K": 1024, "2K": 2048, "4K": 4096}

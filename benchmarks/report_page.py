@@ -3,7 +3,7 @@ what it weighs, and how fast it opens in a real browser (Debian's Chromium, from
 
 Writes a synthetic catalogue (1024x768 camera-like JPEG inputs, 1024x1024 RGBA PNG results, a mix of
 paid, cached, earlier-run and failed items, some flagged), renders its report with
-`runflow_api.report_html.write` exactly as the CLI does, then opens it --repeats times in Chromium and
+`runflow_api.catalogue.report_html.write` exactly as the CLI does, then opens it --repeats times in Chromium and
 reads the browser's own timings: first contentful paint, DOMContentLoaded and load (lazy thumbnails
 below the fold are not waited for, as a user would not), how many thumbnails a second later have loaded
 (lazy loading: only those near the viewport), and the time a filter takes to apply to every card.
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from runflow_api import report_html
+from runflow_api.catalogue import report_html
 
 RESULTS = Path(__file__).resolve().parent / "results" / "report_page.json"
 CHROMIUM = "/usr/bin/chromium"

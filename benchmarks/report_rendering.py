@@ -26,7 +26,7 @@ from typing import Any
 from PIL import Image
 from report_page import catalogue
 
-from runflow_api import contact_thumbs, report_html
+from runflow_api.catalogue import contact_thumbs, report_html
 
 RESULTS = Path(__file__).resolve().parent / "results" / "report_rendering.json"
 

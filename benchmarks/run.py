@@ -32,7 +32,7 @@ import peer_style  # noqa: E402
 
 from runflow_api import RunflowClient  # noqa: E402
 from runflow_api.emulator import Emulator  # noqa: E402
-from runflow_api.recent import shared_recent_results  # noqa: E402
+from runflow_api.money.recent import shared_recent_results  # noqa: E402
 
 KEY = "rf_live_benchmark_0001"
 RESULTS = Path(__file__).resolve().parent / "results"

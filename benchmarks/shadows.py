@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from runflow_api.emulator.model import isolate  # noqa: E402
-from runflow_api.shadows import SHADOW_CONTACT, SHADOW_DROP, ShadowOptions, add_shadow  # noqa: E402
+from runflow_api.pictures.shadows import SHADOW_CONTACT, SHADOW_DROP, ShadowOptions, add_shadow  # noqa: E402
 
 SIZES = {"1K": (1024, 768), "2K": (2048, 1536), "4K": (4096, 3072)}
 SAMPLE = REPO / "examples" / "sneaker.jpg"

@@ -15,9 +15,16 @@ from PIL import Image, ImageDraw, ImageFont
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runflow_api.backgrounds import composite  # noqa: E402
 from runflow_api.emulator.model import isolate  # noqa: E402
-from runflow_api.shadows import SHADOW_MODES, ShadowOptions, add_shadow, framed_box, product_box, shadow_box  # noqa: E402
+from runflow_api.pictures.backgrounds import composite  # noqa: E402
+from runflow_api.pictures.shadows import (  # noqa: E402
+    SHADOW_MODES,
+    ShadowOptions,
+    add_shadow,
+    framed_box,
+    product_box,
+    shadow_box,
+)
 
 BACKGROUNDS = {"on white": (255, 255, 255), "on #E9DFCF": (233, 223, 207)}
 TILE_WIDTH = 560

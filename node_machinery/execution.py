@@ -18,14 +18,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..runflow_api import backgrounds, qa, run_metadata, service, service_address
+from ..runflow_api import service_choice as service
 from ..runflow_api.client import RunflowClient
 from ..runflow_api.errors import InputRejected, RunflowError
-from ..runflow_api.post_processing import TRANSPARENT, PostProcessing
+from ..runflow_api.flow import run_metadata
+from ..runflow_api.flow.run_metadata import METADATA_INPUT, node_metadata
+from ..runflow_api.pictures import backgrounds, qa
+from ..runflow_api.pictures.post_processing import TRANSPARENT, PostProcessing
+from ..runflow_api.pictures.result_types import Charges, ImageURL, IsolationResult, output_sources, select_outputs
 from ..runflow_api.product_isolation import IsolationParams
-from ..runflow_api.redact import strip_userinfo
-from ..runflow_api.result_types import Charges, ImageURL, IsolationResult, output_sources, select_outputs
-from ..runflow_api.run_metadata import METADATA_INPUT, node_metadata
+from ..runflow_api.service import address as service_address
+from ..runflow_api.settings.redact import strip_userinfo
 from . import linked_outputs, memory_budget
 from .feedback import Feedback, dollars
 from .input_masks import INPUT_MASK_SLOT, assemble_input_masks, place_results

@@ -24,8 +24,8 @@ from typing import Any, Protocol, TypeVar
 from PIL import Image
 
 from ..runflow_api.errors import RunflowCancelled
-from ..runflow_api.progress import ProgressTally, TallySnapshot
-from ..runflow_api.result_types import ProgressEvent
+from ..runflow_api.flow.progress import ProgressTally, TallySnapshot
+from ..runflow_api.pictures.result_types import ProgressEvent
 from .asynchronous import abandoned
 from .preview import PREVIEW_SIZE, LatestPreview
 

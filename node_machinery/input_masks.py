@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..runflow_api.client import RunflowClient
-from ..runflow_api.placement import place_on_input
-from ..runflow_api.result_types import IsolationResult
+from ..runflow_api.pictures.placement import place_on_input
+from ..runflow_api.pictures.result_types import IsolationResult
 
 INPUT_MASK_SLOT = 4  # after image, mask, rgba and run_info: appended, so saved workflows keep their links
 

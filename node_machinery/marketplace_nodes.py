@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..runflow_api import marketplace_checks, marketplace_encode, marketplace_presets
 from ..runflow_api.errors import InputRejected
-from ..runflow_api.marketplace_checks import PlacedProduct
-from ..runflow_api.marketplace_presets import Preset
-from ..runflow_api.marketplace_render import Product, composed, render
+from ..runflow_api.pictures import marketplace_checks, marketplace_encode, marketplace_presets
+from ..runflow_api.pictures.marketplace_checks import PlacedProduct
+from ..runflow_api.pictures.marketplace_presets import Preset
+from ..runflow_api.pictures.marketplace_render import Product, composed, render
 from .spec import NodeResult
 from .tensors import tensor_to_arrays
 

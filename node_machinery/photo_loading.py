@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..runflow_api import formats, images
 from ..runflow_api.errors import InputRejected
+from ..runflow_api.pictures import formats, images
 from .spec import NodeResult
 
 _ANNOTATION = re.compile(r"^(?P<name>.*?)\s*\[(?P<folder>input|output|temp)\]$")

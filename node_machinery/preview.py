@@ -15,7 +15,7 @@ import time
 
 from PIL import Image, ImageOps
 
-from ..runflow_api.result_types import ProgressEvent
+from ..runflow_api.pictures.result_types import ProgressEvent
 
 PREVIEW_INTERVAL_S = 0.5  # at most about two previews a second
 PREVIEW_SIZE = 512  # ComfyUI's default --preview-size

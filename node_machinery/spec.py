@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..runflow_api.errors import InputRejected
-from ..runflow_api.post_processing import rendering_fields
+from ..runflow_api.pictures.post_processing import rendering_fields
 
 # The input kinds the pack uses. COMBO is a dropdown of `choices`; every other kind is ComfyUI's own type name.
 WIDGET_KINDS = frozenset({"STRING", "BOOLEAN", "INT", "FLOAT", "COMBO"})

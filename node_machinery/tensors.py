@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..runflow_api import backgrounds, images
 from ..runflow_api.errors import InputRejected
-from ..runflow_api.post_processing import PostProcessing
+from ..runflow_api.pictures import backgrounds, images
+from ..runflow_api.pictures.post_processing import PostProcessing
 
 
 def tensor_to_arrays(image: torch.Tensor) -> list[np.ndarray]:

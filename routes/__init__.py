@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..runflow_api import callbacks, wakeups
+from ..runflow_api.service import callbacks, wakeups
 from .callback import post_callback
 from .credentials import (
     delete_callback_secret,

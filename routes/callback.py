@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..runflow_api import callbacks, config, errors
+from ..runflow_api import errors
+from ..runflow_api.service import callbacks
+from ..runflow_api.settings import config
 from .answers import in_thread
 
 

@@ -18,7 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ..runflow_api import callbacks, config, directories, errors, secret_files, service_address
+from ..runflow_api import errors
+from ..runflow_api.service import address as service_address
+from ..runflow_api.service import callbacks
+from ..runflow_api.settings import config, directories, secret_files
 from .answers import error_response, in_thread, reason_for
 from .guards import JsonHandler, state_changing
 

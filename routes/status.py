@@ -14,7 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..runflow_api import directories, errors, fleet, http, ledger, product_isolation, service, service_address
+from ..runflow_api import errors, fleet, product_isolation
+from ..runflow_api import service_choice as service
+from ..runflow_api.money import ledger
+from ..runflow_api.service import address as service_address
+from ..runflow_api.service import http
+from ..runflow_api.settings import directories
 from .answers import error_response, in_thread, reason_for
 from .guards import state_changing
 

@@ -12,7 +12,6 @@ from .version import PACK_VERSION
 
 __version__ = PACK_VERSION
 
-from .account import Balance  # noqa: E402
 from .client import RunflowClient  # noqa: E402
 from .errors import (  # noqa: E402
     APIError,
@@ -37,13 +36,14 @@ from .errors import (  # noqa: E402
     TeamBudgetExceeded,
     ValidationFailed,
 )
-from .http import RetryPolicy, Timeouts  # noqa: E402
-from .marketplace import list_presets, render_preset, render_presets  # noqa: E402
-from .placement import Placement, place_on_input  # noqa: E402
-from .post_processing import PostProcessing  # noqa: E402
+from .pictures.marketplace import list_presets, render_preset, render_presets  # noqa: E402
+from .pictures.placement import Placement, place_on_input  # noqa: E402
+from .pictures.post_processing import PostProcessing  # noqa: E402
+from .pictures.result_types import BatchPlan, ImageURL, IsolationResult, ProgressEvent  # noqa: E402
 from .product_isolation import ASPECT_RATIOS, MODEL_ID, PRICE_PER_IMAGE, RESOLUTIONS, IsolationParams  # noqa: E402
-from .result_types import BatchPlan, ImageURL, IsolationResult, ProgressEvent  # noqa: E402
-from .runs import PollPolicy  # noqa: E402
+from .service.account import Balance  # noqa: E402
+from .service.http import RetryPolicy, Timeouts  # noqa: E402
+from .service.runs import PollPolicy  # noqa: E402
 
 __all__ = [
     "APIError", "ASPECT_RATIOS", "AuthenticationFailed", "BadRequest", "Balance", "BatchPlan", "Conflict", "ImageURL",

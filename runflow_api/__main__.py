@@ -1,5 +1,5 @@
 """`python -m runflow_api ...`: see cli.py."""
 
-from .cli import main
+from .catalogue.cli import main
 
 raise SystemExit(main())

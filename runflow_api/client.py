@@ -19,16 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from . import callbacks, config, directories, run_metadata, service_address
-from .account import Balance, read_balance, read_health, read_me
-from .assets import StagedAsset
-from .batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
-from .cache import ResultCache
-from .callbacks import CallbackSettings
-from .cancel import CancelCheck
-from .claims import Claims, LocalClaims
-from .durations import DurationModel, DurationStore, EstimateStore
-from .engine import Engine, Job, RunSlots
 from .errors import InputRejected, RunflowCancelled, RunflowError
 from .fleet import (
     BUDGET_ENV,
@@ -43,18 +33,31 @@ from .fleet import (
 from .fleet.shared_claims import FleetClaims
 from .fleet.shared_durations import SharedDurations
 from .fleet.shared_journal import SharedJournal
-from .http import RetryPolicy, Timeouts, Transport
-from .journal import RunJournal
-from .ledger import Ledger
-from .post_processing import PostProcessing, split_options
-from .preparation import input_pixels, prepare_job
+from .flow import run_metadata
+from .flow.batch import Outcome, ProgressCallback, Source, run_batch, stream_outcomes
+from .flow.preparation import input_pixels, prepare_job
+from .flow.run_metadata import MetadataOption
+from .flow.shared_state import Engine, Job, RunSlots
+from .flow.spending import check_spend, dollars
+from .flow.staging import stage_many, stage_one
+from .money.cache import ResultCache
+from .money.claims import Claims, LocalClaims
+from .money.durations import DurationModel, DurationStore, EstimateStore
+from .money.journal import RunJournal
+from .money.ledger import Ledger
+from .money.recent import shared_recent_results
+from .pictures.post_processing import PostProcessing, split_options
+from .pictures.result_types import BatchPlan, IsolationResult
 from .product_isolation import MODEL_ID, PRICE_PER_IMAGE, IsolationParams
-from .recent import shared_recent_results
-from .result_types import BatchPlan, IsolationResult
-from .run_metadata import MetadataOption
-from .runs import PollPolicy
-from .spending import check_spend, dollars
-from .staging import stage_many, stage_one
+from .service import address as service_address
+from .service import callbacks
+from .service.account import Balance, read_balance, read_health, read_me
+from .service.assets import StagedAsset
+from .service.callbacks import CallbackSettings
+from .service.cancel import CancelCheck
+from .service.http import RetryPolicy, Timeouts, Transport
+from .service.runs import PollPolicy
+from .settings import config, directories
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 MAX_CONCURRENCY = 64

@@ -16,7 +16,7 @@ from support import EMULATOR_KEY, FAST_POLL, FAST_RETRY
 
 from runflow_api import RunflowClient
 from runflow_api.emulator import Emulator
-from runflow_api.recent import shared_recent_results
+from runflow_api.money.recent import shared_recent_results
 
 # The golden money fixtures (recording_service, recording_client, golden_client) for every test module.
 pytest_plugins = ["golden_support"]

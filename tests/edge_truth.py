@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runflow_api import backgrounds
+from runflow_api.pictures import backgrounds
 
 # Backgrounds a user composites onto: dark, light, grey and two saturated colours.
 NEW_BACKGROUNDS: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (255, 255, 255), (128, 128, 128), (220, 40, 40),

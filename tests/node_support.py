@@ -27,16 +27,16 @@ machinery = PACK.node_machinery
 
 
 def pack_module(dotted: str) -> Any:
-    """The pack's own copy of a module, named as in the checkout (`"runflow_api.config"`): the copy the node
+    """The pack's own copy of a module, named as in the checkout (`"runflow_api.settings.config"`): the copy the node
     layer uses, so exception classes match. Spelled out in full, so a moved module is found by name."""
     return importlib.import_module(f"{PACK.__name__}.{dotted}")
 
 
-config, errors, service = (pack_module("runflow_api.config"), pack_module("runflow_api.errors"),
-                           pack_module("runflow_api.service"))
+config, errors, service = (pack_module("runflow_api.settings.config"), pack_module("runflow_api.errors"),
+                           pack_module("runflow_api.service_choice"))
 Emulator, Faults = pack_module("runflow_api.emulator").Emulator, pack_module("runflow_api.emulator").Faults
 RunflowClient = pack_module("runflow_api.client").RunflowClient
-IsolationResult = pack_module("runflow_api.result_types").IsolationResult
+IsolationResult = pack_module("runflow_api.pictures.result_types").IsolationResult
 
 KEY = "rf_live_emulator_nodes_tests"
 BACKGROUND = (232, 232, 232)
@@ -58,7 +58,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNFLOW_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("RUNFLOW_KEY_FILE", str(tmp_path / "no_key"))
     # The pack carries its own copy of the engine (loaded as ComfyUI loads it), with its own memory tier.
-    PACK.runflow_api.recent.shared_recent_results().clear()
+    PACK.runflow_api.money.recent.shared_recent_results().clear()
     monkeypatch.delenv("RUNFLOW_API_KEY", raising=False)
     monkeypatch.delenv("RUNFLOW_API_BASE", raising=False)
     monkeypatch.delenv("RUNFLOW_MODE", raising=False)

@@ -19,10 +19,10 @@ from aiohttp import web
 from routes_support import make_app
 from support import CALLBACK_SECRET
 
-from runflow_api import config
-from runflow_api.callback_server import CallbackReceiver
-from runflow_api.callbacks import sign
-from runflow_api.wakeups import shared_wakeups
+from runflow_api.service.callback_server import CallbackReceiver
+from runflow_api.service.callbacks import sign
+from runflow_api.service.wakeups import shared_wakeups
+from runflow_api.settings import config
 
 BODY = json.dumps({"event": "run.completed", "run_id": "run-matrix"}).encode()
 BIG = b"x" * (1024 * 1024 + 1)

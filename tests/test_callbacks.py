@@ -14,10 +14,10 @@ import requests
 from support import CALLBACK_SECRET, product_photo
 
 from runflow_api import PollPolicy, RunflowCancelled
-from runflow_api.callback_server import CallbackReceiver, parse_listen
-from runflow_api.callbacks import CallbackSettings, host_settings, sign, signature_valid
 from runflow_api.errors import InputRejected
-from runflow_api.wakeups import Wakeups, shared_wakeups
+from runflow_api.service.callback_server import CallbackReceiver, parse_listen
+from runflow_api.service.callbacks import CallbackSettings, host_settings, sign, signature_valid
+from runflow_api.service.wakeups import Wakeups, shared_wakeups
 
 LONG_FALLBACK = PollPolicy(callback_interval=30.0)  # a run that is not woken would take 30 s: tests fail fast
 SHORT_FALLBACK = PollPolicy(callback_interval=0.3)

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from support import product_photo
 
-from runflow_api.claims import LocalClaims
 from runflow_api.errors import RunflowCancelled
+from runflow_api.money.claims import LocalClaims
 
 _HOLDER = textwrap.dedent(
     """
     import sys, time
-    from runflow_api.claims import LocalClaims
+    from runflow_api.money.claims import LocalClaims
     with LocalClaims(sys.argv[1]).hold("k1", should_cancel=lambda: False):
         print("held", flush=True)
         time.sleep(60)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from PIL import Image
 from placement_photos import case, product_photo
 from support import EMULATOR_KEY
 
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
 
 
 def test_masks_are_written_beside_the_outputs_at_the_inputs_size(emulator_factory, monkeypatch, tmp_path, capsys):

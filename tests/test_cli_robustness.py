@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
+from runflow_api.catalogue.renderings import RECORD_NAME
 from runflow_api.emulator import Emulator
 from runflow_api.product_isolation import PRICE_PER_IMAGE
-from runflow_api.renderings import RECORD_NAME
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_paid_runs_are_counted_once_in_the_report(service_env: Emulator, tmp_pat
 def test_an_output_write_never_follows_a_link_planted_beside_it(tmp_path):
     from PIL import Image
 
-    from runflow_api import catalogue
+    from runflow_api.catalogue import folders as catalogue
 
     out, victim = tmp_path / "out", tmp_path / "victim.txt"
     out.mkdir()

@@ -24,8 +24,8 @@ from runflow_api import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from runflow_api.http import Transport
-from runflow_api.runs import create_run, get_run
+from runflow_api.service.http import Transport
+from runflow_api.service.runs import create_run, get_run
 
 SECRET = "rf_live_THISISSECRET0042"
 
@@ -234,7 +234,7 @@ def test_non_https_upload_url_is_refused_outside_loopback():
 
 
 def test_oversize_upload_is_refused_before_any_request(emu, client_for, monkeypatch):
-    from runflow_api import assets
+    from runflow_api.service import assets
 
     monkeypatch.setattr(assets, "MAX_UPLOAD_BYTES", 1000)
     with pytest.raises(InputRejected, match="50 MiB"):
@@ -250,7 +250,7 @@ def test_plain_http_base_is_refused_off_loopback():
 def test_permission_denied_email_not_verified_advice():
     import requests
 
-    from runflow_api.http_failures import error_from_response
+    from runflow_api.service.http_failures import error_from_response
 
     response = requests.Response()
     response.status_code = 403

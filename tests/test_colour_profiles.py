@@ -18,9 +18,11 @@ from golden_support import GOLDEN, SERVICE_ID, golden_photo
 from PIL import Image, ImageCms
 from support import EMULATOR_KEY
 
-from runflow_api import ImageURL, catalogue, colour, images
-from runflow_api.assets import stage_bytes
-from runflow_api.cli import main
+from runflow_api import ImageURL
+from runflow_api.catalogue import folders as catalogue
+from runflow_api.catalogue.cli import main
+from runflow_api.pictures import colour, images
+from runflow_api.service.assets import stage_bytes
 
 BACKGROUND = (238, 238, 232)
 # (space, the product's colour in that space's numbers): a saturated red and a brick red from an iPhone,

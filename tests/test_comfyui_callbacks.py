@@ -18,8 +18,8 @@ from comfy_harness import COMFYUI_DIR_ENV, PACK_DIR, ComfyUI, free_port
 from support import CALLBACK_SECRET, EMULATOR_KEY
 
 from runflow_api import __version__
-from runflow_api.callbacks import sign
 from runflow_api.emulator import Emulator
+from runflow_api.service.callbacks import sign
 
 WORKFLOW = PACK_DIR / "example_workflows" / "runflow_isolate_transparent_png.json"
 

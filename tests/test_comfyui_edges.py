@@ -14,8 +14,8 @@ import pytest
 from comfy_harness import COMFYUI_DIR_ENV, PACK_DIR, ComfyUI, emulator_env
 from PIL import Image
 
-from runflow_api.edges import decontaminate
 from runflow_api.emulator import Emulator
+from runflow_api.pictures.edges import decontaminate
 
 
 def test_a_v3_node_with_edges_clean_saves_clean_edges_from_the_cache(tmp_path: Path) -> None:

@@ -8,14 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from runflow_api import config, directories, service_address
-from runflow_api.durations import DurationModel
 from runflow_api.errors import InputRejected, MissingApiKey
+from runflow_api.flow.progress import ProgressTally
+from runflow_api.money.durations import DurationModel
+from runflow_api.pictures.result_types import ProgressEvent
 from runflow_api.product_isolation import IsolationParams, nearest_aspect_ratio
-from runflow_api.progress import ProgressTally
-from runflow_api.redact import url_for_display
-from runflow_api.result_types import ProgressEvent
-from runflow_api.runs import PollPolicy, Run, extract_output_urls, model_path, run_path
+from runflow_api.service import address as service_address
+from runflow_api.service.runs import PollPolicy, Run, extract_output_urls, model_path, run_path
+from runflow_api.settings import config, directories
+from runflow_api.settings.redact import url_for_display
 
 KEY = "rf_live_abcdefghijklmnop9876"
 

@@ -8,7 +8,7 @@ import time
 
 from support import product_photo
 
-from runflow_api.durations import DurationModel, DurationStore
+from runflow_api.money.durations import DurationModel, DurationStore
 
 
 def test_a_new_client_starts_from_what_an_earlier_one_learned(emulator_factory, client_for, tmp_path):

@@ -10,7 +10,7 @@ from edge_truth import EdgeCase, composite_error, make_case, quality
 from PIL import Image
 
 from runflow_api import InputRejected
-from runflow_api.edges import EDGE_MODES, check_edges, clean_image, decontaminate
+from runflow_api.pictures.edges import EDGE_MODES, check_edges, clean_image, decontaminate
 
 
 @pytest.fixture(scope="module")

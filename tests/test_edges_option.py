@@ -13,9 +13,9 @@ from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
 from runflow_api import InputRejected, RunflowCancelled
-from runflow_api.cli import main
-from runflow_api.edges import decontaminate
-from runflow_api.post_processing import PostProcessing
+from runflow_api.catalogue.cli import main
+from runflow_api.pictures.edges import decontaminate
+from runflow_api.pictures.post_processing import PostProcessing
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_cli_refuses_an_unknown_edges_value(tmp_path, capsys):
 
 def test_nodes_clean_image_and_rgba_keep_the_mask_and_hit_the_cache(soft, monkeypatch, tmp_path):
     monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", bound_to(soft, tmp_path))
-    PACK.runflow_api.recent.shared_recent_results().clear()
+    PACK.runflow_api.money.recent.shared_recent_results().clear()
     photo = torch.from_numpy(product_photo(7)).float().div(255).unsqueeze(0)
     image, mask, rgba, _, _ = run_node(photo)
     clean_image, clean_mask, clean_rgba, info, _ = run_node(photo, edges="clean")

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image, ImageFilter
 from support import product_photo
 
-from runflow_api import qa
 from runflow_api.emulator import model
+from runflow_api.pictures import qa
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

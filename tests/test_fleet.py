@@ -16,9 +16,9 @@ from redis_support import free_port
 from support import product_photo
 
 from runflow_api import InputRejected, RunflowClient, TeamBudgetExceeded
-from runflow_api.cache import pack_entry
 from runflow_api.emulator.faults import Faults
 from runflow_api.fleet import SharedResults, SharedStore
+from runflow_api.money.cache import pack_entry
 from runflow_api.product_isolation import IsolationParams
 
 
@@ -212,7 +212,7 @@ def test_an_oversized_result_stays_local(redis_server):
 
 
 def test_the_emulator_mode_shares_results_but_spends_no_budget(redis_server, monkeypatch):
-    from runflow_api import service
+    from runflow_api import service_choice as service
 
     monkeypatch.setenv("RUNFLOW_SHARED_STORE", redis_server.url)
     monkeypatch.setenv("RUNFLOW_TEAM_BUDGET", "0.27")
@@ -224,8 +224,8 @@ def test_the_emulator_mode_shares_results_but_spends_no_budget(redis_server, mon
 
 
 def test_the_status_line_counts_the_fleet():
-    from runflow_api.progress import ProgressTally
-    from runflow_api.result_types import ProgressEvent
+    from runflow_api.flow.progress import ProgressTally
+    from runflow_api.pictures.result_types import ProgressEvent
 
     tally = ProgressTally(5)
     tally.update(ProgressEvent("waiting", 0, detail="machine"))

@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api.cache import pack_entry, unpack_entry
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
 from runflow_api.fleet import STORE_ENV, SharedStore
-from runflow_api.recent import shared_recent_results
+from runflow_api.money.cache import pack_entry, unpack_entry
+from runflow_api.money.recent import shared_recent_results
 
 
 def _catalogue(folder: Path, seeds: tuple[int, ...]) -> list[Path]:

@@ -131,7 +131,7 @@ def test_two_shells_running_the_cli_on_one_folder(emulator_factory, redis_server
                "RUNFLOW_API_BASE": emu.base_url, "RUNFLOW_CACHE_DIR": str(tmp_path / name / "cache"),
                "RUNFLOW_DATA_DIR": str(tmp_path / name / "data")}
         argv = [sys.executable, "-c", f"import time; time.sleep(max(0, {at} - time.time())); "
-                "from runflow_api.cli import main; raise SystemExit(main())",
+                "from runflow_api.catalogue.cli import main; raise SystemExit(main())",
                 "isolate", str(photos), "--out", str(tmp_path / name / "out"), "--quiet"]
         shells.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     outputs = [shell.communicate(timeout=120) for shell in shells]

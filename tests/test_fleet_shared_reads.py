@@ -20,14 +20,14 @@ import numpy as np
 from PIL import Image
 from support import product_photo
 
-from runflow_api import originals, qa
 from runflow_api.errors import InputRejected
 from runflow_api.fleet import SharedStore
 from runflow_api.fleet.shared_inputs import KnownPixels, SharedInputs
-from runflow_api.images import pixel_digest, to_array
+from runflow_api.money.recent import shared_recent_results
+from runflow_api.pictures import originals, qa
+from runflow_api.pictures.images import pixel_digest, to_array
+from runflow_api.pictures.result_images import decode_image, open_image
 from runflow_api.product_isolation import IsolationParams
-from runflow_api.recent import shared_recent_results
-from runflow_api.result_images import decode_image, open_image
 
 
 def _catalogue(folder: Path, seeds: tuple[int, ...]) -> list[Path]:

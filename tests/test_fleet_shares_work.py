@@ -23,10 +23,10 @@ import pytest
 from support import EMULATOR_KEY, product_photo
 
 from runflow_api import RunflowCancelled
-from runflow_api.claims import LocalClaims
 from runflow_api.fleet import SharedStore
+from runflow_api.money.claims import LocalClaims
+from runflow_api.pictures.result_types import ProgressEvent
 from runflow_api.product_isolation import IsolationParams
-from runflow_api.result_types import ProgressEvent
 
 PHOTOS = [product_photo(seed) for seed in (50, 51, 52, 53)]
 BATCH = [PHOTOS[0], PHOTOS[1], PHOTOS[2], PHOTOS[0], PHOTOS[3]]  # index 3 repeats index 0
@@ -194,7 +194,7 @@ def test_two_cli_shells_split_one_folder(emulator_factory, redis_server, tmp_pat
         if shared_store:
             env["RUNFLOW_SHARED_STORE"] = redis_server.url
         argv = [sys.executable, "-c", f"import time; time.sleep(max(0, {at} - time.time())); "
-                "from runflow_api.cli import main; raise SystemExit(main())",
+                "from runflow_api.catalogue.cli import main; raise SystemExit(main())",
                 "isolate", str(photos), "--out", str(tmp_path / name / "out"), "--quiet", "--concurrency", "2",
                 "--report", str(tmp_path / name / "report.json")]
         shells.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
@@ -214,8 +214,8 @@ def test_two_cli_shells_split_one_folder(emulator_factory, redis_server, tmp_pat
 def test_a_shared_out_folder_gets_each_photo_written_once(emu, client_for, tmp_path, provenance, force, rewritten):
     from dataclasses import replace
 
-    from runflow_api import catalogue_run
-    from runflow_api.catalogue import Item
+    from runflow_api.catalogue import isolate as catalogue_run
+    from runflow_api.catalogue.folders import Item
 
     result = replace(client_for(emu).isolate(PHOTOS[0], resolution="1K"), cached=True, **provenance)
     item = Item(source=tmp_path / "p0.png", output=tmp_path / "out" / "p0.png")

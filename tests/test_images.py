@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from runflow_api import backgrounds, images, result_images
 from runflow_api.errors import InputRejected, OutputRejected
+from runflow_api.pictures import backgrounds, images, result_images
 
 
 def smooth_rgb(height: int = 96, width: int = 128) -> np.ndarray:

@@ -27,7 +27,7 @@ def bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bound]:
     for name, value in {"RUNFLOW_DATA_DIR": tmp_path / "data", "RUNFLOW_CACHE_DIR": tmp_path / "cache",
                         "RUNFLOW_KEY_FILE": tmp_path / "no_key"}.items():  # fmt: skip
         monkeypatch.setenv(name, str(value))
-    PACK.runflow_api.recent.shared_recent_results().clear()
+    PACK.runflow_api.money.recent.shared_recent_results().clear()
     with Emulator(api_key=KEY, latency=0.05, port=0, cheap=False) as emu:  # a real matte from the pixels
         factory = Bound(emu)
         monkeypatch.setattr(machinery.execution, "client_factory", factory)

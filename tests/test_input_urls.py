@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runflow_api.preparation import input_url_refusal
+from runflow_api.flow.preparation import input_url_refusal
 
 REAL = "https://api.runflow.io"
 EMULATOR = "http://127.0.0.1:8765"

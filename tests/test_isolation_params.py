@@ -10,7 +10,7 @@ import pytest
 from support import product_photo
 
 from runflow_api import InputRejected
-from runflow_api.cli import build_parser
+from runflow_api.catalogue.cli import build_parser
 from runflow_api.emulator.validation import INPUT_FIELDS, check_run_create
 from runflow_api.product_isolation import IsolationParams, option_field, option_names, sent_fields
 

@@ -20,9 +20,9 @@ from PIL import Image
 from routes_support import request
 from support import product_photo
 
-from runflow_api import config, directories
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
 from runflow_api.errors import InputRejected
+from runflow_api.settings import config, directories
 
 KEY = "rf_live_KEYFILETEST000042ab"
 SECRET_PART = "KEYFILETEST000042"

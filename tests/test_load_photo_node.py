@@ -26,7 +26,7 @@ from support import EMULATOR_KEY, product_photo
 
 PACK = load_pack()
 nodes = PACK.nodes
-images = importlib.import_module(f"{PACK.__name__}.runflow_api.images")
+images = importlib.import_module(f"{PACK.__name__}.runflow_api.pictures.images")
 LoadPhoto = nodes.NODE_CLASS_MAPPINGS["RunflowLoadPhoto"]
 
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from runflow_api import marketplace_encode, marketplace_presets, marketplace_render, marketplace_tiers
 from runflow_api.errors import InputRejected
-from runflow_api.marketplace_checks import JPEG_BLOCK
-from runflow_api.marketplace_presets import Preset, parse_custom
-from runflow_api.result_types import IsolationResult
+from runflow_api.pictures import marketplace_encode, marketplace_presets, marketplace_render, marketplace_tiers
+from runflow_api.pictures.marketplace_checks import JPEG_BLOCK
+from runflow_api.pictures.marketplace_presets import Preset, parse_custom
+from runflow_api.pictures.result_types import IsolationResult
 
 ISSUE_TABLE = {  # name: (width, height, fill target, fill range, cap in bytes), from issue 35
     "amazon": (2000, 2000, 0.87, (0.85, 0.90), 10_000_000),
@@ -334,7 +334,7 @@ def test_the_library_lists_and_renders_presets_by_name_or_string() -> None:
 
 
 def test_the_formats_command_prints_the_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from runflow_api import cli
+    from runflow_api.catalogue import cli
 
     assert cli.main(["formats"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runflow_api import marketplace_output, marketplace_presets, marketplace_tiers, qa, render_presets
+from runflow_api import render_presets
+from runflow_api.catalogue import marketplace_output
 from runflow_api.errors import InputRejected
-from runflow_api.marketplace_checks import FLAGS
+from runflow_api.pictures import marketplace_presets, marketplace_tiers, qa
+from runflow_api.pictures.marketplace_checks import FLAGS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sneaker.jpg"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runflow_api import marketplace_checks, marketplace_encode
-from runflow_api.marketplace_checks import FLAGS, PlacedProduct, check
-from runflow_api.marketplace_presets import Preset, parse_custom
+from runflow_api.pictures import marketplace_checks, marketplace_encode
+from runflow_api.pictures.marketplace_checks import FLAGS, PlacedProduct, check
+from runflow_api.pictures.marketplace_presets import Preset, parse_custom
 
 SIDE = 400
 PNG = parse_custom(f"name=lossless,{SIDE}x{SIDE},fill=0.5,bg=#f5f5f5,png,cap=100KB")  # fill 0.49-0.51

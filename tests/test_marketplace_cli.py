@@ -21,9 +21,10 @@ import pytest
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import RunflowClient, marketplace_presets
-from runflow_api.cli import main
-from runflow_api.marketplace_checks import JPEG_BLOCK
+from runflow_api import RunflowClient
+from runflow_api.catalogue.cli import main
+from runflow_api.pictures import marketplace_presets
+from runflow_api.pictures.marketplace_checks import JPEG_BLOCK
 
 REPO = Path(__file__).resolve().parents[1]
 FIVE = "amazon,walmart,instagram-portrait,pinterest,zalando"

@@ -25,7 +25,7 @@ machinery = PACK.node_machinery
 budget = importlib.import_module(f"{PACK.__name__}.node_machinery.memory_budget")
 errors = importlib.import_module(f"{PACK.__name__}.runflow_api.errors")
 Emulator = importlib.import_module(f"{PACK.__name__}.runflow_api.emulator").Emulator
-ImageURL = importlib.import_module(f"{PACK.__name__}.runflow_api.result_types").ImageURL
+ImageURL = importlib.import_module(f"{PACK.__name__}.runflow_api.pictures.result_types").ImageURL
 
 GIB = 1024**3
 
@@ -56,7 +56,7 @@ def test_the_estimate_matches_what_the_node_builds() -> None:
     pictures = [Image.new("RGBA", (16, 9)), Image.new("RGBA", (9, 16))]
     sizes = [(picture.width, picture.height) for picture in pictures]
     handed_over: list[Any] = list(pictures)
-    defaults = importlib.import_module(f"{PACK.__name__}.runflow_api.post_processing").PostProcessing()
+    defaults = importlib.import_module(f"{PACK.__name__}.runflow_api.pictures.post_processing").PostProcessing()
     built = machinery.tensors.assemble_outputs(handed_over, defaults)
     assert budget.output_bytes(sizes, None) == sum(tensor.numel() * tensor.element_size() for tensor in built)
     assert handed_over == [None, None], "each decoded picture is let go once converted"

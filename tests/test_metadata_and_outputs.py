@@ -12,12 +12,12 @@ import pytest
 from support import CALLBACK_SECRET, EMULATOR_KEY, product_photo
 
 from runflow_api import InputRejected, NetworkError, RetryPolicy, __version__
-from runflow_api.cache import pack_entry, unpack_entry
-from runflow_api.callbacks import CallbackSettings
+from runflow_api.flow.run_metadata import node_metadata, parse_metadata_input
+from runflow_api.money.cache import pack_entry, unpack_entry
+from runflow_api.money.recent import shared_recent_results
+from runflow_api.pictures.result_types import output_sources, select_outputs
 from runflow_api.product_isolation import IsolationParams
-from runflow_api.recent import shared_recent_results
-from runflow_api.result_types import output_sources, select_outputs
-from runflow_api.run_metadata import node_metadata, parse_metadata_input
+from runflow_api.service.callbacks import CallbackSettings
 
 PACK = {"pack": "runflow-product-isolation", "pack_version": __version__}
 
@@ -120,7 +120,7 @@ def test_a_crash_between_journal_and_create_sends_the_journaled_body(emulator_fa
 
 def test_a_journal_entry_from_before_metadata_replays_the_old_body(emu, client_for):
     """Entries written by earlier versions hold only the input: they replay the body those versions sent."""
-    from runflow_api.runs import LEGACY_METADATA, create_run
+    from runflow_api.service.runs import LEGACY_METADATA, create_run
 
     client = client_for(emu)
     job = client._prepare([product_photo()], IsolationParams("1:1", "1K"))[0]

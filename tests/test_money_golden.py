@@ -30,7 +30,7 @@ from golden_support import (
 )
 
 from runflow_api import ImageURL, RunflowClient
-from runflow_api.journal import idempotency_key
+from runflow_api.money.journal import idempotency_key
 
 KEY_CASES: dict[str, dict[str, Any]] = {
     "resolution_1K": {"aspect_ratio": "1:1", "resolution": "1K"},

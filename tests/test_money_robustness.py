@@ -20,9 +20,9 @@ import pytest
 from support import EMULATOR_KEY, product_photo
 
 from runflow_api.errors import ServiceUnavailable
-from runflow_api.ledger import Ledger
+from runflow_api.money.ledger import Ledger
 from runflow_api.product_isolation import PRICE_PER_IMAGE
-from runflow_api.runs import Run
+from runflow_api.service.runs import Run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,7 @@ def test_a_full_disk_tears_no_line_and_the_pending_runs_are_written_later(tmp_pa
         f"""
         import logging, resource, sys
         from decimal import Decimal
-        from runflow_api.ledger import Ledger
+        from runflow_api.money.ledger import Ledger
         logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         ledger = Ledger({str(path)!r})

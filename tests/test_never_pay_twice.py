@@ -18,8 +18,8 @@ import pytest
 from support import EMULATOR_KEY, product_photo
 
 from runflow_api import InsufficientCredit, RunflowCancelled, SpendLimitExceeded
-from runflow_api.ledger import Ledger
-from runflow_api.recent import RecentResults, shared_recent_results
+from runflow_api.money.ledger import Ledger
+from runflow_api.money.recent import RecentResults, shared_recent_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -248,7 +248,7 @@ def test_repeat_in_the_same_process_comes_from_memory_and_is_a_copy(emu, client_
 def test_memory_tier_is_bounded_and_least_recently_used():
     from PIL import Image
 
-    from runflow_api.cache import CachedResult
+    from runflow_api.money.cache import CachedResult
 
     tier = RecentResults(max_bytes=3 * 100 * 100 * 4)
     for n in range(3):

@@ -162,7 +162,7 @@ def test_results_of_different_sizes_are_letterboxed_centred_into_one_batch() -> 
     (e.g. a service answer of another size), the node pads instead of crashing."""
     wide = Image.new("RGBA", (8, 4), (255, 0, 0, 255))
     tall = Image.new("RGBA", (2, 6), (0, 0, 255, 128))
-    rendering = pack_module("runflow_api.post_processing").PostProcessing
+    rendering = pack_module("runflow_api.pictures.post_processing").PostProcessing
     image, mask, rgba = machinery.tensors.assemble_outputs([wide, tall], rendering())
     assert image.shape == (2, 6, 8, 3) and mask.shape == (2, 6, 8) and rgba.shape == (2, 6, 8, 4)
     assert torch.equal(mask[0, 1:5], torch.ones(4, 8)) and float(mask[0, 0].max()) == 0 == float(mask[0, 5].max())
@@ -180,10 +180,10 @@ def test_assembled_tensors_are_exactly_each_level_over_255() -> None:
     ref_rgb = pixels[..., :3].astype(np.float32) / 255
     ref_alpha = pixels[..., 3].astype(np.float32) / 255
     for color in (None, (10, 200, 30)):
-        post_processing = pack_module("runflow_api.post_processing")
+        post_processing = pack_module("runflow_api.pictures.post_processing")
         post = post_processing.PostProcessing(background="transparent" if color is None else "10,200,30")
         image, mask, rgba = machinery.tensors.assemble_outputs([Image.fromarray(pixels)], post)
-        composite = pack_module("runflow_api.backgrounds").composite
+        composite = pack_module("runflow_api.pictures.backgrounds").composite
         shown = ref_rgb if color is None else composite(pixels[..., :3], ref_alpha, color).astype(np.float32) / 255
         assert np.array_equal(rgba[0].numpy(), np.dstack([ref_rgb, ref_alpha]))
         assert np.array_equal(mask[0].numpy(), ref_alpha)
@@ -576,7 +576,7 @@ def test_a_cache_hit_with_outputs_all_serves_every_image(bound: Bound) -> None:
     photo = product_tensor((200, 120, 30))
     isolate(photo)  # "first" asked: the library still caches the whole run
     from_memory = isolate(photo, outputs="all")
-    PACK.runflow_api.recent.shared_recent_results().clear()  # as after a restart: from the disk cache
+    PACK.runflow_api.money.recent.shared_recent_results().clear()  # as after a restart: from the disk cache
     from_disk = isolate(photo, outputs="all")
     assert bound.emu.stats["creates"] == 1
     for output in (from_memory, from_disk):

@@ -20,9 +20,9 @@ import requests
 from PIL import Image, ImageCms, PngImagePlugin
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import images, originals
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
 from runflow_api.errors import InputRejected
+from runflow_api.pictures import images, originals
 
 ORIENTATION = 0x0112
 

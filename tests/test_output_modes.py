@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import config, directories
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
+from runflow_api.settings import config, directories
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and umask")
 

@@ -115,7 +115,7 @@ def test_node_contract_is_consistent(pack: ModuleType, node_id: str) -> None:
         # isolation option (`_isolate` routes the last two by name), and each control is declared.
         run = inspect.signature(pack.node_machinery.execution._isolate).parameters
         controls = {name for name, parameter in run.items() if parameter.kind is parameter.KEYWORD_ONLY}
-        post = {field.name for field in dataclasses.fields(pack.runflow_api.post_processing.PostProcessing)}
+        post = {field.name for field in dataclasses.fields(pack.runflow_api.pictures.post_processing.PostProcessing)}
         options = set(pack.runflow_api.product_isolation.option_names())
         declared = [spec.name for spec in node.inputs[1:]]
         assert set(declared) <= controls | post | options, "a declared input that the run would refuse"
@@ -167,7 +167,7 @@ def test_combos_equal_the_engine_tables(pack: ModuleType) -> None:
 
 
 def test_the_appended_inputs_default_to_todays_behaviour(pack: ModuleType) -> None:
-    outputs_choices = pack.runflow_api.result_types.OUTPUT_MODES
+    outputs_choices = pack.runflow_api.pictures.result_types.OUTPUT_MODES
     for node_id in ISOLATION_NODES:
         inputs = _inputs(pack.NODE_CLASS_MAPPINGS[node_id])
         assert inputs["metadata"] == ("STRING", inputs["metadata"][1])
@@ -242,7 +242,7 @@ def test_inside_comfyui_the_engine_uses_comfyuis_user_directory(tmp_path: Path) 
         sys.modules["folder_paths"] = folder_paths
         from comfy_harness import load_pack
         pack = load_pack()
-        directories = pack.runflow_api.directories
+        directories = pack.runflow_api.settings.directories
         print(directories.key_file_path(), directories.cache_dir(), directories.data_dir(), sep="\\n")
         """
     )

@@ -18,9 +18,10 @@ from colour_science import icc_profile
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import catalogue, formats, images
-from runflow_api.cli import main
+from runflow_api.catalogue import folders as catalogue
+from runflow_api.catalogue.cli import main
 from runflow_api.errors import InputRejected
+from runflow_api.pictures import formats, images
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,14 +72,14 @@ def test_without_pillow_heif_a_heic_is_refused_with_the_install_command(tmp_path
     (photos / "IMG_0001.HEIC").write_bytes(heic_bytes(product_photo(5)))
     script = (
         "import sys; sys.modules['pillow_heif'] = None\n"
-        "from runflow_api import images, formats\n"
+        "from runflow_api.pictures import images, formats\n"
         "from runflow_api.errors import InputRejected\n"
         "assert not formats.heif_available()\n"
         "try:\n"
         f"    images.to_array({str(photos / 'IMG_0001.HEIC')!r})\n"
         "except InputRejected as exc:\n"
         "    print(exc)\n"
-        "from runflow_api.cli import main\n"
+        "from runflow_api.catalogue.cli import main\n"
         f"sys.exit(main(['isolate', {str(photos)!r}, '--out', {str(tmp_path / 'out')!r}, '--emulator', '-q']))\n"
     )
     env = {**os.environ, "RUNFLOW_CACHE_DIR": str(tmp_path / "c"), "RUNFLOW_DATA_DIR": str(tmp_path / "d")}

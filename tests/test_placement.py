@@ -14,7 +14,8 @@ import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 from placement_photos import CASES, ProductPhoto, case, product_photo
 
-from runflow_api import ImageURL, InputRejected, Placement, place_on_input, qa
+from runflow_api import ImageURL, InputRejected, Placement, place_on_input
+from runflow_api.pictures import qa
 
 IOU = 0.95  # the bar: the mask on the input overlaps the true footprint this much
 

@@ -32,8 +32,8 @@ from node_support import (  # noqa: F401 - fixtures, used by name
 from PIL import Image
 
 preview = PACK.node_machinery.preview
-ProgressEvent = PACK.runflow_api.result_types.ProgressEvent
-IsolationResult = PACK.runflow_api.result_types.IsolationResult
+ProgressEvent = PACK.runflow_api.pictures.result_types.ProgressEvent
+IsolationResult = PACK.runflow_api.pictures.result_types.IsolationResult
 
 
 class RecordingBar:

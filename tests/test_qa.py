@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runflow_api import qa
-from runflow_api.result_types import IsolationResult
+from runflow_api.pictures import qa
+from runflow_api.pictures.result_types import IsolationResult
 
 LIMITS = qa.DEFAULT_THRESHOLDS
 SIDE = 200  # below the sampling grid: every pixel is judged, so the edges below are exact

@@ -10,8 +10,8 @@ from pathlib import Path
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import qa
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
+from runflow_api.pictures import qa
 
 
 def test_the_rule() -> None:

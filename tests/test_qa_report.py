@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import qa
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
 from runflow_api.emulator import model
+from runflow_api.pictures import qa
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

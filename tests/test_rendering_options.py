@@ -35,8 +35,8 @@ from node_support import PACK, bound_to, run_node
 from support import alpha_bounds, product_photo
 
 from runflow_api import InputRejected, RunflowClient
-from runflow_api.margins import apply_margin
-from runflow_api.post_processing import PostProcessing, rendering_fields, rendering_names
+from runflow_api.pictures.margins import apply_margin
+from runflow_api.pictures.post_processing import PostProcessing, rendering_fields, rendering_names
 from runflow_api.product_isolation import option_fields, option_names
 
 # Options whose declaration says no other valid value by itself (no choices, no range): one here each.
@@ -189,7 +189,7 @@ def test_margin_in_the_library_is_free_and_keeps_the_canvas(emulator_factory, cl
 def test_the_nodes_draw_margin_into_every_output_from_the_cache(emulator_factory, monkeypatch, tmp_path) -> None:
     emu = emulator_factory(cheap=False)
     monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", bound_to(emu, tmp_path))
-    PACK.runflow_api.recent.shared_recent_results().clear()
+    PACK.runflow_api.money.recent.shared_recent_results().clear()
     photo = torch.from_numpy(product_photo(5)).float().div(255).unsqueeze(0)
     image, mask, rgba, _, _ = run_node(photo)
     framed_image, framed_mask, framed_rgba, info, _ = run_node(photo, margin=40, background="#00ff00")

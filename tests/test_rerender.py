@@ -21,8 +21,8 @@ from PIL import Image
 from support import EMULATOR_KEY, paid_runs_since, product_photo
 
 from runflow_api import RunflowClient
-from runflow_api.cli import main
-from runflow_api.renderings import RECORD_NAME
+from runflow_api.catalogue.cli import main
+from runflow_api.catalogue.renderings import RECORD_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 

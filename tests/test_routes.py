@@ -24,8 +24,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from routes_support import Answer, load_routes, make_app, request, routes
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import config, directories, service_address
 from runflow_api.emulator import Emulator, Faults
+from runflow_api.service import address as service_address
+from runflow_api.settings import config, directories
 
 KEY = "rf_live_ROUTETESTKEY00009876"
 KEY_MIDDLE = "ROUTETESTKEY0000"
@@ -651,7 +652,7 @@ SECRET_MIDDLE = "ROUTESECRET0000"
 
 
 def signed(body: bytes, secret: str = CALLBACK_SECRET) -> dict[str, str]:
-    from runflow_api.callbacks import sign
+    from runflow_api.service.callbacks import sign
 
     return {"Runflow-Signature": sign(secret, body), "Content-Type": "application/json"}
 
@@ -698,7 +699,7 @@ def test_without_a_secret_every_callback_is_refused(call: Call) -> None:
 
 
 def test_a_valid_callback_wakes_the_waiting_run(call: Call, callback_secret: str) -> None:
-    from runflow_api.wakeups import shared_wakeups
+    from runflow_api.service.wakeups import shared_wakeups
 
     body = b'{"event": "run.completed", "run_id": "run-waited-for"}'
     with shared_wakeups().register("run-waited-for") as wakeup:

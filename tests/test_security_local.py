@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from runflow_api import config, directories, secret_files
 from runflow_api.errors import InputRejected
+from runflow_api.settings import config, directories, secret_files
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "rf_live_LOCALSECURITYKEY00004321"
@@ -104,7 +104,7 @@ def test_a_new_key_folder_is_created_private(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from runflow_api import secret_files
+from runflow_api.settings import secret_files
 secret_files.write_secret_file(Path(sys.argv[1]), sys.argv[2])
 print("written", flush=True)
 """
@@ -203,7 +203,7 @@ def test_a_malformed_key_is_told_which_shapes_are_accepted(key: str, fault: str)
 
 
 def test_every_key_prefix_is_redacted_and_masked_from_one_list():
-    from runflow_api.redact import KEY_PREFIXES, redact
+    from runflow_api.settings.redact import KEY_PREFIXES, redact
 
     assert config.PUBLIC_KEY_PREFIXES is KEY_PREFIXES
     assert {"rf_live_", "rf_test_", "rf_svc_"} <= set(KEY_PREFIXES)
@@ -215,7 +215,7 @@ def test_every_key_prefix_is_redacted_and_masked_from_one_list():
 
 def test_every_secret_prefix_config_knows_is_redacted_by_shape_too():
     """A callback secret the caller did not name (an old one, a colleague's) is hidden like a key."""
-    from runflow_api.redact import SECRET_PREFIXES, carries_secret, redact
+    from runflow_api.settings.redact import SECRET_PREFIXES, carries_secret, redact
 
     assert config.PUBLIC_SECRET_PREFIXES is SECRET_PREFIXES and "whsec_" in SECRET_PREFIXES
     for prefix in SECRET_PREFIXES:

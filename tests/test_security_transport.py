@@ -45,11 +45,11 @@ from runflow_api import (
     ServiceUnavailable,
     Timeouts,
 )
-from runflow_api.http import Transport
-from runflow_api.redact import redact
-from runflow_api.runs import Run
-from runflow_api.service_address import resolve_base_url
-from runflow_api.url_policy import external_url_refusal
+from runflow_api.service.address import resolve_base_url
+from runflow_api.service.http import Transport
+from runflow_api.service.runs import Run
+from runflow_api.service.url_policy import external_url_refusal
+from runflow_api.settings.redact import redact
 
 PACKAGE_DIR = Path(runflow_api.__file__).resolve().parent
 REAL_SERVICE = "https://api.runflow.io"

@@ -22,8 +22,8 @@ from PIL import Image
 from support import EMULATOR_KEY, alpha_bounds, paid_runs_since, product_photo
 
 from runflow_api import InputRejected, RunflowClient
-from runflow_api.post_processing import PostProcessing
-from runflow_api.shadows import ShadowOptions, shadow_box
+from runflow_api.pictures.post_processing import PostProcessing
+from runflow_api.pictures.shadows import ShadowOptions, shadow_box
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = ("sneaker.jpg", "blob.jpg")
@@ -146,7 +146,7 @@ def test_the_node_draws_it_into_every_output_from_the_cache(emulator_factory, mo
     """Real tensors: the shadow darkens the background colour in `image`, and is in `mask` and `rgba`."""
     emu = emulator_factory(cheap=False)
     monkeypatch.setattr(PACK.node_machinery.execution, "client_factory", bound_to(emu, tmp_path))
-    PACK.runflow_api.recent.shared_recent_results().clear()
+    PACK.runflow_api.money.recent.shared_recent_results().clear()
     photo = torch.from_numpy(product_photo(6)).float().div(255).unsqueeze(0)
     image, mask, rgba, _, _ = run_node(photo, background="#ffffff")
     shaded_image, shaded_mask, shaded_rgba, info, _ = run_node(photo, background="#ffffff", shadow="contact",

@@ -1,4 +1,4 @@
-"""Shadows drawn from the matte (runflow_api.shadows): on real arrays, and on the emulator's real cut-out
+"""Shadows drawn from the matte (runflow_api.pictures.shadows): on real arrays, and on the emulator's real cut-out
 of the bundled sneaker photo. A contact shadow darkens the rows just below the product and nothing above
 it; a drop shadow falls down and to the right; the product's opaque pixels never change; a transparent
 output carries the shadow as dark, partly transparent pixels; the shadow stays in the canvas; bad values
@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from runflow_api import InputRejected
-from runflow_api.backgrounds import composite
-from runflow_api.shadows import (
+from runflow_api.pictures.backgrounds import composite
+from runflow_api.pictures.shadows import (
     SHADOW_CONTACT,
     SHADOW_DROP,
     Placement,

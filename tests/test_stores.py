@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from support import product_photo
 
-from runflow_api.cache import ResultCache, cache_key
-from runflow_api.journal import RunJournal
-from runflow_api.ledger import Ledger
+from runflow_api.money.cache import ResultCache, cache_key
+from runflow_api.money.journal import RunJournal
+from runflow_api.money.ledger import Ledger
 from runflow_api.product_isolation import IsolationParams
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def test_least_recently_used_entries_are_evicted(tmp_path):
 WRITER = """
 import sys
 sys.path.insert(0, {repo!r})
-from runflow_api.cache import ResultCache, cache_key
+from runflow_api.money.cache import ResultCache, cache_key
 from runflow_api.product_isolation import IsolationParams
 cache = ResultCache(__import__("pathlib").Path({directory!r}))
 me = int(sys.argv[1])

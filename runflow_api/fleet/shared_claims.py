@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..claims import CancelCheck, ClaimHeld, LocalClaims
 from ..errors import RunflowCancelled
+from ..money.claims import CancelCheck, ClaimHeld, LocalClaims
 from .store import SharedStore
 
 log = logging.getLogger("runflow_api")

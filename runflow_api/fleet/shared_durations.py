@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..durations import DurationStore, Estimate, valid_entry
+from ..money.durations import DurationStore, Estimate, valid_entry
 from .store import SharedStore
 
 _KEEP_S = 7 * 86400

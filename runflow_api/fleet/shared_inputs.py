@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..claims import ClaimHeld
+from ..money.claims import ClaimHeld
 from .store import SharedStore
 
 READING_TTL_S = 30.0  # a reader that died mid-read holds the others back this long at most

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from ..journal import JournalEntry, entry_from_json
+from ..money.journal import JournalEntry, entry_from_json
 from .store import SharedStore
 
 

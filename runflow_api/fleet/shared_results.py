@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..cache import CachedResult, unpack_entry
+from ..money.cache import CachedResult, unpack_entry
 from .store import SharedStore
 
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import InputRejected
-from ..redact import redact, url_for_display
+from ..settings.redact import redact, url_for_display
 
 log = logging.getLogger("runflow_api")
 

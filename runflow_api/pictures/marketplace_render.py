@@ -1,0 +1,215 @@
+"""A marketplace preset's file from a stored result, free: no run is paid for it.
+
+The product (the pixels with alpha > 0) is cut from the result once (`Product.of`, edges cleaned by
+default), then for each preset scaled so its box spans the preset's fill along the limiting side,
+centred, composited on the background, encoded within the cap (`marketplace_encode`) and checked on the
+bytes as written (`marketplace_checks`). The composite touches only the product's box; the rest of the
+canvas is the background colour as it is, so every pixel without product is exactly that colour before
+encoding, and the checks prove it after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InputRejected
+from . import marketplace_checks, marketplace_encode
+from .edges import EDGES_CLEAN, check_edges, decontaminate
+from .marketplace_checks import Measured, PlacedProduct
+from .marketplace_presets import Preset
+from .qa import DEFAULT_THRESHOLDS
+from .result_types import IsolationResult
+
+MARGIN = marketplace_checks.JPEG_BLOCK  # px: the product never comes closer to an edge (one JPEG block)
+# Bicubic, not Lanczos: its kernel is 2 px wide instead of 3, so each of the ~8 resizes of ten presets costs
+# a third less (the largest cost of a rendering, benchmarks/marketplace.py), and at these reductions
+# (0.25-1x) the two differ by less than JPEG quality 95 does.
+_RESAMPLE = Image.Resampling.BICUBIC
+_REDUCING_GAP = 3.0  # a large reduction starts with a box reduce: 2-4x faster, no visible difference
+
+
+@dataclass(frozen=True)
+class Product:
+    """The product cut from a stored result, ready to be placed on any preset's canvas.
+
+    `image` is RGBA (Pillow resizes RGBA with premultiplied colour, which keeps a dark fringe out of soft
+    edges): the result cropped to the box of alpha > 0, which measured `box` px in the result itself.
+    When every preset it is for needs fewer pixels, `image` is already reduced to the largest of them
+    (`Product.of(..., largest=)`), so the edges are cleaned on fewer pixels and every later resize reads
+    fewer. `cut_at_source` says the product reached the result's frame (the service cut it), so every file
+    made from it is flagged `cut_off`."""
+
+    image: Image.Image
+    box: tuple[int, int]
+    cut_at_source: bool
+    edges: str
+
+    @classmethod
+    def of(cls, source: IsolationResult | Image.Image | np.ndarray, *, edges: str = EDGES_CLEAN,
+           presets: list[Preset] | None = None) -> Product:
+        """The product of a result, an RGBA PIL image or an HxWx4 uint8 array (straight alpha). An image
+        without alpha is all product. Edges are cleaned (`edges.decontaminate`) unless 'as returned'.
+        `presets`: the presets it will be placed on, when known (it is then reduced to the largest, so
+        render it on those presets only: a larger one would be scaled up from the reduced copy)."""
+        check_edges(edges)
+        rgba = _rgba_image(source)
+        alpha = rgba.getchannel("A")
+        bounds = alpha.getbbox()  # Pillow's C scan: a 4K result is never copied into numpy whole
+        if bounds is None:
+            raise InputRejected("The result holds no product (its alpha is 0 everywhere), so there is nothing to "
+                                "place on a marketplace canvas. Look at the cut-out; run it again with a prompt "
+                                "naming the product.")
+        left, top, right, bottom = bounds
+        box = (right - left, bottom - top)
+        image = rgba.crop(bounds)
+        largest = _largest(box, presets or [])
+        if largest is not None and largest[0] < box[0] and largest[1] < box[1]:
+            image = image.resize(largest, _RESAMPLE, reducing_gap=_REDUCING_GAP)
+        if edges == EDGES_CLEAN:
+            image = Image.fromarray(decontaminate(np.asarray(image)), "RGBA")
+        return cls(image, box, _reaches_frame(alpha), edges)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The product's box on the canvas and the scale from the stored result to it."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    scale: float
+
+    @property
+    def enlarged(self) -> bool:
+        return self.scale > 1.0
+
+
+@dataclass
+class Rendering:
+    """One preset's file: its bytes, where the product went, the JPEG quality used and the checks' verdict."""
+
+    preset: Preset
+    data: bytes
+    quality: int | None
+    placement: Placement
+    product: PlacedProduct
+    flags: list[str]
+    measured: Measured
+
+    @property
+    def extension(self) -> str:
+        return self.preset.extension
+
+    def report(self) -> dict[str, Any]:
+        """The JSON report's entry for this file."""
+        return {"preset": self.preset.name, "flags": list(self.flags), "quality": self.quality,
+                "scale": round(self.placement.scale, 4), **self.measured.as_dict()}
+
+
+def place(product_size: tuple[int, int], preset: Preset) -> Placement:
+    """Scale and position: the limiting side spans the preset's fill (kept a MARGIN from the edges), the
+    other keeps the product's proportions; centred."""
+    width, height = product_size
+    span_x = min(preset.fill * preset.width, preset.width - 2 * MARGIN)
+    span_y = min(preset.fill * preset.height, preset.height - 2 * MARGIN)
+    scale = min(span_x / width, span_y / height)
+    placed_w = max(1, min(round(width * scale), preset.width - 2 * MARGIN))
+    placed_h = max(1, min(round(height * scale), preset.height - 2 * MARGIN))
+    return Placement((preset.width - placed_w) // 2, (preset.height - placed_h) // 2, placed_w, placed_h,
+                     max(placed_w / width, placed_h / height))
+
+
+def render(source: Product | IsolationResult | Image.Image | np.ndarray, preset: Preset, *,
+           edges: str = EDGES_CLEAN) -> Rendering:
+    """`preset`'s file from a stored result (or a `Product` already cut from one, to render several
+    presets without cutting it again)."""
+    product = source if isinstance(source, Product) else Product.of(source, edges=edges, presets=[preset])
+    placement = place(product.box, preset)
+    return _rendered(product, preset, placement, _scaled(product, placement))
+
+
+def _scaled(product: Product, placement: Placement) -> Image.Image:
+    if product.image.size == (placement.width, placement.height):
+        return product.image
+    return product.image.resize((placement.width, placement.height), _RESAMPLE, reducing_gap=_REDUCING_GAP)
+
+
+def composed(product: Product, preset: Preset) -> tuple[Image.Image, PlacedProduct]:
+    """`preset`'s canvas (RGB, before encoding) and the product as placed on it: what the ComfyUI node
+    outputs, for a save node to encode and check."""
+    placement = place(product.box, preset)
+    scaled = _scaled(product, placement)
+    return _canvas(preset, placement, scaled), PlacedProduct(placement.left, placement.top,
+                                                             np.asarray(scaled.getchannel("A")))
+
+
+def _canvas(preset: Preset, placement: Placement, scaled: Image.Image) -> Image.Image:
+    canvas = Image.new("RGB", (preset.width, preset.height), preset.background)
+    # Straight colour over the background through the alpha: (colour x a + background x (255 - a)) / 255 in
+    # Pillow's C loop, so alpha 0 leaves the background exactly as it is and alpha 255 is the product.
+    canvas.paste(scaled, (placement.left, placement.top), scaled)
+    return canvas
+
+
+def _rendered(product: Product, preset: Preset, placement: Placement, scaled: Image.Image) -> Rendering:
+    canvas = _canvas(preset, placement, scaled)
+    encoded = marketplace_encode.encode(canvas, preset.format, preset.cap)
+    alpha = np.asarray(scaled.getchannel("A"))
+    placed = PlacedProduct(placement.left, placement.top, alpha)
+    flags, measured = marketplace_checks.check(encoded.data, preset, placed, enlarged=placement.enlarged,
+                                               cut_at_source=product.cut_at_source)
+    return Rendering(preset, encoded.data, encoded.quality, placement, placed, flags, measured)
+
+
+def render_all(source: Product | IsolationResult | Image.Image | np.ndarray, presets: list[Preset], *,
+               edges: str = EDGES_CLEAN) -> list[Rendering]:
+    """Every preset's file from one stored result. The product is cut once, reduced once to the largest
+    size any preset needs (when all need fewer pixels than the result has), its edges cleaned once there;
+    presets that place it at the same size share one resize."""
+    if not isinstance(source, Product):
+        source = Product.of(source, edges=edges, presets=presets)
+    product = source
+    placements = [place(product.box, preset) for preset in presets]
+    scaled: dict[tuple[int, int], Image.Image] = {}
+    renderings = []
+    for preset, placement in zip(presets, placements, strict=True):
+        size = (placement.width, placement.height)
+        if size not in scaled:
+            scaled[size] = _scaled(product, placement)
+        renderings.append(_rendered(product, preset, placement, scaled[size]))
+    return renderings
+
+
+def _largest(box: tuple[int, int], presets: list[Preset]) -> tuple[int, int] | None:
+    """The largest size the product is placed at among `presets` (None without presets)."""
+    placements = [place(box, preset) for preset in presets]
+    if not placements:
+        return None
+    return max(placement.width for placement in placements), max(placement.height for placement in placements)
+
+
+def _rgba_image(source: IsolationResult | Image.Image | np.ndarray) -> Image.Image:
+    if isinstance(source, IsolationResult):
+        source = source.image
+    if isinstance(source, Image.Image):
+        return source if source.mode == "RGBA" else source.convert("RGBA")
+    if isinstance(source, np.ndarray) and source.dtype == np.uint8 and source.ndim == 3 and source.shape[2] == 4:
+        return Image.fromarray(source, "RGBA")
+    what = f"{source.dtype} array of shape {source.shape}" if isinstance(source, np.ndarray) else type(source).__name__
+    raise InputRejected(f"A marketplace file is rendered from a result, an RGBA image or an HxWx4 uint8 array, "
+                        f"got a {what}. Pass the IsolationResult the client returned.")
+
+
+def _reaches_frame(alpha: Image.Image) -> bool:
+    """The product (alpha >= 0.5) lies on more than the QA flags' share of a border line of the result:
+    the same rule as `qa`'s cut_off, so a speck of a few pixels at the frame is no cut."""
+    width, height = alpha.size
+    borders = ((0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height), (width - 1, 0, width, height))
+    lines = [np.asarray(alpha.crop(box)).ravel() for box in borders]
+    threshold = DEFAULT_THRESHOLDS.product * 255
+    return any(float((line >= threshold).mean()) > DEFAULT_THRESHOLDS.cut_off_above for line in lines)
