@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -161,3 +166,22 @@ def paid_runs_since(client: RunflowClient, start: Decimal) -> int:
     balance = client.balance().amount
     assert balance is not None
     return int((start - balance) / Decimal("0.27"))
+
+
+@contextlib.contextmanager
+def emulator_process(balance: str = "10.00") -> Iterator[tuple[str, dict[str, str]]]:
+    """The emulator in a process of its own, as a user starts it: its base URL, and the environment a CLI
+    process needs to use it (the key, the address, this checkout on PYTHONPATH). A test counts paid runs
+    from its balance (`paid_runs_since`), as a user would."""
+    repo = Path(__file__).resolve().parents[1]
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "runflow_api.emulator", "--port", "0", "--latency", "0.2", "--api-key", EMULATOR_KEY,
+         "--balance", balance], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=repo)
+    try:
+        assert emulator.stdout is not None
+        base_url = emulator.stdout.readline().strip()
+        yield base_url, {**os.environ, "RUNFLOW_API_BASE": base_url, "RUNFLOW_API_KEY": EMULATOR_KEY,
+                         "PYTHONPATH": str(repo)}
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)

@@ -10,23 +10,20 @@ paid runs counted from the emulator's balance.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from support import EMULATOR_KEY, product_photo
+from support import EMULATOR_KEY, emulator_process, paid_runs_since, product_photo
 
 from runflow_api import RunflowClient
 from runflow_api.catalogue.cli import main
 from runflow_api.pictures import marketplace_presets
 from runflow_api.pictures.marketplace_checks import JPEG_BLOCK
 
-REPO = Path(__file__).resolve().parents[1]
 FIVE = "amazon,walmart,instagram-portrait,pinterest,zalando"
 
 
@@ -69,20 +66,8 @@ def assert_meets_its_row(path: Path, preset: marketplace_presets.Preset) -> None
     assert preset.fill_min - slack <= fill <= preset.fill_max + slack, f"{path}: fill {fill:.3f}"
 
 
-def _paid_so_far(client: RunflowClient, start: Decimal) -> int:
-    balance = client.balance().amount
-    assert balance is not None
-    return int((start - balance) / Decimal("0.27"))
-
-
 def test_as_a_user_would_five_presets_pay_three_runs_and_one_more_preset_pays_nothing(folder, tmp_path):
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "runflow_api.emulator", "--port", "0", "--latency", "0.2", "--api-key", EMULATOR_KEY,
-         "--balance", "10.00"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
-    try:
-        assert emulator.stdout is not None
-        base_url = emulator.stdout.readline().strip()
-        env = {**os.environ, "RUNFLOW_API_BASE": base_url, "RUNFLOW_API_KEY": EMULATOR_KEY, "PYTHONPATH": str(REPO)}
+    with emulator_process() as (base_url, env):
         out, report = tmp_path / "out", tmp_path / "report.json"
         shipped = marketplace_presets.builtin()
 
@@ -95,7 +80,7 @@ def test_as_a_user_would_five_presets_pay_three_runs_and_one_more_preset_pays_no
                      "--formats", formats, "--report", str(report)],
                     env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
                 assert done.returncode == 0, done.stderr
-                return _paid_so_far(watcher, start), done.stderr
+                return paid_runs_since(watcher, start), done.stderr
 
         paid, err = isolate(FIVE)
         assert paid == 3, "one paid run per photo, whatever the presets"
@@ -120,9 +105,6 @@ def test_as_a_user_would_five_presets_pay_three_runs_and_one_more_preset_pays_no
         paid, err = isolate(FIVE + ",shopify")
         assert paid == 0 and stamps(out) == after, "the same command again touches nothing"
         assert "0 written, 18 already there." in err
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
 
 
 def isolate(folder: Path, out: Path, *options: str) -> int:

@@ -10,7 +10,6 @@ paid runs counted from the emulator's balance, and files' modification times.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,13 +17,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from support import EMULATOR_KEY, paid_runs_since, product_photo
+from support import EMULATOR_KEY, emulator_process, paid_runs_since, product_photo
 
 from runflow_api import RunflowClient
 from runflow_api.catalogue.cli import main
 from runflow_api.catalogue.renderings import RECORD_NAME
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -127,13 +124,7 @@ def test_force_pays_again(soft_env, folder, tmp_path):
 def test_as_a_user_would_emulator_in_its_own_process(folder, tmp_path):
     """Run, then --background '#ffffff', then --edges clean, then the same again: paid runs 3, 0, 0, 0
     from the emulator's balance; outputs change on runs 2 and 3; run 4 touches no file."""
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "runflow_api.emulator", "--port", "0", "--latency", "0.2", "--api-key", EMULATOR_KEY,
-         "--balance", "10.00"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
-    try:
-        assert emulator.stdout is not None
-        base_url = emulator.stdout.readline().strip()
-        env = {**os.environ, "RUNFLOW_API_BASE": base_url, "RUNFLOW_API_KEY": EMULATOR_KEY, "PYTHONPATH": str(REPO)}
+    with emulator_process() as (base_url, env):
         out = tmp_path / "out"
         commands = ([], ["--background", "#ffffff"], ["--background", "#ffffff", "--edges", "clean"],
                     ["--background", "#ffffff", "--edges", "clean"])
@@ -153,9 +144,6 @@ def test_as_a_user_would_emulator_in_its_own_process(folder, tmp_path):
         assert paid == [3, 0, 0, 0]
         assert changed[:3] == [3, 3, 3] and changed[3] == 0
         assert touched[3] == 0, "the 4th run touches no file"
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
 
 
 def test_the_contact_sheet_is_made_when_outputs_are_written_not_decoded_again(soft_env, folder, tmp_path):

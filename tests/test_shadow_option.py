@@ -8,7 +8,6 @@ speed) is tested in test_shadows.py.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 import torch
 from node_support import PACK, bound_to, run_node
 from PIL import Image
-from support import EMULATOR_KEY, alpha_bounds, paid_runs_since, product_photo
+from support import EMULATOR_KEY, alpha_bounds, emulator_process, paid_runs_since, product_photo
 
 from runflow_api import InputRejected, RunflowClient
 from runflow_api.pictures.post_processing import PostProcessing
@@ -48,13 +47,7 @@ def test_the_issue_checks_with_the_cli_and_the_emulator_in_their_own_processes(f
     """1. A plain run pays. 2. `--shadow contact --background '#ffffff'` pays 0: just below the product
     darker than white, above it exactly white, the product's interior unchanged. 3. The same without a
     background: RGBA whose pixels below the product are dark and partly transparent."""
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "runflow_api.emulator", "--port", "0", "--latency", "0.2", "--api-key", EMULATOR_KEY,
-         "--balance", "10.00"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
-    try:
-        assert emulator.stdout is not None
-        base_url = emulator.stdout.readline().strip()
-        env = {**os.environ, "RUNFLOW_API_BASE": base_url, "RUNFLOW_API_KEY": EMULATOR_KEY, "PYTHONPATH": str(REPO)}
+    with emulator_process() as (base_url, env):
         out = tmp_path / "out"
         runs = {"plain": [], "on white": ["--shadow", "contact", "--background", "#ffffff"],
                 "transparent": ["--shadow", "contact"]}
@@ -85,9 +78,6 @@ def test_the_issue_checks_with_the_cli_and_the_emulator_in_their_own_processes(f
             assert under[..., :3].max() < 40, f"{photo}: the shadow is dark"
             assert (under[..., 3] > 0).any() and (under[..., 3] < 255).all(), f"{photo}: partly transparent"
             assert (transparent[:top] == plain[:top]).all(), f"{photo}: the shadow reaches nothing above"
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
 
 
 def test_the_library_draws_it_from_the_cache_and_writes_no_original_bytes(emulator_factory, client_for) -> None:
