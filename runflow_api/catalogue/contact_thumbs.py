@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,20 @@ from ..settings.fsutil import LIKE_ANY_FILE, atomic_write
 THUMB_SIDE = 256  # longest side of a thumbnail, in pixels
 THUMB_QUALITY = 70  # WebP quality: a 256 px product photo is about 5-10 KB
 FOLDER = ".runflow-thumbs"
+
+
+def copy_or_make(made: dict[str, Any] | None, side: str, source: str | None, target: Path) -> tuple[int, int] | None:
+    """A report's thumbnail at `target`: a copy of the one made when the output was written (`made[side]`:
+    its path, width and height, from the output's record), else made from `source`; its size, or None when
+    there is no image to show."""
+    kept = (made or {}).get(side)
+    if kept is not None:
+        try:
+            shutil.copyfile(kept[0], target)
+            return int(kept[1]), int(kept[2])
+        except OSError:
+            pass  # removed since: made again from the file below
+    return save_thumbnail(source, target) if source else None
 
 
 def save_thumbnail(image: Image.Image | str | Path, target: Path) -> tuple[int, int] | None:

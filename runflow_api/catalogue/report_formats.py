@@ -10,23 +10,11 @@ decoded here.
 from __future__ import annotations
 
 import html
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .contact_thumbs import save_thumbnail
-
-
-def _copy(entry: dict[str, Any], target: Path) -> tuple[int, int] | None:
-    made = (entry.get("thumbnails") or {}).get("out")
-    if made is not None:
-        try:
-            shutil.copyfile(made[0], target)
-            return int(made[1]), int(made[2])
-        except OSError:
-            pass  # removed since: made again from the file below
-    return save_thumbnail(entry["path"], target) if entry.get("path") else None
+from .contact_thumbs import copy_or_make
 
 
 def strip(index: int, row: dict[str, Any], folder: Path) -> str:
@@ -35,7 +23,7 @@ def strip(index: int, row: dict[str, Any], folder: Path) -> str:
     figures = []
     for number, (name, entry) in enumerate(entries.items()):
         thumb = f"{index}-f{number}.webp"
-        size = _copy(entry, folder / thumb)
+        size = copy_or_make(entry.get("thumbnails"), "out", entry.get("path"), folder / thumb)
         picture = ('<span class="none">no file</span>' if size is None else
                    f'<img src="{quote(folder.name)}/{thumb}" width="{size[0]}" height="{size[1]}" loading="lazy" '
                    f'decoding="async" alt="{html.escape(name)}">')

@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,7 @@ from urllib.parse import quote
 
 from ..pictures import qa
 from . import report_formats
-from .contact_thumbs import save_thumbnail
+from .contact_thumbs import copy_or_make
 
 SUFFIXES = (".html", ".htm")
 # "12-in.webp": row 12's photo; "12-out.webp": its result; "12-f0.webp": its first marketplace file (--formats)
@@ -80,19 +79,6 @@ def flag_skipped(rows: list[dict[str, Any]]) -> None:
         row["flags"] = found
 
 
-def _thumbnail(row: dict[str, Any], side: str, source: str | None, target: Path) -> tuple[int, int] | None:
-    """One thumbnail of a row: a copy of the one made when the output was written (`contact_thumbs`),
-    else made from the file; its size, or None when there is no image to show."""
-    made = (row.get("thumbnails") or {}).get(side)
-    if made is not None:
-        try:
-            shutil.copyfile(made[0], target)
-            return int(made[1]), int(made[2])
-        except OSError:
-            pass  # removed since: made again from the file below
-    return save_thumbnail(source, target) if source else None
-
-
 def _status(row: dict[str, Any]) -> str:
     if row["status"] == "done" and row.get("resumed"):
         return "collected"
@@ -145,9 +131,10 @@ def _thumbnails(rows: list[dict[str, Any]], folder: Path) -> list[tuple[Any, Any
             stale.unlink()
     jobs = []
     for index, row in enumerate(rows):
-        jobs.append((row, "in", row["input"], folder / f"{index}-in.webp"))
-        jobs.append((row, "out", _result_path(row), folder / f"{index}-out.webp"))
-    sizes = _in_parallel(lambda job: _thumbnail(*job), jobs)
+        made = row.get("thumbnails")
+        jobs.append((made, "in", row["input"], folder / f"{index}-in.webp"))
+        jobs.append((made, "out", _result_path(row), folder / f"{index}-out.webp"))
+    sizes = _in_parallel(lambda job: copy_or_make(*job), jobs)
     return list(zip(sizes[0::2], sizes[1::2], strict=True))
 
 
