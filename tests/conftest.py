@@ -59,6 +59,14 @@ def emu(emulator_factory: Callable[..., Emulator]) -> Emulator:
 
 
 @pytest.fixture
+def service_env(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """`emu`, named in the environment as the CLI reads it (RUNFLOW_API_BASE, RUNFLOW_API_KEY)."""
+    monkeypatch.setenv("RUNFLOW_API_BASE", emu.base_url)
+    monkeypatch.setenv("RUNFLOW_API_KEY", EMULATOR_KEY)
+    return emu
+
+
+@pytest.fixture
 def client_for(tmp_path: Path) -> Iterator[Callable[..., RunflowClient]]:
     """Build clients for an emulator, with fast retries and polling so the suite stays quick."""
     clients: list[RunflowClient] = []

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import requests
+from PIL import Image
 
 from runflow_api import PollPolicy, RetryPolicy, RunflowClient
 
@@ -185,3 +186,14 @@ def emulator_process(balance: str = "10.00") -> Iterator[tuple[str, dict[str, st
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
+
+
+def photo_folder(folder: Path, seeds: tuple[int, ...]) -> list[Path]:
+    """A folder of product photos, `p<seed>.png` for each seed: a small catalogue, the same bytes each time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in seeds:
+        path = folder / f"p{seed}.png"
+        Image.fromarray(product_photo(seed)).save(path)
+        paths.append(path)
+    return paths

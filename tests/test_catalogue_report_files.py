@@ -12,16 +12,9 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import EMULATOR_KEY, product_photo
+from support import product_photo
 
 from runflow_api.catalogue.cli import main
-
-
-@pytest.fixture
-def service(emu: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("RUNFLOW_API_BASE", emu.base_url)
-    monkeypatch.setenv("RUNFLOW_API_KEY", EMULATOR_KEY)
-    return emu
 
 
 @pytest.fixture
@@ -38,23 +31,23 @@ def isolate(photos: Path, out: Path, report: Path) -> int:
 
 
 @pytest.mark.parametrize("name", ["qa.html", "sub/qa.html", "qa.json"])
-def test_a_report_inside_the_input_folder_is_never_paid_for(service: Any, photos: Path, tmp_path: Path,
+def test_a_report_inside_the_input_folder_is_never_paid_for(service_env: Any, photos: Path, tmp_path: Path,
                                                             name: str) -> None:
     report = photos / name
     assert isolate(photos, tmp_path / "out", report) == 0
-    assert service.stats["creates"] == 2
+    assert service_env.stats["creates"] == 2
     if report.suffix == ".html":
         assert len(list((report.parent / "qa-thumbs").glob("*.webp"))) == 4, "the thumbnails the re-run must skip"
     (tmp_path / "out" / "a.png").unlink()  # the re-run then has work to do: a.jpg, from the cache
     assert isolate(photos, tmp_path / "out", report) == 0
-    assert service.stats["creates"] == 2, "the re-run paid for the report's own files"
+    assert service_env.stats["creates"] == 2, "the re-run paid for the report's own files"
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == ["a.png", "b.png"]
 
 
-def test_an_earlier_reports_thumbnails_are_not_photos_either(service: Any, photos: Path, tmp_path: Path) -> None:
+def test_an_earlier_reports_thumbnails_are_not_photos_either(service_env: Any, photos: Path, tmp_path: Path) -> None:
     assert isolate(photos, tmp_path / "out", photos / "monday.html") == 0
     assert isolate(photos, tmp_path / "out", photos / "tuesday.html") == 0, "a report under a new name"
-    assert service.stats["creates"] == 2
+    assert service_env.stats["creates"] == 2
     assert (photos / "monday-thumbs" / "0-in.webp").is_file()
 
 
@@ -77,7 +70,7 @@ def _cards(report: Path) -> dict[str, str]:
     return {re.search(r'<span class="name"[^>]*>([^<]*)<', card)[1]: card for card in cards}
 
 
-def test_a_photo_that_breaks_its_thumbnail_still_gets_a_report(service: Any, photos: Path, tmp_path: Path) -> None:
+def test_a_photo_that_breaks_its_thumbnail_still_gets_a_report(service_env: Any, photos: Path, tmp_path: Path) -> None:
     (photos / "broken.png").write_bytes(_damaged_png(3))
     report = tmp_path / "qa.html"
     assert isolate(photos, tmp_path / "out", report) == 1, "the broken photo fails on its own"
@@ -87,7 +80,7 @@ def test_a_photo_that_breaks_its_thumbnail_still_gets_a_report(service: Any, pho
     assert "no image" not in cards["a.jpg"]
 
 
-def test_a_saved_output_that_cannot_be_read_still_gets_a_report(service: Any, photos: Path, tmp_path: Path) -> None:
+def test_a_saved_output_that_cannot_be_read_still_gets_a_report(service_env: Any, photos: Path, tmp_path: Path) -> None:
     out, report = tmp_path / "out", tmp_path / "qa.html"
     assert isolate(photos, out, report) == 0
     (out / "a.png").write_bytes(_damaged_png(4))  # an earlier run's output, damaged since

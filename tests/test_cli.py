@@ -32,13 +32,6 @@ def catalogue_dir(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def service_env(emu, monkeypatch):
-    monkeypatch.setenv("RUNFLOW_API_BASE", emu.base_url)
-    monkeypatch.setenv("RUNFLOW_API_KEY", EMULATOR_KEY)
-    return emu
-
-
 def test_folder_is_mirrored_and_rerun_skips_everything(service_env, catalogue_dir, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["isolate", str(catalogue_dir), "--out", str(out), "--resolution", "1K", "-q"]) == 0

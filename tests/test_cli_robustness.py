@@ -12,19 +12,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from support import EMULATOR_KEY, product_photo
+from support import product_photo
 
 from runflow_api.catalogue.cli import main
 from runflow_api.catalogue.renderings import RECORD_NAME
 from runflow_api.emulator import Emulator
 from runflow_api.product_isolation import PRICE_PER_IMAGE
-
-
-@pytest.fixture
-def service_env(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    monkeypatch.setenv("RUNFLOW_API_BASE", emu.base_url)
-    monkeypatch.setenv("RUNFLOW_API_KEY", EMULATOR_KEY)
-    return emu
 
 
 def photos(folder: Path, count: int, first_seed: int = 1) -> list[Path]:

@@ -14,25 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
-from support import EMULATOR_KEY, product_photo
+from support import EMULATOR_KEY, photo_folder
 
 from runflow_api.catalogue.cli import main
 from runflow_api.fleet import STORE_ENV, SharedStore
 from runflow_api.money.cache import pack_entry, unpack_entry
 from runflow_api.money.recent import shared_recent_results
-
-
-def _catalogue(folder: Path, seeds: tuple[int, ...]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for seed in seeds:
-        path = folder / f"p{seed}.png"
-        Image.fromarray(np.asarray(product_photo(seed))).save(path)
-        paths.append(path)
-    return paths
 
 
 def _input_key(store: SharedStore, path: Path) -> str:
@@ -62,7 +51,7 @@ def _ignored(caplog: pytest.LogCaptureFixture, key: str) -> list[str]:
 def test_a_foreign_photo_digest_is_one_warning_and_the_photo_is_read_here(emu, client_for, redis_server, tmp_path,
                                                                          caplog, width):
     store = SharedStore(redis_server.url)
-    paths = _catalogue(tmp_path / "photos", (70, 71, 72))
+    paths = photo_folder(tmp_path / "photos", (70, 71, 72))
     mark = _input_key(store, paths[1])
     store.redis.set(mark, f"pixels {'ab' * 32} {width} 96")
     with caplog.at_level(logging.WARNING, logger="runflow_api"):
@@ -80,7 +69,7 @@ def test_a_foreign_photo_digest_is_one_warning_and_the_photo_is_read_here(emu, c
 def test_a_reading_mark_no_machine_of_ours_writes_is_taken_over(emu, client_for, redis_server, tmp_path, caplog,
                                                                 expiry_ms):
     store = SharedStore(redis_server.url)
-    paths = _catalogue(tmp_path / "photos", (73, 74))
+    paths = photo_folder(tmp_path / "photos", (73, 74))
     mark = _input_key(store, paths[0])
     store.redis.set(mark, "reading", px=expiry_ms)
     with caplog.at_level(logging.WARNING, logger="runflow_api"):
@@ -114,7 +103,7 @@ def test_an_undecodable_shared_result_is_a_miss_never_an_output(emu, redis_serve
     produced again (one more paid run, its stored entry replaced), never written as the output and never
     the end of the batch; the machine's next run skips a photo that is really done."""
     store = SharedStore(redis_server.url)
-    paths = _catalogue(tmp_path / "photos", (75, 76))
+    paths = photo_folder(tmp_path / "photos", (75, 76))
     monkeypatch.setenv("RUNFLOW_API_BASE", emu.base_url)
     monkeypatch.setenv("RUNFLOW_API_KEY", EMULATOR_KEY)
     monkeypatch.setenv(STORE_ENV, redis_server.url)

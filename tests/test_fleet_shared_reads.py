@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from support import product_photo
+from support import photo_folder, product_photo
 
 from runflow_api.errors import InputRejected
 from runflow_api.fleet import SharedStore
@@ -28,16 +28,6 @@ from runflow_api.pictures import originals, qa
 from runflow_api.pictures.images import pixel_digest, to_array
 from runflow_api.pictures.result_images import decode_image, open_image
 from runflow_api.product_isolation import IsolationParams
-
-
-def _catalogue(folder: Path, seeds: tuple[int, ...]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for seed in seeds:
-        path = folder / f"p{seed}.png"
-        Image.fromarray(np.asarray(product_photo(seed))).save(path)
-        paths.append(path)
-    return paths
 
 
 def _file_digest(path: Path) -> str:
@@ -71,7 +61,7 @@ def test_a_second_machine_keys_the_catalogue_from_the_first_one_s_reads(
     emu, client_for, redis_server, tmp_path, monkeypatch
 ):
     store = SharedStore(redis_server.url)
-    paths = _catalogue(tmp_path / "photos", (60, 61, 62))
+    paths = photo_folder(tmp_path / "photos", (60, 61, 62))
     reads = _count_reads(monkeypatch)
     first = _stream(_machine(client_for, emu, store, tmp_path / "a"), paths)
     assert sorted(reads) == sorted(path.name for path in paths), "the first machine reads each photo once"
@@ -91,7 +81,7 @@ def test_a_second_machine_keys_the_catalogue_from_the_first_one_s_reads(
 
 def test_a_photo_another_machine_is_reading_is_set_aside_then_taken(emu, client_for, redis_server, tmp_path):
     store = SharedStore(redis_server.url)
-    paths = _catalogue(tmp_path / "photos", (63, 64))
+    paths = photo_folder(tmp_path / "photos", (63, 64))
     mark = store.key("input", _file_digest(paths[0]))
     store.redis.set(mark, "reading", px=1500)  # another machine started reading it, then died
     events: list[Any] = []
@@ -106,7 +96,7 @@ def test_a_photo_another_machine_is_reading_is_set_aside_then_taken(emu, client_
 
 def test_a_file_changed_after_the_fleet_read_it_is_refused_before_paying(emu, client_for, redis_server, tmp_path):
     store = SharedStore(redis_server.url, claim_ttl_s=20.0)
-    paths = _catalogue(tmp_path / "photos", (65,))
+    paths = photo_folder(tmp_path / "photos", (65,))
     array = to_array(paths[0], name="p")
     known = KnownPixels(pixel_digest(array), array.shape[1], array.shape[0])
     SharedInputs(store).remember(_file_digest(paths[0]), known)
@@ -136,7 +126,7 @@ def test_set_aside_inputs_are_tried_only_when_worth_it(redis_server, emu, client
 
 def test_a_stored_result_opens_without_decoding_and_keeps_its_flags(emu, client_for, tmp_path):
     client = client_for(emu)
-    paths = _catalogue(tmp_path / "photos", (67,))
+    paths = photo_folder(tmp_path / "photos", (67,))
     produced = client.isolate(paths[0], aspect_ratio="1:1", resolution="1K")
     entry = client._engine.cache.get(produced.cache_key)
     assert entry is not None

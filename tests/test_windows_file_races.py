@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from routes_support import request
-from support import EMULATOR_KEY, product_photo
+from support import product_photo
 
 from runflow_api.catalogue.cli import main
 from runflow_api.settings import config, directories, fsutil, secret_files
@@ -60,13 +60,6 @@ def held_open(monkeypatch: pytest.MonkeyPatch, times: int | None, only: Callable
 
 
 @pytest.fixture
-def service(emu: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("RUNFLOW_API_BASE", emu.base_url)
-    monkeypatch.setenv("RUNFLOW_API_KEY", EMULATOR_KEY)
-    return emu
-
-
-@pytest.fixture
 def photos(tmp_path: Path) -> Path:
     root = tmp_path / "photos"
     root.mkdir()
@@ -79,13 +72,13 @@ def isolate(photos: Path, out: Path) -> int:
     return main(["isolate", str(photos), "--out", str(out), "--resolution", "1K", "-q"])
 
 
-def test_every_rename_of_a_catalogue_waits_for_the_file_to_be_closed(service: Any, photos: Path, tmp_path: Path,
+def test_every_rename_of_a_catalogue_waits_for_the_file_to_be_closed(service_env: Any, photos: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Every rename of the run (its journal, cache, learned durations and outputs) first meets its target
     held open twice, as a scanning antivirus would do."""
     attempts, done = held_open(monkeypatch, 2)
     assert isolate(photos, tmp_path / "out") == 0
-    assert service.stats["creates"] == 2
+    assert service_env.stats["creates"] == 2
     assert {"p1.png", "p2.png"} <= set(done) and any(name.endswith(".rfc") for name in done)
     assert any(name.endswith(".json") and count >= 2 for name, count in done.items()), "the journal, twice"
     assert all(attempts[name] == 3 * count for name, count in done.items()), (attempts, done)
@@ -95,7 +88,7 @@ def test_every_rename_of_a_catalogue_waits_for_the_file_to_be_closed(service: An
 
 
 def test_an_output_held_open_for_good_fails_alone_naming_it_and_is_free_to_redo(
-    service: Any, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    service_env: Any, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(fsutil, "REPLACE_RETRY_S", 0.3)
     out = tmp_path / "out"
@@ -105,9 +98,9 @@ def test_an_output_held_open_for_good_fails_alone_naming_it_and_is_free_to_redo(
     err = capsys.readouterr().err
     assert f"another program (an antivirus scan, a second ComfyUI, a sync client) kept {out / 'p1.png'} open" in err
     assert (out / "p2.png").is_file() and not (out / "p1.png").exists()
-    assert service.stats["creates"] == 2
+    assert service_env.stats["creates"] == 2
     assert isolate(photos, out) == 0, "closed now: the paid result comes from the cache"
-    assert service.stats["creates"] == 2 and (out / "p1.png").is_file()
+    assert service_env.stats["creates"] == 2 and (out / "p1.png").is_file()
 
 
 def test_a_key_save_waits_for_the_key_file_to_be_closed(monkeypatch: pytest.MonkeyPatch) -> None:
