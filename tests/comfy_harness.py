@@ -30,11 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 import requests
 
 PACK_DIR = Path(__file__).resolve().parents[1]
@@ -391,6 +392,18 @@ class ComfyUI:
             return self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
+
+    def serve(self) -> Iterator[ComfyUI]:
+        """For a fixture (`yield from server.serve()`): started, a ComfyUI that cannot start failing the test
+        with what to set, and stopped afterwards."""
+        try:
+            self.start()
+        except ComfyUIUnavailable as exc:
+            pytest.fail(str(exc), pytrace=False)
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def __enter__(self) -> ComfyUI:
         self.start()

@@ -53,3 +53,9 @@ class Running:
 
     def run(self, prompt_id: str, node_id: str, call: Any) -> Any:
         return self.context.run(prompt_id, node_id, call)
+
+    def fingerprint(self, node_class: Any, prompt: dict[str, Any]) -> Any:
+        """`node_class`'s fingerprint (IS_CHANGED) for node "2" while `prompt` is the running prompt, as
+        ComfyUI asks for it before deciding whether to run the node or answer from its cache."""
+        self.prompts["p1"] = prompt
+        return self.run("p1", "2", lambda: node_class.IS_CHANGED(graph={}, unique_id="2"))

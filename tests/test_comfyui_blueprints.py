@@ -23,7 +23,6 @@ from comfy_harness import (
     SUBGRAPH_INPUT_NODE,
     SUBGRAPH_OUTPUT_NODE,
     ComfyUI,
-    ComfyUIUnavailable,
     blueprint_workflow,
     load_pack,
 )
@@ -93,14 +92,7 @@ def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyUI]:
     })  # fmt: skip
     server.input_dir.mkdir(parents=True, exist_ok=True)
     Image.fromarray(product_photo(5, (240, 320))).save(server.input_dir / PHOTO)
-    try:
-        server.start()
-    except ComfyUIUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from server.serve()
 
 
 def _version(comfy: ComfyUI) -> tuple[int, ...]:

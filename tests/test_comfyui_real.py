@@ -79,14 +79,7 @@ def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyUI]:
         if sample.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"):
             server.input_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy(sample, server.input_dir / sample.name)
-    try:
-        server.start()
-    except ComfyUIUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from server.serve()
 
 
 @pytest.fixture(scope="module")

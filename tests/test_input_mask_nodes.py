@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +84,7 @@ def test_connecting_input_mask_changes_the_fingerprint(comfy: Running, monkeypat
     """ComfyUI caches outputs by fingerprint: connecting input_mask later must run the node again rather
     than hand over the stand-in of a run that did not build it."""
     monkeypatch.setenv("RUNFLOW_MODE", "emulator")
-    fingerprint = nodes.RunflowProductIsolation.IS_CHANGED
-
-    def seen(prompt: dict[str, Any]) -> Any:
-        comfy.prompts["p1"] = prompt
-        return comfy.run("p1", "2", lambda: fingerprint(graph={}, unique_id="2"))
-
+    seen = partial(comfy.fingerprint, nodes.RunflowProductIsolation)
     image_only = seen(graph(("3", "PreviewImage", ["2", 0])))
     assert image_only != seen(graph(("3", "PreviewImage", ["2", 0]), ("6", "MaskPreview", ["2", INPUT_MASK])))
     assert image_only == "emulator outputs [0]", "unchanged for graphs that do not connect it"

@@ -13,6 +13,7 @@ import importlib
 import sys
 import types
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -169,17 +170,13 @@ def test_connecting_another_output_changes_the_fingerprint_so_comfyui_runs_the_n
     """ComfyUI keys its output cache on the node's inputs and fingerprint, not on what is connected: an
     output connected after a run that left it out must not be answered with its cached stand-in."""
     monkeypatch.setenv("RUNFLOW_MODE", "emulator")
-    fingerprint = nodes.RunflowProductIsolation.IS_CHANGED
-
-    def seen(prompt: dict[str, Any]) -> Any:
-        comfy.prompts["p1"] = prompt
-        return comfy.run("p1", "2", lambda: fingerprint(graph={}, unique_id="2"))
-
+    seen = partial(comfy.fingerprint, nodes.RunflowProductIsolation)
     image_only = seen(graph(("3", "PreviewImage", ["2", 0])))
     assert image_only == seen(graph(("3", "PreviewImage", ["2", 0]), ("4", "PreviewAny", ["2", 3])))
     assert image_only != seen(graph(("3", "PreviewImage", ["2", 0]), ("5", "SaveImage", ["2", 2])))
     assert image_only == seen(graph(("3", "PreviewImage", ["2", 0]))), "the same links: the cache may answer"
     comfy.prompts.clear()
+    fingerprint = nodes.RunflowProductIsolation.IS_CHANGED
     assert comfy.run("p1", "2", lambda: fingerprint(graph={}, unique_id="2")) == "emulator", "links unknown"
 
 
