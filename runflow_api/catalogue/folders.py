@@ -91,12 +91,11 @@ def _walk_images(folder: Path, skip: list[Path], skipped: list[Skipped]) -> list
         dirs[:] = [name for name in dirs if name not in written]
         for name in files:
             path = Path(root, name)
-            if _written_here(path, skip):
-                skipped.append(Skipped(path, _written_reason(path, skip)))
-            elif _is_image(path):
-                found.append(path)
+            if _is_image(path):
+                found.append(path)  # one of ours among them is left out, and named, by `collect`
             elif path.is_file():
-                skipped.append(Skipped(path, not_read_reason(path)))
+                reason = _written_reason(path, skip) if _written_here(path, skip) else not_read_reason(path)
+                skipped.append(Skipped(path, reason))
     return sorted(found)
 
 
