@@ -22,7 +22,7 @@ from ..runflow_api.errors import InputRejected
 from ..runflow_api.pictures import marketplace_checks, marketplace_encode, marketplace_presets
 from ..runflow_api.pictures.marketplace_checks import PlacedProduct
 from ..runflow_api.pictures.marketplace_presets import Preset
-from ..runflow_api.pictures.marketplace_render import Product, composed, render
+from ..runflow_api.pictures.marketplace_render import Product, composed, covered_on_canvas, render
 from .spec import NodeResult
 from .tensors import tensor_to_arrays
 
@@ -140,11 +140,15 @@ def save_marketplace_file(image: torch.Tensor, preset: str, mask: torch.Tensor |
     reports = []
     for index, (picture, alpha) in enumerate(zip(pictures, alphas, strict=True)):
         rgb = picture[..., :3]
+        covered = None
         if alpha is None or alpha.shape != rgb.shape[:2]:  # the product is what is not the background
             alpha = (rgb != np.array(chosen.background, np.uint8)).any(axis=2).astype(np.uint8) * 255
+        else:  # the preset's shadow is drawn from the product's matte alone: drawn again, it says where it is
+            covered = covered_on_canvas(alpha, chosen)
         canvas = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
         encoded = marketplace_encode.encode(canvas, chosen.format, chosen.cap)
-        flags, measured = marketplace_checks.check(encoded.data, chosen, PlacedProduct.from_canvas_mask(alpha))
+        flags, measured = marketplace_checks.check(encoded.data, chosen, PlacedProduct.from_canvas_mask(alpha),
+                                                   covered=covered)
         folder.mkdir(parents=True, exist_ok=True)
         target = _free_name(folder, f"{stem}_{chosen.name}", chosen.extension)
         target.write_bytes(encoded.data)

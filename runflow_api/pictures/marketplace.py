@@ -22,6 +22,7 @@ from .edges import EDGES_CLEAN
 from .marketplace_presets import Preset
 from .marketplace_render import Rendering
 from .result_types import IsolationResult
+from .shadows import SHADOW_NONE
 
 TABLE_COLUMNS = ("name", "canvas", "background", "fill", "format", "cap", "source")
 
@@ -65,7 +66,10 @@ def table_rows(presets: list[Preset] | None = None) -> list[tuple[str, ...]]:
             fill = f"{preset.fill_min:.0%}-{preset.fill_max:.0%}"
         cap = "none" if preset.cap is None else f"{preset.cap / 1e6:g} MB"
         source = f"{preset.source} (checked {preset.checked})" if preset.checked else preset.source
-        rows.append((preset.name, f"{preset.width}x{preset.height}", preset.background_hex, fill,
+        background = preset.background_hex
+        if preset.shadow.mode != SHADOW_NONE:
+            background += f" + {preset.shadow.mode} shadow"
+        rows.append((preset.name, f"{preset.width}x{preset.height}", background, fill,
                      preset.format.upper(), cap, source))
     return rows
 

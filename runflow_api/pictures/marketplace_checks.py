@@ -8,7 +8,8 @@ means, precisely, is in docs/marketplace.md:
 - `wrong_size`: the decoded canvas is not the preset's width x height;
 - `wrong_format`: the bytes are not the preset's format;
 - `over_cap`: the file is larger than the preset's cap (in bytes);
-- `background`: a pixel outside the product's blocks is not exactly the preset's colour. For a JPEG the
+- `background`: a pixel outside the product's blocks (the product's and its shadow's, when the preset draws
+  one) is not exactly the preset's colour. For a JPEG the
   blocks are the 8x8 blocks of the file's grid that hold any product pixel (alpha > 0 as placed): inside
   them JPEG's ringing is expected and not judged; for PNG and WebP (lossless) only the product's own
   pixels are left out. The canvas borders are always judged: the product keeps a margin of a block.
@@ -73,13 +74,16 @@ class Measured:
 
 
 def measure(data: bytes, preset: Preset, product: PlacedProduct, *, enlarged: bool = False,
-            cut_at_source: bool = False) -> Measured:
-    """Decode `data` and measure it against `preset`; `enlarged` and `cut_at_source` come from the rendering."""
+            cut_at_source: bool = False, covered: PlacedProduct | None = None) -> Measured:
+    """Decode `data` and measure it against `preset`; `enlarged` and `cut_at_source` come from the rendering.
+    `covered`: where the product and its shadow are, when a shadow was drawn (left out of the background
+    check; the fill and the edges are still the product's alone)."""
     with Image.open(io.BytesIO(data)) as image:
         fmt = image.format
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         width, height = rgb.size
-        background_off = _background_off(rgb, preset.background, product, JPEG_BLOCK if fmt == "JPEG" else 1)
+        background_off = _background_off(rgb, preset.background, covered or product,
+                                         JPEG_BLOCK if fmt == "JPEG" else 1)
     return Measured(width=width, height=height, format=fmt, bytes=len(data), fill=_fill(product, height, width),
                     background_off=background_off, touches_edge=_touches_edge(product, height, width),
                     enlarged=enlarged, cut_at_source=cut_at_source)
@@ -134,9 +138,9 @@ def judge(measured: Measured, preset: Preset) -> list[str]:
 
 
 def check(data: bytes, preset: Preset, product: PlacedProduct, *, enlarged: bool = False,
-          cut_at_source: bool = False) -> tuple[list[str], Measured]:
-    """(flags, measurements) of a file's bytes against its preset."""
-    measured = measure(data, preset, product, enlarged=enlarged, cut_at_source=cut_at_source)
+          cut_at_source: bool = False, covered: PlacedProduct | None = None) -> tuple[list[str], Measured]:
+    """(flags, measurements) of a file's bytes against its preset (`covered`: see `measure`)."""
+    measured = measure(data, preset, product, enlarged=enlarged, cut_at_source=cut_at_source, covered=covered)
     return judge(measured, preset), measured
 
 

@@ -1,6 +1,11 @@
 """Marketplace presets: the canvas, background, product fill, file format and size cap of one marketplace's
 image, read from `marketplace_presets.json` (a changed rule is a one-line edit there), from a custom
-preset string such as `1200x1500,fill=0.8,bg=#f5f5f5,jpeg,cap=3MB`, or from a file of such strings.
+preset string such as `1200x1500,fill=0.8,bg=#f5f5f5,jpeg,cap=3MB`, or from a file of such strings. A
+preset string may also start from a shipped preset and change some of it: `amazon,shadow=contact`.
+
+A preset draws no shadow unless it says so (`shadow=contact` or `drop`, with `shadow_strength` and
+`shadow_softness`): a marketplace's main image is judged on its plain background, so a shadow there is
+the seller's choice, made per preset.
 
 Everything is checked here, before any money is spent: a preset that cannot be rendered or checked (a
 fill that would touch the edges, a JPEG background JPEG cannot keep exactly) is refused with what to do.
@@ -19,15 +24,18 @@ from typing import Any
 from ..errors import InputRejected
 from . import marketplace_encode
 from .backgrounds import parse_color
+from .shadows import DEFAULT_SOFTNESS, DEFAULT_STRENGTH, SHADOW_NONE, ShadowOptions
 
 DATA_FILE = "marketplace_presets.json"
 FILL_LOWEST, FILL_HIGHEST = 0.05, 0.98  # beyond 0.98 a small canvas has no background margin left
 FILL_TOLERANCE = 0.01  # a single fill value allows +-1 percentage point (pixel rounding, resampling rims)
 MAX_SIDE = 10000  # px; a canvas larger than this is a typo, and would take seconds per file
 DEFAULT_FILL = 0.85
-CUSTOM_HELP = ("A custom preset is WIDTHxHEIGHT followed by any of fill=0.85 (or 85%, or a range 0.85-0.9), "
-               "bg=#ffffff, jpeg|png|webp, cap=3MB (B, KB, MB; 1 MB = 1,000,000 bytes) and name=my-shop, "
-               "separated by commas, e.g. '1200x1500,fill=0.8,bg=#f5f5f5,jpeg,cap=3MB'.")
+CUSTOM_HELP = ("A custom preset is WIDTHxHEIGHT (or a shipped preset's name, to change some of it) followed by "
+               "any of fill=0.85 (or 85%, or a range 0.85-0.9), bg=#ffffff, jpeg|png|webp, cap=3MB (B, KB, MB; "
+               "1 MB = 1,000,000 bytes), name=my-shop and shadow=none|contact|drop (with shadow_strength=0.5 and "
+               "shadow_softness=0.5), separated by commas, e.g. '1200x1500,fill=0.8,bg=#f5f5f5,jpeg,cap=3MB' "
+               "or 'amazon,shadow=contact'.")
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _SIZE = re.compile(r"(\d{1,6})\s*[x×]\s*(\d{1,6})")
 _CAP = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?")
@@ -53,6 +61,7 @@ class Preset:
     source: str = "custom"
     checked: str = ""
     spec: str = field(default="", compare=False)  # the text it was read from, for error messages
+    shadow: ShadowOptions = ShadowOptions()  # none unless the preset asks for one
 
     @property
     def extension(self) -> str:
@@ -65,9 +74,14 @@ class Preset:
 
     def describe(self) -> dict[str, Any]:
         """The preset as plain values (the JSON report, the `formats` table, the node's UI)."""
-        return {"name": self.name, "width": self.width, "height": self.height, "background": self.background_hex,
-                "fill": self.fill, "fill_min": self.fill_min, "fill_max": self.fill_max, "format": self.format,
-                "cap": self.cap, "source": self.source, "checked": self.checked}
+        values: dict[str, Any] = {
+            "name": self.name, "width": self.width, "height": self.height, "background": self.background_hex,
+            "fill": self.fill, "fill_min": self.fill_min, "fill_max": self.fill_max, "format": self.format,
+            "cap": self.cap, "source": self.source, "checked": self.checked}
+        if self.shadow.mode != SHADOW_NONE:  # only then: a preset without one is described as before it existed
+            values.update(shadow=self.shadow.mode, shadow_strength=self.shadow.strength,
+                          shadow_softness=self.shadow.softness)
+        return values
 
 
 def builtin() -> dict[str, Preset]:
@@ -94,6 +108,8 @@ def from_row(row: dict[str, Any], *, where: str) -> Preset:
             fill_max=float(row.get("fill_max", fill + FILL_TOLERANCE)), format=_format(str(row["format"]), where),
             cap=None if cap is None else _cap(str(cap), where), source=str(row.get("source", "")),
             checked=str(row.get("checked", "")), spec=where,
+            shadow=_shadow(str(row.get("shadow", SHADOW_NONE)), row.get("shadow_strength"),
+                           row.get("shadow_softness"), where),
         ))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputRejected(f"{where}: {exc!r} is missing or malformed. Each preset needs name, width, "
@@ -103,40 +119,57 @@ def from_row(row: dict[str, Any], *, where: str) -> Preset:
 
 def parse_custom(spec: str, *, where: str = "custom preset") -> Preset:
     """A preset from a string such as `1200x1500,fill=0.8,bg=#f5f5f5,jpeg,cap=3MB` (see CUSTOM_HELP).
-    Unset parts default to fill 0.85, white, JPEG and no cap; the name defaults to the size."""
+    Unset parts default to fill 0.85, white, JPEG, no cap and no shadow; the name defaults to the size. A
+    string starting with a shipped preset's name starts from that preset (and keeps its name)."""
     if not isinstance(spec, str) or not spec.strip():
         raise InputRejected(f"{where} is empty. {CUSTOM_HELP}")
-    size: tuple[int, int] | None = None
-    values: dict[str, Any] = {"fill": None, "bg": (255, 255, 255), "format": "jpeg", "cap": None, "name": None}
-    for raw in spec.split(","):
-        token = raw.strip()
-        lowered = token.lower()
-        key, _, value = lowered.partition("=")
-        if (match := _SIZE.fullmatch(lowered)) is not None:
-            size = int(match[1]), int(match[2])
-        elif lowered in ("jpeg", "jpg", "png", "webp"):
-            values["format"] = _format(lowered, where)
-        elif key in ("fill", "bg", "background", "cap", "name") and value:
-            text, at = token.partition("=")[2].strip(), f"{where} {spec!r}"
-            if key == "fill":
-                values["fill"] = _fill_range(text, at)
-            elif key == "cap":
-                values["cap"] = _cap(text, at)
-            elif key == "name":
-                values["name"] = text.lower()
-            else:
-                values["bg"] = _colour(text, at)
-        else:
-            raise InputRejected(f"{where} {spec!r}: I cannot read {token!r}. {CUSTOM_HELP}")
-    if size is None:
-        raise InputRejected(f"{where} {spec!r} has no size. {CUSTOM_HELP}")
+    at = f"{where} {spec!r}"
+    tokens = [raw.strip() for raw in spec.split(",")]
+    base = builtin().get(tokens[0].lower())
+    values: dict[str, Any] = {"fill": None, "bg": (255, 255, 255), "format": "jpeg", "cap": None, "name": None,
+                              "size": None, "shadow": SHADOW_NONE, "shadow_strength": None,
+                              "shadow_softness": None}
+    if base is not None:
+        tokens = tokens[1:]
+        values.update(fill=(base.fill, base.fill_min, base.fill_max), bg=base.background, format=base.format,
+                      cap=base.cap, name=base.name, size=(base.width, base.height))
+    for token in tokens:
+        _read_token(token, values, at)
+    if values["size"] is None:
+        raise InputRejected(f"{at} has no size. {CUSTOM_HELP}")
+    width, height = values["size"]
     fill, fill_min, fill_max = values["fill"] or (DEFAULT_FILL, DEFAULT_FILL - FILL_TOLERANCE,
                                                   DEFAULT_FILL + FILL_TOLERANCE)
     return checked(Preset(
-        name=values["name"] or f"{size[0]}x{size[1]}", width=size[0], height=size[1], background=values["bg"],
+        name=values["name"] or f"{width}x{height}", width=width, height=height, background=values["bg"],
         fill=fill, fill_min=fill_min, fill_max=fill_max, format=values["format"], cap=values["cap"],
-        spec=f"{where} {spec!r}",
+        source=f"custom, from {base.name}" if base is not None else "custom", spec=at,
+        shadow=_shadow(values["shadow"], values["shadow_strength"], values["shadow_softness"], at),
     ))
+
+
+def _read_token(token: str, values: dict[str, Any], at: str) -> None:
+    """One comma-separated part of a preset string, into `values` (refused with what to write instead)."""
+    lowered = token.lower()
+    key, _, value = lowered.partition("=")
+    text = token.partition("=")[2].strip()
+    if (match := _SIZE.fullmatch(lowered)) is not None:
+        values["size"] = int(match[1]), int(match[2])
+    elif lowered in ("jpeg", "jpg", "png", "webp"):
+        values["format"] = _format(lowered, at)
+    elif not value or key not in ("fill", "bg", "background", "cap", "name", "shadow", "shadow_strength",
+                                  "shadow_softness"):
+        raise InputRejected(f"{at}: I cannot read {token!r}. {CUSTOM_HELP}")
+    elif key == "fill":
+        values["fill"] = _fill_range(text, at)
+    elif key == "cap":
+        values["cap"] = _cap(text, at)
+    elif key in ("bg", "background"):
+        values["bg"] = _colour(text, at)
+    elif key == "name":
+        values["name"] = text.lower()
+    else:
+        values[key] = text.lower() if key == "shadow" else _number(key, text, at)
 
 
 def read_file(path: str | Path) -> list[Preset]:
@@ -197,6 +230,22 @@ def checked(preset: Preset) -> Preset:
                             f"colour space rounds it), so its background check could never pass; {hint}. "
                             "Or choose png or webp.")
     return preset
+
+
+def _number(key: str, text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InputRejected(f"{where}: {key} {text!r} is not a number from 0 to 1, e.g. {key}=0.5.") from None
+
+
+def _shadow(mode: str, strength: Any, softness: Any, where: str) -> ShadowOptions:
+    """The preset's shadow (strength and softness default as the rendering option's), checked as it is."""
+    try:
+        return ShadowOptions(mode, DEFAULT_STRENGTH if strength is None else float(strength),
+                             DEFAULT_SOFTNESS if softness is None else float(softness))
+    except InputRejected as exc:
+        raise InputRejected(f"{where}: {exc}") from None
 
 
 def _colour(text: str, where: str) -> tuple[int, int, int]:

@@ -6,6 +6,12 @@ centred, composited on the background, encoded within the cap (`marketplace_enco
 bytes as written (`marketplace_checks`). The composite touches only the product's box; the rest of the
 canvas is the background colour as it is, so every pixel without product is exactly that colour before
 encoding, and the checks prove it after.
+
+A preset with a shadow (`Preset.shadow`, none by default) frames the product and its shadow together
+(`shadows.place_framed`): the fill is still measured on the product alone, the pair is centred, and the
+product shrinks only if the pair would not fit. The shadow is drawn under the product in a layer that
+covers both, and composited with it; the checks then leave out the product's and the shadow's pixels
+(and, in a JPEG, their blocks) and judge the rest of the background exact.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputRejected
-from . import marketplace_checks, marketplace_encode
+from . import marketplace_checks, marketplace_encode, shadows
 from .edges import EDGES_CLEAN, check_edges, decontaminate
 from .marketplace_checks import Measured, PlacedProduct
 from .marketplace_presets import Preset
@@ -111,17 +117,39 @@ class Rendering:
                 "scale": round(self.placement.scale, 4), **self.measured.as_dict()}
 
 
-def place(product_size: tuple[int, int], preset: Preset) -> Placement:
+def place(product_size: tuple[int, int], preset: Preset, shadow: shadows.Box | None = None) -> Placement:
     """Scale and position: the limiting side spans the preset's fill (kept a MARGIN from the edges), the
-    other keeps the product's proportions; centred."""
+    other keeps the product's proportions; centred. With `shadow` (the box its shadow reaches, in the same
+    pixels as `product_size`, from the product's top-left corner), product and shadow are centred together
+    and the product shrinks only as far as the pair needs to fit within the margins."""
     width, height = product_size
     span_x = min(preset.fill * preset.width, preset.width - 2 * MARGIN)
     span_y = min(preset.fill * preset.height, preset.height - 2 * MARGIN)
     scale = min(span_x / width, span_y / height)
+    if shadow is not None:
+        inner = (preset.width - 2 * MARGIN, preset.height - 2 * MARGIN)
+        framed = shadows.place_framed((0, 0, width, height), shadow, inner, scale)
+        placed_w, placed_h = max(1, round(width * framed.scale)), max(1, round(height * framed.scale))
+        return Placement(MARGIN + round(framed.left), MARGIN + round(framed.top), placed_w, placed_h,
+                         max(placed_w / width, placed_h / height))
     placed_w = max(1, min(round(width * scale), preset.width - 2 * MARGIN))
     placed_h = max(1, min(round(height * scale), preset.height - 2 * MARGIN))
     return Placement((preset.width - placed_w) // 2, (preset.height - placed_h) // 2, placed_w, placed_h,
                      max(placed_w / width, placed_h / height))
+
+
+def _placement(product: Product, preset: Preset) -> Placement:
+    """`place` for a product cut from a result: with the preset's shadow, measured on the product's matte
+    (the shadow's lengths scale with the product, so its box scales from `image`'s pixels to `box`'s)."""
+    if not preset.shadow.draws:
+        return place(product.box, preset)
+    reach = shadows.drawn_box(np.asarray(product.image.getchannel("A")), preset.shadow)
+    if reach is None:
+        return place(product.box, preset)
+    factor_x, factor_y = product.box[0] / product.image.width, product.box[1] / product.image.height
+    scaled = (round(reach[0] * factor_x), round(reach[1] * factor_y), round(reach[2] * factor_x),
+              round(reach[3] * factor_y))
+    return place(product.box, preset, scaled)
 
 
 def render(source: Product | IsolationResult | Image.Image | np.ndarray, preset: Preset, *,
@@ -129,7 +157,7 @@ def render(source: Product | IsolationResult | Image.Image | np.ndarray, preset:
     """`preset`'s file from a stored result (or a `Product` already cut from one, to render several
     presets without cutting it again)."""
     product = source if isinstance(source, Product) else Product.of(source, edges=edges, presets=[preset])
-    placement = place(product.box, preset)
+    placement = _placement(product, preset)
     return _rendered(product, preset, placement, _scaled(product, placement))
 
 
@@ -142,27 +170,65 @@ def _scaled(product: Product, placement: Placement) -> Image.Image:
 def composed(product: Product, preset: Preset) -> tuple[Image.Image, PlacedProduct]:
     """`preset`'s canvas (RGB, before encoding) and the product as placed on it: what the ComfyUI node
     outputs, for a save node to encode and check."""
-    placement = place(product.box, preset)
+    placement = _placement(product, preset)
     scaled = _scaled(product, placement)
-    return _canvas(preset, placement, scaled), PlacedProduct(placement.left, placement.top,
-                                                             np.asarray(scaled.getchannel("A")))
+    canvas, _ = _canvas(preset, placement, scaled)
+    return canvas, PlacedProduct(placement.left, placement.top, np.asarray(scaled.getchannel("A")))
 
 
-def _canvas(preset: Preset, placement: Placement, scaled: Image.Image) -> Image.Image:
+def _canvas(preset: Preset, placement: Placement, scaled: Image.Image) -> tuple[Image.Image, PlacedProduct | None]:
+    """The canvas before encoding, and where product and shadow together cover it (None without a shadow)."""
     canvas = Image.new("RGB", (preset.width, preset.height), preset.background)
+    layer, left, top = scaled, placement.left, placement.top
+    if preset.shadow.draws:
+        layer, left, top = _shadowed_layer(preset, placement, scaled)
     # Straight colour over the background through the alpha: (colour x a + background x (255 - a)) / 255 in
     # Pillow's C loop, so alpha 0 leaves the background exactly as it is and alpha 255 is the product.
-    canvas.paste(scaled, (placement.left, placement.top), scaled)
-    return canvas
+    canvas.paste(layer, (left, top), layer)
+    covered = PlacedProduct(left, top, np.asarray(layer.getchannel("A"))) if layer is not scaled else None
+    return canvas, covered
+
+
+def _shadowed_layer(preset: Preset, placement: Placement, scaled: Image.Image) -> tuple[Image.Image, int, int]:
+    """The scaled product with its shadow drawn under it on a transparent layer with room for all of the
+    shadow (so it is drawn whole, as `_placement` measured it), cropped to the canvas, and the layer's
+    top-left corner on the canvas."""
+    reach = shadows.framed_box((0, 0, scaled.width, scaled.height),
+                               shadows.shadow_box(np.asarray(scaled.getchannel("A")), preset.shadow))
+    layer = Image.new("RGBA", (reach[2] - reach[0], reach[3] - reach[1]), (0, 0, 0, 0))
+    layer.paste(scaled, (-reach[0], -reach[1]))
+    shadowed = Image.fromarray(shadows.add_shadow(np.asarray(layer), preset.shadow), "RGBA")
+    left, top = placement.left + reach[0], placement.top + reach[1]
+    window = (max(0, -left), max(0, -top), min(layer.width, preset.width - left),
+              min(layer.height, preset.height - top))
+    return shadowed.crop(window), max(0, left), max(0, top)
+
+
+def covered_on_canvas(mask: np.ndarray, preset: Preset) -> PlacedProduct | None:
+    """Where the product (`mask`: its alpha on the whole canvas, uint8) and the preset's shadow cover the
+    canvas, for checking a canvas rendered elsewhere (the ComfyUI save node): the shadow is drawn from the
+    product's matte alone, whole as the renderer draws it, so it can be drawn again here. None when the
+    preset draws no shadow."""
+    whole = shadows.render_whole(mask, preset.shadow)
+    if whole is None:
+        return None
+    (left, top, right, bottom), shade = whole
+    height, width = mask.shape
+    window = (max(0, left), max(0, top), min(width, right), min(height, bottom))
+    covered = mask.copy()
+    if window[2] > window[0] and window[3] > window[1]:
+        region = covered[window[1]:window[3], window[0]:window[2]]
+        np.maximum(region, shade[window[1] - top:window[3] - top, window[0] - left:window[2] - left], out=region)
+    return PlacedProduct(0, 0, covered)
 
 
 def _rendered(product: Product, preset: Preset, placement: Placement, scaled: Image.Image) -> Rendering:
-    canvas = _canvas(preset, placement, scaled)
+    canvas, covered = _canvas(preset, placement, scaled)
     encoded = marketplace_encode.encode(canvas, preset.format, preset.cap)
     alpha = np.asarray(scaled.getchannel("A"))
     placed = PlacedProduct(placement.left, placement.top, alpha)
     flags, measured = marketplace_checks.check(encoded.data, preset, placed, enlarged=placement.enlarged,
-                                               cut_at_source=product.cut_at_source)
+                                               cut_at_source=product.cut_at_source, covered=covered)
     return Rendering(preset, encoded.data, encoded.quality, placement, placed, flags, measured)
 
 
@@ -174,7 +240,7 @@ def render_all(source: Product | IsolationResult | Image.Image | np.ndarray, pre
     if not isinstance(source, Product):
         source = Product.of(source, edges=edges, presets=presets)
     product = source
-    placements = [place(product.box, preset) for preset in presets]
+    placements = [_placement(product, preset) for preset in presets]
     scaled: dict[tuple[int, int], Image.Image] = {}
     renderings = []
     for preset, placement in zip(presets, placements, strict=True):

@@ -157,6 +157,39 @@ def shadow_box(alpha: np.ndarray, options: ShadowOptions) -> Box | None:
     return _extent(box, base, _geometry(box, options.softness), options.mode)
 
 
+def render_whole(alpha: np.ndarray, options: ShadowOptions) -> tuple[Box, np.ndarray] | None:
+    """`render_shadow` with room enough around the product: the shadow whole, never fitted to `alpha`'s
+    frame, its box relative to `alpha`'s origin (so possibly beyond it). What a framer that placed product
+    and shadow together draws, and what a checker draws again from the product's matte alone."""
+    reach = shadow_box(alpha, options)
+    if reach is None:
+        return None
+    height, width = alpha.shape
+    room = framed_box((0, 0, width, height), reach)
+    padded = np.zeros((room[3] - room[1], room[2] - room[0]), np.uint8)
+    padded[-room[1]:height - room[1], -room[0]:width - room[0]] = alpha
+    drawn = render_shadow(padded, options)
+    if drawn is None:
+        return None
+    (left, top, right, bottom), shade = drawn
+    return (room[0] + left, room[1] + top, room[0] + right, room[1] + bottom), shade
+
+
+def drawn_box(alpha: np.ndarray, options: ShadowOptions) -> Box | None:
+    """Where the whole shadow of `alpha` (`render_whole`) actually darkens pixels (opacity > 0), relative
+    to `alpha`'s origin; None when nothing is drawn. Tighter than `shadow_box`, whose blur tails round to
+    nothing: what a framer that must keep the shadow off its borders (a marketplace's exact background)
+    measures, instead of shrinking the product for tails no one sees."""
+    whole = render_whole(alpha, options)
+    if whole is None:
+        return None
+    (left, top, _, _), shade = whole
+    rows, cols = np.flatnonzero(shade.max(axis=1)), np.flatnonzero(shade.max(axis=0))
+    if not len(rows):
+        return None
+    return left + int(cols[0]), top + int(rows[0]), left + int(cols[-1]) + 1, top + int(rows[-1]) + 1
+
+
 def framed_box(product: Box, shadow: Box | None) -> Box:
     """The box a framer (a margin, a marketplace fill) centres in its canvas when a shadow is drawn.
 
