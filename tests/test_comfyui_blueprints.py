@@ -33,8 +33,13 @@ FAKE_KEY = "rf_live_BLUEPRINTKEY5678"
 PHOTO = "blueprint-product.png"
 # The ComfyUI release that first serves custom nodes' subgraphs at /global_subgraphs.
 GLOBAL_SUBGRAPHS_SINCE = (0, 3, 66)
-# Core nodes a blueprint may use besides the pack's own, with their widgets in order.
-CORE_WIDGETS = {"SaveImage": ["filename_prefix"]}
+# Core nodes a blueprint may use besides the pack's own, with their widgets in order (the same on 0.3.64 and 0.33).
+CORE_WIDGETS = {"SaveImage": ["filename_prefix"], "EmptyImage": ["width", "height", "batch_size", "color"],
+                "ImageBlend": ["blend_factor", "blend_mode"], "ImageCompositeMasked": ["x", "y", "resize_source"]}
+ON_COLOUR, MARKETPLACE = "Runflow Product on a Colour", "Runflow Marketplace Files"
+IN_PLACE = "Runflow Keep Product in Place"
+MARKETPLACE_FILES = {"amazon": (2000, 2000), "instagram-portrait": (1080, 1350), "pinterest": (1000, 1500)}
+IN_PLACE_COLOUR = (0xE8, 0xE4, 0xDC)  # the blueprint's EmptyImage colour, 15262940
 
 
 def _blueprint(path: Path) -> dict[str, Any]:
@@ -54,8 +59,8 @@ def _widget_names(node_type: str) -> list[str]:
     ]
 
 
-def test_there_is_a_blueprint_to_isolate_composite_on_a_colour_and_save() -> None:
-    assert [path.name for path in BLUEPRINTS] == ["Runflow Product on a Colour.json"]
+def test_there_are_blueprints_for_a_colour_the_marketplace_files_and_the_product_in_place() -> None:
+    assert sorted(path.stem for path in BLUEPRINTS) == sorted([ON_COLOUR, MARKETPLACE, IN_PLACE])
 
 
 @pytest.mark.parametrize("path", BLUEPRINTS, ids=[path.stem for path in BLUEPRINTS])
@@ -121,19 +126,53 @@ def test_comfyui_lists_the_blueprints_or_ignores_the_folder(comfy: ComfyUI) -> N
 
 
 @pytest.mark.parametrize("path", BLUEPRINTS, ids=[path.stem for path in BLUEPRINTS])
-def test_a_blueprint_runs_against_the_emulator_and_saves_on_its_colour(comfy: ComfyUI, path: Path) -> None:
+def test_a_blueprint_runs_against_the_emulator_and_writes_what_it_promises(comfy: ComfyUI, path: Path) -> None:
     """The blueprint's own graph, fed by Load Image, runs on every ComfyUI the pack supports (older ones
-    only lack the listing): the product on the blueprint's white, saved as an RGB PNG without the key."""
+    only lack the listing), and its files are what its description promises, without the key."""
     load = {"id": 1000, "type": "LoadImage", "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE"}],
             "widgets_values": [PHOTO, "image"]}  # fmt: skip
     entry = comfy.run_workflow(blueprint_workflow(_blueprint(path), load), timeout=180)
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
-    (saved,) = comfy.output_files(entry)
-    assert saved.parent.name == "runflow" and saved.name.startswith("on-colour")
-    with Image.open(saved) as image:
+    saved = comfy.output_files(entry)
+    for file in saved:
+        with Image.open(file) as image:
+            assert FAKE_KEY[-8:] not in json.dumps({**image.info, **getattr(image, "text", {})}, default=str)
+    {ON_COLOUR: _on_a_colour, MARKETPLACE: _marketplace_files, IN_PLACE: _in_place}[path.stem](entry, saved, comfy)
+
+
+def _on_a_colour(entry: dict[str, Any], saved: list[Path], comfy: ComfyUI) -> None:
+    (file,) = saved
+    assert file.parent.name == "runflow" and file.name.startswith("on-colour")
+    with Image.open(file) as image:
         assert image.mode == "RGB"
         corners = {image.getpixel((x, y)) for x in (0, image.width - 1) for y in (0, image.height - 1)}
         assert corners == {(255, 255, 255)}, corners
-        darkest = min(low for low, _ in image.getextrema())
-        assert darkest < 128, "no product on the colour"
-        assert FAKE_KEY[-8:] not in json.dumps(dict(image.text))
+        assert min(low for low, _ in image.getextrema()) < 128, "no product on the colour"
+
+
+def _marketplace_files(entry: dict[str, Any], saved: list[Path], comfy: ComfyUI) -> None:
+    """Three JPEGs, one per preset, at its canvas, on exact white, with no compliance flag (one paid run)."""
+    assert sorted(file.name for file in saved) == sorted(f"marketplace_{name}_00001.jpg" for name in MARKETPLACE_FILES)
+    for file in saved:
+        preset = file.name.removeprefix("marketplace_").removesuffix("_00001.jpg")
+        with Image.open(file) as image:
+            assert image.format == "JPEG" and image.size == MARKETPLACE_FILES[preset], file.name
+            corners = {image.getpixel((x, y)) for x in (0, image.width - 1) for y in (0, image.height - 1)}
+            assert corners == {(255, 255, 255)}, (file.name, corners)
+    shown = [item for output in entry["outputs"].values() for item in output.get("runflow_marketplace", [])]
+    assert sorted(item["preset"] for item in shown) == sorted(MARKETPLACE_FILES)
+    assert all(item["flags"] == [] for item in shown), shown
+
+
+def _in_place(entry: dict[str, Any], saved: list[Path], comfy: ComfyUI) -> None:
+    """The photo's size, the photo's own product where it was, the blueprint's colour around it."""
+    (file,) = saved
+    assert file.parent.name == "runflow" and file.name.startswith("in-place")
+    with Image.open(comfy.input_dir / PHOTO) as photo, Image.open(file) as image:
+        assert image.size == photo.size
+        corners = {image.getpixel((x, y)) for x in (0, image.width - 1) for y in (0, image.height - 1)}
+        # Core's Save Image truncates 255 x value (231.99... -> 231), so a colour comes back within one level.
+        assert all(max(abs(a - b) for a, b in zip(corner, IN_PLACE_COLOUR, strict=True)) <= 1 for corner in corners)
+        centre = (photo.width // 2, photo.height // 2)
+        kept, was = image.convert("RGB").getpixel(centre), photo.convert("RGB").getpixel(centre)
+        assert max(abs(a - b) for a, b in zip(kept, was, strict=True)) <= 2, (kept, was)
