@@ -152,3 +152,21 @@ def test_clean_image_leaves_an_image_without_alpha_alone() -> None:
     cleaned = clean_image(rgba)
     assert cleaned.mode == "RGBA" and cleaned.size == rgba.size
     assert np.array_equal(np.asarray(cleaned), decontaminate(np.asarray(rgba)))
+
+
+def test_a_row_of_tiles_cleaned_as_one_strip_gives_what_its_tiles_give(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wide soft band is cleaned a row of tiles at a time (one strip): the same colours as tile by tile,
+    within one level of rounding (the strip sums in float64, a tile in float32)."""
+    from runflow_api.pictures import edges
+
+    case = make_case(384, 1)
+    windows: list[tuple[int, int]] = []
+    clean = edges._clean_windows
+    monkeypatch.setattr(edges, "_clean_windows", lambda *args: windows.append(args[4]) or clean(*args))
+    strips = decontaminate(case.observed)
+    assert sum(width > edges.TILE for _, width in windows) > 3, "the case has rows dense enough to be strips"
+    monkeypatch.setattr(edges, "_STRIP_SHARE", float("inf"))  # never a strip: every edge tile on its own
+    tiles = decontaminate(case.observed)
+    assert np.abs(strips.astype(int) - tiles.astype(int)).max() <= 1
+    assert np.count_nonzero(strips != tiles) < 0.001 * strips.size, "rounding, not a different method"
+    assert composite_error(strips, case) <= composite_error(tiles, case) * 1.001

@@ -349,3 +349,36 @@ def test_the_formats_command_prints_the_table(capsys: pytest.CaptureFixture[str]
     mine.write_text("name=shop,1200x1500,fill=3\n")
     assert cli.main(["formats", "--preset-file", str(mine)]) == 2
     assert "mine.txt line 1" in capsys.readouterr().err
+
+
+def test_a_preset_one_pixel_larger_shares_a_resize_and_keeps_its_fill() -> None:
+    """Amazon places the product at 0.87 x 2000 = 1740 px and Shopify at 0.85 x 2048 = 1740.8 -> 1741 px:
+    rendered together, Shopify takes the 1740 px resize (never a larger one), still centred within half a
+    pixel and well inside its fill range; alone, it is scaled to its own 1741 px."""
+    rgba = stored_result((2600, 1400), (2400, 1000))
+    amazon, shopify = marketplace_presets.select("amazon,shopify")
+    together = marketplace_render.render_all(rgba, [amazon, shopify])
+    alone = marketplace_render.render(rgba, shopify)
+    assert (alone.placement.width, together[0].placement.width) == (1741, 1740)
+    assert together[1].placement.width == 1740 and together[1].flags == [] == alone.flags
+    assert abs(together[1].report()["fill"] - alone.report()["fill"]) < 0.001
+    placed = together[1].placement
+    assert abs((placed.left + placed.width / 2) - shopify.width / 2) <= 0.5
+
+
+def test_a_small_preset_is_scaled_from_a_larger_rendering_with_no_visible_difference() -> None:
+    """Pinterest (850 px) next to Walmart (1870 px): scaled from the larger rendering, not the product;
+    on this noisy texture (the worst case for any resampling) it differs from the file scaled straight
+    from the product by less than JPEG's own encoding changes that file."""
+    rgba = stored_result((2600, 1400), (2400, 1000))
+    walmart, pinterest = marketplace_presets.select("walmart,pinterest")
+    cascaded = marketplace_render.render_all(rgba, [walmart, pinterest])[1]
+    direct = marketplace_render.render_all(rgba, [pinterest])[0]
+    assert cascaded.placement == direct.placement and cascaded.flags == direct.flags == []
+    product = cascaded.product.alpha == 255
+    top, left = cascaded.placement.top, cascaded.placement.left
+    window = (slice(top, top + product.shape[0]), slice(left, left + product.shape[1]))
+    error = decoded(cascaded.data)[window][product].astype(float) - decoded(direct.data)[window][product]
+    canvas, _ = marketplace_render.composed(marketplace_render.Product.of(rgba, presets=[pinterest]), pinterest)
+    encoding = np.asarray(canvas)[window][product].astype(float) - decoded(direct.data)[window][product]
+    assert 0 < np.mean(error ** 2) < np.mean(encoding ** 2), (np.mean(error ** 2), np.mean(encoding ** 2))

@@ -12,7 +12,9 @@ colour of the opaque core alone. Two changes make it fast without changing what 
 - the large pass (radius ~90 px) is a box blur on a grid of 16 px cells, read back bilinearly: it only
   has to be roughly right, and it costs a few milliseconds instead of a blur of the whole image;
 - the small pass runs only on tiles that hold edge pixels, each with the margin its blur reads, so an
-  image's opaque body and empty surround cost nothing but one look at the alpha.
+  image's opaque body and empty surround cost nothing but one look at the alpha. Where a row of tiles is
+  mostly edge (a wide soft rim, fur, a shadow), the row is one strip instead: its margins are read once
+  rather than once per tile (three times the pixels of a 16 px tile), which halves the cost there.
 numpy only: nothing to install, nothing downloaded.
 """
 
@@ -33,6 +35,10 @@ LARGE_RADIUS_CELLS = 6  # the large pass' box radius in cells (~90 px, the paper
 SMALL_RADIUS = 6  # the small pass' box radius in px (the paper's)
 TILE = 16  # px per side of the small pass' tiles (16 and 32 measured alike; 16 hugs thin strands closer)
 _TILES_PER_CHUNK = 512  # tiles processed at once: bounds the scratch memory (~16 MB per chunk and float plane set)
+# A row of tiles whose edge tiles cover at least this share of the span from its first to its last is cleaned
+# as one strip: a tile reads (16 + 12)^2 px for 16^2, a strip (16 + 12) x (span + 12), so past about half the
+# strip reads fewer pixels (and gathers them in one slice instead of per tile).
+_STRIP_SHARE = 0.5
 
 
 def check_edges(edges: str) -> str:
@@ -61,8 +67,16 @@ def decontaminate(rgba: np.ndarray) -> np.ndarray:
     if not len(origins):
         return out
     grid = _corners(_large_pass_grid(rgba))
-    for start in range(0, len(origins), _TILES_PER_CHUNK):
-        _clean_tiles(rgba, out, origins[start:start + _TILES_PER_CHUNK], grid)
+    tiles = []
+    for row in np.split(origins, np.flatnonzero(np.diff(origins[:, 0])) + 1):  # argwhere's order: row by row
+        span = int(row[-1, 1] - row[0, 1]) + TILE
+        if len(row) > 1 and len(row) * TILE >= _STRIP_SHARE * span:
+            _clean_windows(rgba, out, row[:1], grid, (TILE, span))
+        else:
+            tiles.append(row)
+    sparse = np.concatenate(tiles) if tiles else origins[:0]
+    for start in range(0, len(sparse), _TILES_PER_CHUNK):
+        _clean_windows(rgba, out, sparse[start:start + _TILES_PER_CHUNK], grid, (TILE, TILE))
     return out
 
 
@@ -163,14 +177,19 @@ def _fuse(image: np.ndarray, alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray) 
     return np.clip(fg + a * residual, 0, 1), np.clip(bg + (1 - a) * residual, 0, 1)
 
 
-def _clean_tiles(rgba: np.ndarray, out: np.ndarray, origins: np.ndarray, grid: np.ndarray) -> None:
-    """Both passes for some edge tiles, each read with a SMALL_RADIUS margin; writes the tiles' edge pixels.
+def _clean_windows(rgba: np.ndarray, out: np.ndarray, origins: np.ndarray, grid: np.ndarray,
+                   size: tuple[int, int]) -> None:
+    """Both passes for some edge windows of `size` (rows, columns: a tile, or a strip of a row of tiles),
+    each read with a SMALL_RADIUS margin; writes the windows' edge pixels.
 
     The large pass is needed only where 0 < a < 1: elsewhere its F (a = 1) or B (a = 0) is the observed
-    colour, and the other one has no weight in the small pass."""
+    colour, and the other one has no weight in the small pass. The box sums come from a summed-area
+    table, in float32 for a tile (sums up to ~800, exact to ~1e-4) and float64 for a strip, whose running
+    sums along a row of thousands of pixels would lose the small sums of a faint edge in float32."""
     height, width = rgba.shape[:2]
-    span = np.arange(-SMALL_RADIUS, TILE + SMALL_RADIUS)
-    ys, xs = origins[:, :1] + span, origins[:, 1:] + span  # (n, S) pixel rows and columns of each window
+    row_span = np.arange(-SMALL_RADIUS, size[0] + SMALL_RADIUS)
+    col_span = np.arange(-SMALL_RADIUS, size[1] + SMALL_RADIUS)
+    ys, xs = origins[:, :1] + row_span, origins[:, 1:] + col_span  # pixel rows and columns of each window
     inside = ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
     ys, xs = np.clip(ys, 0, height - 1), np.clip(xs, 0, width - 1)
     window = rgba[ys[:, :, None], xs[:, None, :]]  # (n, S, S, 4) uint8
@@ -194,12 +213,13 @@ def _clean_tiles(rgba: np.ndarray, out: np.ndarray, origins: np.ndarray, grid: n
     np.multiply(image, background[..., None], out=planes[..., 4:7])
     planes[..., 4:7][edge] = bg_edge * background[edge][:, None]
     planes[..., 7] = background
-    table = np.zeros((len(origins), len(span) + 1, len(span) + 1, 8), np.float32)
-    np.cumsum(planes, axis=1, out=planes)
-    np.cumsum(planes, axis=2, out=table[:, 1:, 1:])
-    # The tiles' own edge pixels (not their margins'), and their (2r+1)^2 box sums from the table.
-    centre = slice(SMALL_RADIUS, SMALL_RADIUS + TILE)
-    tile, top, left = np.nonzero(edge[:, centre, centre])
+    precision = np.float32 if size[1] <= TILE else np.float64
+    table = np.zeros((len(origins), len(row_span) + 1, len(col_span) + 1, 8), precision)
+    np.cumsum(planes, axis=1, out=table[:, 1:, 1:], dtype=precision)
+    np.cumsum(table[:, 1:, 1:], axis=2, out=table[:, 1:, 1:])
+    # The windows' own edge pixels (not their margins'), and their (2r+1)^2 box sums from the table.
+    rows, cols = slice(SMALL_RADIUS, SMALL_RADIUS + size[0]), slice(SMALL_RADIUS, SMALL_RADIUS + size[1])
+    tile, top, left = np.nonzero(edge[:, rows, cols])
     bottom, right = top + 2 * SMALL_RADIUS + 1, left + 2 * SMALL_RADIUS + 1
     sums = table[tile, bottom, right] - table[tile, top, right] - table[tile, bottom, left] + table[tile, top, left]
     tiny = np.float32(1e-6)

@@ -16,7 +16,7 @@ covers both, and composited with it; the checks then leave out the product's and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,11 @@ MARGIN = marketplace_checks.JPEG_BLOCK  # px: the product never comes closer to 
 # (0.25-1x) the two differ by less than JPEG quality 95 does.
 _RESAMPLE = Image.Resampling.BICUBIC
 _REDUCING_GAP = 3.0  # a large reduction starts with a box reduce: 2-4x faster, no visible difference
+# A resize reads every pixel of its source, so a preset placing the product at a third of the largest size
+# is scaled from an earlier, smaller rendering when one is at least this many times its size: the second
+# reduction is then steep enough that its own filter, not the first one's slight softening, sets the detail
+# (checked against scaling from the product: > 50 dB, tests/test_marketplace.py).
+_CASCADE = 1.5
 
 
 @dataclass(frozen=True)
@@ -236,19 +241,36 @@ def render_all(source: Product | IsolationResult | Image.Image | np.ndarray, pre
                edges: str = EDGES_CLEAN) -> list[Rendering]:
     """Every preset's file from one stored result. The product is cut once, reduced once to the largest
     size any preset needs (when all need fewer pixels than the result has), its edges cleaned once there;
-    presets that place it at the same size share one resize."""
+    presets that place it at the same size, or one pixel smaller, share one resize, and a small size is
+    scaled from a larger rendering rather than from the product (`_CASCADE`)."""
     if not isinstance(source, Product):
         source = Product.of(source, edges=edges, presets=presets)
     product = source
-    placements = [_placement(product, preset) for preset in presets]
+    placements = _sharing([_placement(product, preset) for preset in presets], product.box)
     scaled: dict[tuple[int, int], Image.Image] = {}
-    renderings = []
-    for preset, placement in zip(presets, placements, strict=True):
-        size = (placement.width, placement.height)
-        if size not in scaled:
-            scaled[size] = _scaled(product, placement)
-        renderings.append(_rendered(product, preset, placement, scaled[size]))
-    return renderings
+    for size in sorted({(placement.width, placement.height) for placement in placements}, reverse=True):
+        larger = [image for image in scaled.values()
+                  if image.width >= _CASCADE * size[0] and image.height >= _CASCADE * size[1]]
+        origin = min(larger, key=lambda image: image.width) if larger else product.image
+        scaled[size] = origin if origin.size == size else origin.resize(size, _RESAMPLE, reducing_gap=_REDUCING_GAP)
+    return [_rendered(product, preset, placement, scaled[(placement.width, placement.height)])
+            for preset, placement in zip(presets, placements, strict=True)]
+
+
+def _sharing(placements: list[Placement], box: tuple[int, int]) -> list[Placement]:
+    """Each placement at the smallest size among them that is at most one pixel smaller on each side (often
+    its own): Amazon's 1740 px and Shopify's 1740.8 -> 1741 px become one resize. The product then sits half
+    a pixel off-centre and its fill moves by under 0.1 % of the canvas, far inside every preset's range;
+    never larger, so no product is enlarged or brought closer to the edge by it."""
+    sizes = {(placement.width, placement.height) for placement in placements}
+    shared = []
+    for placement in placements:
+        width, height = min((size for size in sizes if 0 <= placement.width - size[0] <= 1
+                             and 0 <= placement.height - size[1] <= 1), key=lambda size: size[0] * size[1])
+        shared.append(replace(placement, left=placement.left + (placement.width - width + 1) // 2,
+                              top=placement.top + (placement.height - height + 1) // 2, width=width, height=height,
+                              scale=max(width / box[0], height / box[1])))
+    return shared
 
 
 def _largest(box: tuple[int, int], presets: list[Preset]) -> tuple[int, int] | None:
