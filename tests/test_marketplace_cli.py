@@ -165,3 +165,22 @@ def test_presets_added_to_a_catalogue_stored_at_a_smaller_tier_pay_nothing(soft_
     err = capsys.readouterr().err
     assert soft_env.stats["creates"] == 3 and "stored at 1K" in err and "3 enlarged" in err
     assert Image.open(out / "walmart" / "shoes" / "red.jpg").size == (2200, 2200)
+
+
+def test_the_cut_outs_options_never_reach_the_marketplace_files_or_the_masks(soft_env, folder, tmp_path, capsys):
+    """A background, a margin and a shadow asked for the cut-outs draw the cut-outs only: the marketplace
+    files and the masks on the photo start from the result as stored (before, the files were cut from the
+    white canvas: the whole canvas was 'product', flagged cut_off, the shadow inside)."""
+    plain, dressed = tmp_path / "plain", tmp_path / "dressed"
+    assert isolate(folder, plain, "--formats", "amazon", "--mask-on-input") == 0
+    paid = soft_env.stats["creates"]
+    assert isolate(folder, dressed, "--formats", "amazon", "--mask-on-input", "--background", "#ffffff",
+                   "--margin", "10", "--shadow", "contact") == 0
+    assert soft_env.stats["creates"] == paid, "the same stored results"
+    for name in ("a.jpg", "b.jpg", "shoes/red.jpg"):
+        assert (plain / "amazon" / name).read_bytes() == (dressed / "amazon" / name).read_bytes(), name
+    for name in ("a-mask.png", "b-mask.png", "shoes/red-mask.png"):
+        assert np.array_equal(np.asarray(Image.open(plain / name)), np.asarray(Image.open(dressed / name))), name
+    with Image.open(dressed / "a.png") as cut_out:
+        assert cut_out.mode == "RGB" and cut_out.getpixel((0, 0)) == (255, 255, 255), "the cut-out is dressed"
+    assert "cut_off" not in capsys.readouterr().err

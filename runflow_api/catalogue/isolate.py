@@ -31,6 +31,7 @@ from .masks import MaskWriter
 from .renderings import DIFFERENT, Renderings
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
+AS_STORED = PostProcessing.of(outputs="all")  # every image a run returns, no pixel changed: what the stream gives
 
 
 @dataclass
@@ -161,11 +162,14 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     masks = MaskWriter() if getattr(args, "mask_on_input", False) else None  # issue #37
     started = time.monotonic()
     try:
-        for index, outcome in client.isolate_stream(
-            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, rendering=post,
+        for index, stored in client.isolate_stream(
+            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, rendering=AS_STORED,
             metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
         ):
             item = todo[index]
+            # The outputs are drawn as asked; the masks and the marketplace files start from the result as
+            # stored, so a background, margin or shadow for the cut-outs never reaches them.
+            outcome = post.render_result(stored) if isinstance(stored, IsolationResult) else stored
             row = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in present,
                           keep=item.output in kept)
             if row is not None and isinstance(outcome, IsolationResult):
@@ -175,9 +179,9 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
                     row.update(renderings.written(item.output, item.source, outcome, post, thumbnails=sheet))
                 summary.rerendered += item.output in present
                 if masks is not None:
-                    masks.submit(item.source, outcome, item.output, row, item.relative or item.source.name)
+                    masks.submit(item.source, stored, item.output, row, item.relative or item.source.name)
                 if files is not None:
-                    files.submit(item, outcome, row)  # rendered on worker threads; this loop goes on
+                    files.submit(item, stored, row)  # rendered on worker threads; this loop goes on
             snapshot = tally.snapshot()
             display.update(snapshot.finished, snapshot.status_line())
         if files is not None:
