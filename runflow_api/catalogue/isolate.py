@@ -98,6 +98,16 @@ def _flag(summary: Summary, name: str, flags: list[str]) -> None:
         summary.flagged.setdefault(flag, []).append(name)
 
 
+@dataclass
+class _Work:
+    """What a command has to do: the items to run (or render again), and which of them are outputs already
+    there to draw again (`present`) or to keep while only their marketplace files are made (`kept`)."""
+
+    todo: list[catalogue.Item] = field(default_factory=list)
+    present: set[Path] = field(default_factory=set)
+    kept: set[Path] = field(default_factory=set)
+
+
 def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bool) -> int:
     not_read: list[catalogue.Skipped] = []
     items = catalogue.collect(args.paths, args.out, args.format, written=report_html.own_paths(args.report),
@@ -111,73 +121,36 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
     files = MarketplaceFiles(args.out, presets, renderings, rewrite=args.rewrite or args.force,
                              thumbnails=sheet) if presets else None
     summary = Summary(total=len(items), emulator=emulator, not_read=not_read)
-    todo, present, kept = [], set(), set()
-    for item in items:
-        if item.refused:
-            _fail(item, item.refused, summary)
-        elif not catalogue.is_done(item):
-            todo.append(item)
-        elif args.force or args.rewrite or renderings.compare(item.output, post) == DIFFERENT:
-            todo.append(item)  # made again: from its stored result (free) unless --force pays for a new run
-            present.add(item.output)
-        elif files is not None and files.missing(item):
-            todo.append(item)  # only marketplace files to make, from its stored result: the output stays
-            kept.add(item.output)
-        else:  # the same options, or an output whose options are unknown (no record): kept
-            summary.skipped += 1
-            summary.rows.append(_row(item, "skipped", **renderings.facts(item.output),
-                                     **(files.skipped(item) if files is not None else {})))
+    work = _triage(items, args, post, renderings, files, summary)
     options = {name: getattr(args, name) for name in option_names()}
-    options["resolution"] = _resolution(args, client, presets, todo, renderings, options)
+    options["resolution"] = _resolution(args, client, presets, work.todo, renderings, options)
     user_metadata = run_metadata.validate(run_metadata.parse_pairs(args.metadata), what="--metadata")
     _item_metadata("", user_metadata)  # a key the CLI sets itself is refused now, not once per photo
-    price = Decimal(0) if emulator else PRICE_PER_IMAGE
-    free = " (emulator: free)" if emulator else ""
-    if args.dry_run or present or kept or not _worst_case_passes(client, len(todo), args.max_cost):
-        # Exact figures need every photo read and hashed (about 5 ms each): only when they matter.
-        plan = client.plan([item.source for item in todo], force_rerun=args.force, skip_rejected=True, **options)
-        counts = (
-            f"{len(items)} photo(s): {summary.skipped} already done, {len(present)} to re-render with other options, "
-            + (f"{len(kept)} with only marketplace files to make, " if kept else "") +
-            f"{summary.failed} refused, {plan.cached} cached, "
-            f"{plan.resumable} paid runs to collect, {plan.duplicates} duplicate(s), {plan.rejected} unreadable, "
-        )
-        if args.dry_run:
-            print(counts + _dry_run_price(plan.to_create, emulator), file=sys.stderr)
-            _print_not_read(summary)
-            _write_report(args.report, summary, plan_only=True)
-            return EXIT_OK
-        cost = f"{plan.to_create} new run(s) at ${price} = ${plan.to_create * price:.2f}{free}."
-        print(counts + cost, file=sys.stderr)
-        client.check_spend(plan, args.max_cost)
-    else:
-        print(
-            f"{len(items)} photo(s): {summary.skipped} already done, at most {len(todo)} new run(s) at ${price} = "
-            f"${len(todo) * price:.2f}{free}; cached and duplicate photos cost nothing.",
-            file=sys.stderr,
-        )
+    if _announce(args, client, len(items), work, summary, options, emulator):
+        return EXIT_OK  # a dry run: priced, nothing sent
 
-    tally = ProgressTally(len(todo), emulator=emulator)
-    display = _Display(len(todo), args.quiet)
+    tally = ProgressTally(len(work.todo), emulator=emulator)
+    display = _Display(len(work.todo), args.quiet)
     masks = MaskWriter() if getattr(args, "mask_on_input", False) else None  # issue #37
     started = time.monotonic()
     try:
         for index, stored in client.isolate_stream(
-            [item.source for item in todo], force_rerun=args.force, on_progress=tally.update, rendering=AS_STORED,
-            metadata=lambda index: _item_metadata(todo[index].relative, user_metadata), **options
+            [item.source for item in work.todo], force_rerun=args.force, on_progress=tally.update,
+            rendering=AS_STORED, metadata=lambda index: _item_metadata(work.todo[index].relative, user_metadata),
+            **options
         ):
-            item = todo[index]
+            item = work.todo[index]
             # The outputs are drawn as asked; the masks and the marketplace files start from the result as
             # stored, so a background, margin or shadow for the cut-outs never reaches them.
             outcome = post.render_result(stored) if isinstance(stored, IsolationResult) else stored
-            row = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in present,
-                          keep=item.output in kept)
-            if row is not None and isinstance(outcome, IsolationResult):
-                if item.output in kept:
+            row = _settle(item, outcome, summary, args.format, rewrite=args.force or item.output in work.present,
+                          keep=item.output in work.kept)
+            if row is not None and isinstance(stored, IsolationResult) and isinstance(outcome, IsolationResult):
+                if item.output in work.kept:
                     row.update(renderings.facts(item.output))
                 else:  # the contact sheet is a rendering too: its thumbnails are made now, from pixels at hand
                     row.update(renderings.written(item.output, item.source, outcome, post, thumbnails=sheet))
-                summary.rerendered += item.output in present
+                summary.rerendered += item.output in work.present
                 if masks is not None:
                     masks.submit(item.source, stored, item.output, row, item.relative or item.source.name)
                 if files is not None:
@@ -206,6 +179,59 @@ def run_isolate(args: argparse.Namespace, client: RunflowClient, *, emulator: bo
         print(files.line(), file=sys.stderr)
     _write_report(args.report, summary, seconds=time.monotonic() - started)
     return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _triage(items: list[catalogue.Item], args: argparse.Namespace, post: PostProcessing, renderings: Renderings,
+            files: MarketplaceFiles | None, summary: Summary) -> _Work:
+    """Sort the folder's items: refused (counted failed), to run, to draw again from their stored result
+    (other options, --rewrite; free unless --force pays a new run), with only marketplace files to make,
+    or done (skipped, their report row from the record)."""
+    work = _Work()
+    for item in items:
+        if item.refused:
+            _fail(item, item.refused, summary)
+        elif not catalogue.is_done(item):
+            work.todo.append(item)
+        elif args.force or args.rewrite or renderings.compare(item.output, post) == DIFFERENT:
+            work.todo.append(item)  # made again: from its stored result (free) unless --force pays for a new run
+            work.present.add(item.output)
+        elif files is not None and files.missing(item):
+            work.todo.append(item)  # only marketplace files to make, from its stored result: the output stays
+            work.kept.add(item.output)
+        else:  # the same options, or an output whose options are unknown (no record): kept
+            summary.skipped += 1
+            summary.rows.append(_row(item, "skipped", **renderings.facts(item.output),
+                                     **(files.skipped(item) if files is not None else {})))
+    return work
+
+
+def _announce(args: argparse.Namespace, client: RunflowClient, total: int, work: _Work, summary: Summary,
+              options: dict[str, Any], emulator: bool) -> bool:
+    """Say what the command will do and cost, refusing (SpendLimitExceeded) a spend over --max-cost before
+    anything is sent; True for a dry run, which stops here with its report written."""
+    price = Decimal(0) if emulator else PRICE_PER_IMAGE
+    free = " (emulator: free)" if emulator else ""
+    todo = work.todo
+    if not (args.dry_run or work.present or work.kept or not _worst_case_passes(client, len(todo), args.max_cost)):
+        print(f"{total} photo(s): {summary.skipped} already done, at most {len(todo)} new run(s) at ${price} = "
+              f"${len(todo) * price:.2f}{free}; cached and duplicate photos cost nothing.", file=sys.stderr)
+        return False
+    # Exact figures need every photo read and hashed (about 5 ms each): only when they matter.
+    plan = client.plan([item.source for item in todo], force_rerun=args.force, skip_rejected=True, **options)
+    counts = (
+        f"{total} photo(s): {summary.skipped} already done, {len(work.present)} to re-render with other options, "
+        + (f"{len(work.kept)} with only marketplace files to make, " if work.kept else "") +
+        f"{summary.failed} refused, {plan.cached} cached, "
+        f"{plan.resumable} paid runs to collect, {plan.duplicates} duplicate(s), {plan.rejected} unreadable, "
+    )
+    if args.dry_run:
+        print(counts + _dry_run_price(plan.to_create, emulator), file=sys.stderr)
+        _print_not_read(summary)
+        _write_report(args.report, summary, plan_only=True)
+        return True
+    print(counts + f"{plan.to_create} new run(s) at ${price} = ${plan.to_create * price:.2f}{free}.", file=sys.stderr)
+    client.check_spend(plan, args.max_cost)
+    return False
 
 
 def _resolution(args: argparse.Namespace, client: RunflowClient, presets: list[Any], todo: list[catalogue.Item],
