@@ -16,6 +16,7 @@ covers both, and composited with it; the checks then leave out the product's and
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,6 +59,12 @@ class Product:
     box: tuple[int, int]
     cut_at_source: bool
     edges: str
+
+    @functools.cached_property
+    def premultiplied(self) -> Image.Image:
+        """`image` as RGBa, what every resize reads: Pillow would convert it once per resize (~15 ms for a
+        2 Mpx product, each of up to ten presets), here once for all of them."""
+        return self.image.convert("RGBa")
 
     @classmethod
     def of(cls, source: IsolationResult | Image.Image | np.ndarray, *, edges: str = EDGES_CLEAN,
@@ -169,7 +176,13 @@ def render(source: Product | IsolationResult | Image.Image | np.ndarray, preset:
 def _scaled(product: Product, placement: Placement) -> Image.Image:
     if product.image.size == (placement.width, placement.height):
         return product.image
-    return product.image.resize((placement.width, placement.height), _RESAMPLE, reducing_gap=_REDUCING_GAP)
+    return _resized(product.premultiplied, (placement.width, placement.height)).convert("RGBA")
+
+
+def _resized(premultiplied: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """An RGBa image at `size`, as Pillow resizes an RGBA one (premultiplied, so no dark fringe), without
+    converting to and from RGBa around each resize."""
+    return premultiplied.resize(size, _RESAMPLE, reducing_gap=_REDUCING_GAP)
 
 
 def composed(product: Product, preset: Preset) -> tuple[Image.Image, PlacedProduct]:
@@ -247,12 +260,17 @@ def render_all(source: Product | IsolationResult | Image.Image | np.ndarray, pre
         source = Product.of(source, edges=edges, presets=presets)
     product = source
     placements = _sharing([_placement(product, preset) for preset in presets], product.box)
+    premultiplied: dict[tuple[int, int], Image.Image] = {}
     scaled: dict[tuple[int, int], Image.Image] = {}
     for size in sorted({(placement.width, placement.height) for placement in placements}, reverse=True):
-        larger = [image for image in scaled.values()
+        if size == product.image.size:
+            scaled[size] = product.image
+            continue
+        larger = [image for image in premultiplied.values()
                   if image.width >= _CASCADE * size[0] and image.height >= _CASCADE * size[1]]
-        origin = min(larger, key=lambda image: image.width) if larger else product.image
-        scaled[size] = origin if origin.size == size else origin.resize(size, _RESAMPLE, reducing_gap=_REDUCING_GAP)
+        premultiplied[size] = _resized(min(larger, key=lambda image: image.width) if larger
+                                       else product.premultiplied, size)
+        scaled[size] = premultiplied[size].convert("RGBA")
     return [_rendered(product, preset, placement, scaled[(placement.width, placement.height)])
             for preset, placement in zip(presets, placements, strict=True)]
 
