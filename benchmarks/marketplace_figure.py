@@ -1,5 +1,6 @@
 """Draw docs/marketplace-files.jpg: the files one photo became, side by side at one height, each labelled
-with its preset, canvas and file size; a thin grey frame shows where each white canvas ends.
+with its preset, canvas and file size; a thin grey frame shows where each white canvas ends. The last is
+Amazon's again with the preset's contact shadow (`amazon,shadow=contact`).
 
 The stored result is the bundled emulator's isolation of examples/sneaker.jpg at 4K (free, offline, in
 this process); the files are rendered by `render_presets` exactly as the library writes them.
@@ -21,7 +22,7 @@ from runflow_api import render_presets
 from runflow_api import service_choice as service
 
 REPO = Path(__file__).resolve().parents[1]
-PRESETS = ["amazon", "instagram-portrait", "pinterest", "zalando", "instagram"]
+PRESETS = ["amazon", "instagram-portrait", "pinterest", "zalando", "instagram", "amazon,shadow=contact"]
 HEIGHT = 360  # px each file is shown at
 GAP, LABEL_HEIGHT = 16, 40
 
@@ -37,7 +38,9 @@ def main() -> None:
     for rendering in render_presets(result, PRESETS):
         image = Image.open(io.BytesIO(rendering.data)).convert("RGB")
         shown = image.resize((round(image.width * HEIGHT / image.height), HEIGHT), Image.Resampling.LANCZOS)
-        label = (f"{rendering.preset.name}  {image.width}x{image.height}  "
+        shadow = rendering.preset.shadow.mode
+        name = rendering.preset.name + (f" + {shadow} shadow" if shadow != "none" else "")
+        label = (f"{name}  {image.width}x{image.height}  "
                  f"{len(rendering.data) / 1e6:.2f} MB  {'ok' if not rendering.flags else ','.join(rendering.flags)}")
         tiles.append((shown, label))
     width = sum(tile.width for tile, _ in tiles) + GAP * (len(tiles) + 1)
