@@ -37,10 +37,11 @@ MARGIN = marketplace_checks.JPEG_BLOCK  # px: the product never comes closer to 
 # (0.25-1x) the two differ by less than JPEG quality 95 does.
 _RESAMPLE = Image.Resampling.BICUBIC
 _REDUCING_GAP = 3.0  # a large reduction starts with a box reduce: 2-4x faster, no visible difference
-# A resize reads every pixel of its source, so a preset placing the product at a third of the largest size
-# is scaled from an earlier, smaller rendering when one is at least this many times its size: the second
+# A resize reads every pixel of its source, so a preset placing the product at under two thirds of another's
+# size is scaled from that smaller rendering when one is at least this many times its size: the second
 # reduction is then steep enough that its own filter, not the first one's slight softening, sets the detail
-# (checked against scaling from the product: > 50 dB, tests/test_marketplace.py).
+# (it differs from scaling straight from the product by less than JPEG's own encoding error: 54-57 dB over
+# the samples' canvases; tests/test_marketplace.py checks it on a noisy worst case).
 _CASCADE = 1.5
 
 
