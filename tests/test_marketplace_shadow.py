@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -165,7 +164,7 @@ def test_the_cli_adds_a_shadowed_preset_to_a_stored_catalogue_for_nothing(emulat
     assert summary["shadow"] == "contact" and entry["summary"]["formats"]["flagged"] == 0
 
 
-def test_the_shadow_reaches_no_file_of_a_preset_that_does_not_ask(tmp_path: Path) -> None:
+def test_the_shadow_reaches_no_file_of_a_preset_that_does_not_ask() -> None:
     amazon = marketplace_presets.builtin()["amazon"]
     rendering = marketplace_render.render(stored_result(), amazon)
     pixels = decoded(rendering.data).astype(int)
