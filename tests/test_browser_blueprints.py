@@ -2,10 +2,10 @@
 
 The user's way: double-click the canvas, type the blueprint's name in the node search, pick it, click
 to drop it, wire a Load Image into it, change one of its promoted widgets and press Run; then the next
-blueprint, in the same ComfyUI. The frontend
-loads the blueprint from ComfyUI's `/global_subgraphs` (ComfyUI 0.3.66 and later; an older one ignores the
-pack's `subgraphs/` folder, which tests/test_comfyui_blueprints.py checks), turns it into one subgraph
-node, and flattens it into the prompt it queues. Runs on the frontend ComfyUI bundles and on today's
+blueprint, in the same ComfyUI. The frontend loads the blueprint from ComfyUI's `/global_subgraphs`
+(ComfyUI 0.3.66 and later; an older one ignores the pack's `subgraphs/` folder, which
+tests/test_comfyui_blueprints.py checks), turns it into one subgraph node, and flattens it into the
+prompt it queues. Runs on the frontend ComfyUI bundles and on today's
 (COMFYUI_FRONTEND_ROOT), classic and Nodes 2.0, like tests/test_browser.py, whose set-up it shares.
 """
 
