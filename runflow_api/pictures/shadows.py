@@ -148,13 +148,11 @@ def shadow_box(alpha: np.ndarray, options: ShadowOptions) -> Box | None:
     the canvas: what a framer needs to place product and shadow together (`framed_box`) before it scales
     and moves the product (every length scales with the product, so the box scales alike). The shadow
     `render_shadow` draws always lies inside it. None when nothing is drawn."""
-    if not options.draws:
+    found = _measured(alpha, options)
+    if found is None:
         return None
-    stance = _stance(alpha)
-    if stance is None:
-        return None
-    box, base = stance
-    return _extent(box, base, _geometry(box, options.softness), options.mode)
+    box, base, geometry = found
+    return _extent(box, base, geometry, options.mode)
 
 
 def render_whole(alpha: np.ndarray, options: ShadowOptions) -> tuple[Box, np.ndarray] | None:
@@ -233,13 +231,10 @@ def render_shadow(alpha: np.ndarray, options: ShadowOptions) -> tuple[Box, np.nd
     box's size), or None when nothing is drawn. The shadow is fitted to the canvas: a contact shadow
     squeezes its fall-off into the rows left below the product, a drop shadow's offset shrinks to the room
     there is; the part of a blur that still reaches an edge is cut there."""
-    if not options.draws:
+    found = _measured(alpha, options)
+    if found is None:
         return None
-    stance = _stance(alpha)
-    if stance is None:
-        return None
-    box, base = stance
-    geometry = _geometry(box, options.softness)
+    box, base, geometry = found
     level = 255 * options.strength  # the opacity level, out of 255, where the shadow is darkest
     if options.mode == SHADOW_CONTACT:
         return _contact(alpha, box, base, geometry, level)
@@ -291,6 +286,17 @@ def shadow_image(image: Image.Image, options: ShadowOptions) -> Image.Image:
     pixels = np.asarray(image)
     shadowed = add_shadow(pixels, options)
     return image if shadowed is pixels else Image.fromarray(shadowed)
+
+
+def _measured(alpha: np.ndarray, options: ShadowOptions) -> tuple[Box, int, _Geometry] | None:
+    """(the product's box, its base, the shadow's lengths) when `options` draw a shadow of `alpha`, else None."""
+    if not options.draws:
+        return None
+    stance = _stance(alpha)
+    if stance is None:
+        return None
+    box, base = stance
+    return box, base, _geometry(box, options.softness)
 
 
 def _stance(alpha: np.ndarray) -> tuple[Box, int] | None:
