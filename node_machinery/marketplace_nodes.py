@@ -22,7 +22,7 @@ from ..runflow_api.errors import InputRejected
 from ..runflow_api.pictures import marketplace_checks, marketplace_encode, marketplace_presets
 from ..runflow_api.pictures.marketplace_checks import PlacedProduct
 from ..runflow_api.pictures.marketplace_presets import Preset
-from ..runflow_api.pictures.marketplace_render import Product, composed, covered_on_canvas, render
+from ..runflow_api.pictures.marketplace_render import Product, covered_on_canvas, render_with_canvas
 from .spec import NodeResult
 from .tensors import tensor_to_arrays
 
@@ -87,8 +87,8 @@ def marketplace_image(image: torch.Tensor, preset: str, mask: torch.Tensor | Non
     canvases, masks, reports = [], [], []
     for index, rgba in enumerate(rgba_items(image, mask)):
         product = Product.of(rgba, edges=edges, presets=[chosen])
-        canvas, placed = composed(product, chosen)
-        rendering = render(product, chosen)  # the file it makes, checked: the flags a save will find
+        rendering, canvas = render_with_canvas(product, chosen)  # with the flags a save will find
+        placed = rendering.product
         full = np.zeros((chosen.height, chosen.width), np.uint8)
         height, width = placed.alpha.shape
         full[placed.top:placed.top + height, placed.left:placed.left + width] = placed.alpha

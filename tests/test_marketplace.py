@@ -379,6 +379,7 @@ def test_a_small_preset_is_scaled_from_a_larger_rendering_with_no_visible_differ
     top, left = cascaded.placement.top, cascaded.placement.left
     window = (slice(top, top + product.shape[0]), slice(left, left + product.shape[1]))
     error = decoded(cascaded.data)[window][product].astype(float) - decoded(direct.data)[window][product]
-    canvas, _ = marketplace_render.composed(marketplace_render.Product.of(rgba, presets=[pinterest]), pinterest)
+    _, canvas = marketplace_render.render_with_canvas(marketplace_render.Product.of(rgba, presets=[pinterest]),
+                                                      pinterest)
     encoding = np.asarray(canvas)[window][product].astype(float) - decoded(direct.data)[window][product]
     assert 0 < np.mean(error ** 2) < np.mean(encoding ** 2), (np.mean(error ** 2), np.mean(encoding ** 2))

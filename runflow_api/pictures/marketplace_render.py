@@ -186,13 +186,11 @@ def _resized(premultiplied: Image.Image, size: tuple[int, int]) -> Image.Image:
     return premultiplied.resize(size, _RESAMPLE, reducing_gap=_REDUCING_GAP)
 
 
-def composed(product: Product, preset: Preset) -> tuple[Image.Image, PlacedProduct]:
-    """`preset`'s canvas (RGB, before encoding) and the product as placed on it: what the ComfyUI node
-    outputs, for a save node to encode and check."""
+def render_with_canvas(product: Product, preset: Preset) -> tuple[Rendering, Image.Image]:
+    """`render`, and the canvas it encoded (RGB): what the ComfyUI node outputs, for a save node to
+    encode and check again, with the flags its file will carry."""
     placement = _placement(product, preset)
-    scaled = _scaled(product, placement)
-    canvas, _ = _canvas(preset, placement, scaled)
-    return canvas, PlacedProduct(placement.left, placement.top, np.asarray(scaled.getchannel("A")))
+    return _rendered_canvas(product, preset, placement, _scaled(product, placement))
 
 
 def _canvas(preset: Preset, placement: Placement, scaled: Image.Image) -> tuple[Image.Image, PlacedProduct | None]:
@@ -242,13 +240,18 @@ def covered_on_canvas(mask: np.ndarray, preset: Preset) -> PlacedProduct | None:
 
 
 def _rendered(product: Product, preset: Preset, placement: Placement, scaled: Image.Image) -> Rendering:
+    return _rendered_canvas(product, preset, placement, scaled)[0]
+
+
+def _rendered_canvas(product: Product, preset: Preset, placement: Placement, scaled: Image.Image
+                     ) -> tuple[Rendering, Image.Image]:
     canvas, covered = _canvas(preset, placement, scaled)
     encoded = marketplace_encode.encode(canvas, preset.format, preset.cap)
     alpha = np.asarray(scaled.getchannel("A"))
     placed = PlacedProduct(placement.left, placement.top, alpha)
     flags, measured = marketplace_checks.check(encoded.data, preset, placed, enlarged=placement.enlarged,
                                                cut_at_source=product.cut_at_source, covered=covered)
-    return Rendering(preset, encoded.data, encoded.quality, placement, placed, flags, measured)
+    return Rendering(preset, encoded.data, encoded.quality, placement, placed, flags, measured), canvas
 
 
 def render_all(source: Product | IsolationResult | Image.Image | np.ndarray, presets: list[Preset], *,
