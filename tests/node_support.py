@@ -86,6 +86,20 @@ def bound_to(emu: Any, tmp_path: Path) -> Bound:
                  data_dir=tmp_path / "data")
 
 
+def own_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **emulator: Any) -> Iterator[Bound]:
+    """For a fixture to `yield from`: the nodes' client factory on an emulator of the test's own (started with
+    `emulator`'s options), with data, cache and key file under `tmp_path` and no recent results carried
+    over from another test."""
+    for name, value in {"RUNFLOW_DATA_DIR": tmp_path / "data", "RUNFLOW_CACHE_DIR": tmp_path / "cache",
+                        "RUNFLOW_KEY_FILE": tmp_path / "no_key"}.items():  # fmt: skip
+        monkeypatch.setenv(name, str(value))
+    PACK.runflow_api.money.recent.shared_recent_results().clear()
+    with Emulator(api_key=KEY, port=0, **emulator) as emu:
+        factory = Bound(emu)
+        monkeypatch.setattr(machinery.execution, "client_factory", factory)
+        yield factory
+
+
 def run_node(image: torch.Tensor, **inputs: Any) -> tuple[torch.Tensor, ...]:
     """The photo isolation node run once (1:1, 1K unless `inputs` say otherwise): its four outputs."""
     params = {"aspect_ratio": "1:1", "resolution": "1K", "unique_id": "5", **inputs}

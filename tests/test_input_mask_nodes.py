@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from linked_support import Running, graph
-from node_support import KEY, PACK, Bound, Emulator
+from node_support import PACK, Bound, own_emulator
 from placement_photos import case, product_photo
 
 nodes = PACK.nodes
@@ -25,14 +25,7 @@ INPUT_MASK = 4  # the slot: appended after run_info
 
 @pytest.fixture
 def bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bound]:
-    for name, value in {"RUNFLOW_DATA_DIR": tmp_path / "data", "RUNFLOW_CACHE_DIR": tmp_path / "cache",
-                        "RUNFLOW_KEY_FILE": tmp_path / "no_key"}.items():  # fmt: skip
-        monkeypatch.setenv(name, str(value))
-    PACK.runflow_api.money.recent.shared_recent_results().clear()
-    with Emulator(api_key=KEY, latency=0.05, port=0, cheap=False) as emu:  # a real matte from the pixels
-        factory = Bound(emu)
-        monkeypatch.setattr(machinery.execution, "client_factory", factory)
-        yield factory
+    yield from own_emulator(tmp_path, monkeypatch, latency=0.05, cheap=False)  # a real matte from the pixels
 
 
 @pytest.fixture

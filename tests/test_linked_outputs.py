@@ -21,7 +21,7 @@ import pytest
 import torch
 from comfy_harness import load_pack
 from linked_support import ISOLATION, Running, graph
-from node_support import KEY, Bound, product_tensor
+from node_support import Bound, own_emulator, product_tensor
 
 PACK = load_pack()
 nodes = PACK.nodes
@@ -113,14 +113,7 @@ def test_outputs_are_left_out_only_when_the_fingerprint_saw_the_same_links(comfy
 
 @pytest.fixture
 def bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bound]:
-    for name, value in {"RUNFLOW_DATA_DIR": tmp_path / "data", "RUNFLOW_CACHE_DIR": tmp_path / "cache",
-                        "RUNFLOW_KEY_FILE": tmp_path / "no_key"}.items():  # fmt: skip
-        monkeypatch.setenv(name, str(value))
-    PACK.runflow_api.money.recent.shared_recent_results().clear()
-    with Emulator(api_key=KEY, latency=0.1, port=0) as emu:
-        factory = Bound(emu)
-        monkeypatch.setattr(machinery.execution, "client_factory", factory)
-        yield factory
+    yield from own_emulator(tmp_path, monkeypatch, latency=0.1)
 
 
 def run_classic(comfy: Running, prompt: dict[str, Any], image: torch.Tensor, **inputs: Any) -> Any:
