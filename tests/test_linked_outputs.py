@@ -27,7 +27,6 @@ PACK = load_pack()
 nodes = PACK.nodes
 machinery = PACK.node_machinery
 linked = importlib.import_module(f"{PACK.__name__}.node_machinery.linked_outputs")
-Emulator = importlib.import_module(f"{PACK.__name__}.runflow_api.emulator").Emulator
 
 
 
