@@ -19,7 +19,6 @@ from node_support import PACK, Bound, own_emulator
 from placement_photos import case, product_photo
 
 nodes = PACK.nodes
-machinery = PACK.node_machinery
 INPUT_MASK = 4  # the slot: appended after run_info
 
 

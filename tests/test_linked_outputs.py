@@ -25,7 +25,6 @@ from node_support import Bound, own_emulator, product_tensor
 
 PACK = load_pack()
 nodes = PACK.nodes
-machinery = PACK.node_machinery
 linked = importlib.import_module(f"{PACK.__name__}.node_machinery.linked_outputs")
 
 
